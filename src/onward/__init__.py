@@ -1,0 +1,49 @@
+"""Onward: durable background jobs with continuations and checkpointed steps."""
+
+from onward.errors import (
+    ConfigurationError,
+    InvalidStep,
+    JobClassNotFound,
+    LeaseLost,
+    OnwardError,
+    ResumeLimitExceeded,
+    SerializationError,
+    UnadvanceableCursor,
+)
+from onward.job import Args, Job, JobHandle
+from onward.records import JobRecord, State, StepRecord
+from onward.retry import Retry
+from onward.steps import Step
+from onward.stores import connect, get_job
+from onward.stores.base import Store
+from onward.worker import Worker
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # connecting
+    "connect",
+    "Store",
+    # defining and enqueuing jobs
+    "Job",
+    "Args",
+    "JobHandle",
+    "Retry",
+    "Step",
+    # inspecting
+    "get_job",
+    "JobRecord",
+    "StepRecord",
+    "State",
+    # running
+    "Worker",
+    # errors
+    "OnwardError",
+    "ConfigurationError",
+    "SerializationError",
+    "JobClassNotFound",
+    "InvalidStep",
+    "UnadvanceableCursor",
+    "ResumeLimitExceeded",
+    "LeaseLost",
+]

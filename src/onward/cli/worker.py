@@ -1,0 +1,50 @@
+"""``onward worker``: run a worker from the command line."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from onward.cli.base import database_url_option, import_modules, main, open_store
+
+
+@main.command()
+@click.option("--queues", default=None, help="Comma-separated queues to serve (default: all).")
+@click.option("--concurrency", type=click.IntRange(min=1), default=1, show_default=True, help="Jobs run at once (threads).")
+@click.option("--burst", is_flag=True, help="Exit once no job is ready and none of this worker's jobs runs.")
+@click.option("--lease-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="Seconds a job stays claimed without a heartbeat.")
+@click.option("--shutdown-timeout", type=click.FloatRange(min=0), default=25.0, show_default=True,
+              help="Seconds running jobs get to finish on SIGTERM/SIGINT.")
+@click.option("--import", "imports", multiple=True, metavar="MODULE", help="Module defining jobs (repeatable).")
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@database_url_option
+def worker(
+    queues: str | None,
+    concurrency: int,
+    burst: bool,
+    lease_timeout: float,
+    shutdown_timeout: float,
+    imports: tuple[str, ...],
+    log_level: str,
+    database_url: str | None,
+) -> None:
+    """Run a worker until SIGTERM/SIGINT (or, with --burst, until no job is ready)."""
+    from onward.worker import Worker
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import_modules(imports)
+    store = open_store(database_url)
+    w = Worker(
+        queues=[q.strip() for q in queues.split(",") if q.strip()] if queues else None,
+        concurrency=concurrency,
+        lease_timeout=lease_timeout,
+        shutdown_timeout=shutdown_timeout,
+        store=store,
+    )
+    # Job threads are daemon threads: one that outlived the shutdown timeout (its job was
+    # released to the queue) does not keep the process from exiting.
+    w.run(burst=burst)
+    store.close()

@@ -1,0 +1,184 @@
+"""Frozen views of stored jobs: :class:`JobRecord`, :class:`StepRecord` and :class:`State`.
+
+Stores hand rows to :func:`job_record`; nothing else builds records, and nobody mutates
+them. Times are aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from onward import serialization
+
+if TYPE_CHECKING:
+    from onward.stores.base import Store
+
+
+class State(StrEnum):
+    """The life-cycle state of a job. Compares equal to its string value."""
+
+    ENQUEUED = "enqueued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DISCARDED = "discarded"
+
+
+#: Every state change a store may make. ``enqueued`` covers "waiting to run", "scheduled",
+#: "waiting to retry" and "waiting to resume"; failed jobs go back to ``enqueued`` (or straight
+#: to ``running`` under ``perform_now``) when re-run by their unique key or by ``retry``.
+TRANSITIONS: Mapping[State, frozenset[State]] = {
+    State.ENQUEUED: frozenset({State.RUNNING, State.DISCARDED}),
+    State.RUNNING: frozenset({State.ENQUEUED, State.SUCCEEDED, State.FAILED, State.DISCARDED}),
+    State.FAILED: frozenset({State.ENQUEUED, State.RUNNING, State.DISCARDED}),
+    State.SUCCEEDED: frozenset(),
+    State.DISCARDED: frozenset(),
+}
+
+FINISHED_STATES = frozenset({State.SUCCEEDED, State.FAILED, State.DISCARDED})
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """One step of a job as last saved.
+
+    ``status`` is ``"running"`` while an execution is in the step, ``"interrupted"`` when the
+    step is in progress but nothing runs it now, and ``"completed"``. ``advanced`` counts
+    ``advance``/``set`` calls across all executions.
+    """
+
+    name: str
+    status: str
+    cursor: Any
+    advanced: int
+    total: int | None
+    started_at: datetime | None
+    completed_at: datetime | None
+
+    @property
+    def progress(self) -> float | None:
+        """``min(1, advanced / total)`` when ``total`` is set, 1.0 once completed."""
+        if self.status == "completed":
+            return 1.0
+        if not self.total:
+            return None
+        return min(1.0, self.advanced / self.total)
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """A job as stored, at the moment it was read."""
+
+    id: str
+    job_class: str
+    queue: str
+    priority: int
+    args: list[Any]
+    kwargs: dict[str, Any]
+    state: State
+    attempts: int
+    resumptions: int
+    scheduled_at: datetime
+    enqueued_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    continuation_error: str | None
+    parent_id: str | None
+    children: tuple[str, ...]
+    result: Any
+    job_state: dict[str, Any]
+    steps: list[StepRecord]
+    progress: float | None
+    unique_key: str | None = None
+    lease_expires_at: datetime | None = None
+    worker_id: str | None = None
+    _store: Store | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    def refresh(self) -> JobRecord:
+        """Read this job again from the store it came from."""
+        if self._store is None:
+            raise RuntimeError("this record is not attached to a store")
+        return self._store.get(self.id)
+
+
+def to_datetime(value: Any) -> datetime | None:
+    """Epoch seconds (SQLite) or a datetime (PostgreSQL) as an aware UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc)
+    return datetime.fromtimestamp(float(value), timezone.utc)
+
+
+def step_records(steps: list[dict[str, Any]], job_running: bool) -> list[StepRecord]:
+    out = []
+    for s in steps:
+        status = s["status"]
+        if status == "running" and not job_running:
+            status = "interrupted"
+        out.append(
+            StepRecord(
+                name=s["name"],
+                status=status,
+                cursor=s.get("cursor"),
+                advanced=s.get("advanced", 0),
+                total=s.get("total"),
+                started_at=to_datetime(s.get("started_at")),
+                completed_at=to_datetime(s.get("completed_at")),
+            )
+        )
+    return out
+
+
+def progress_of(state: State, steps: list[StepRecord]) -> float | None:
+    if state == State.SUCCEEDED:
+        return 1.0
+    for s in steps:
+        if s.status != "completed":
+            return s.progress
+    return None
+
+
+def job_record(row: Mapping[str, Any], children: tuple[str, ...], store: Store | None) -> JobRecord:
+    """Build a record from a stored row (JSON columns as text, times as epoch or datetime)."""
+    state = State(row["state"])
+    steps = step_records(serialization.from_json(row["steps"]) or [], state == State.RUNNING)
+    scheduled_at = to_datetime(row["scheduled_at"])
+    enqueued_at = to_datetime(row["enqueued_at"])
+    assert scheduled_at is not None and enqueued_at is not None
+    return JobRecord(
+        id=row["id"],
+        job_class=row["job_class"],
+        queue=row["queue"],
+        priority=row["priority"],
+        args=serialization.from_json(row["args"]),
+        kwargs=serialization.from_json(row["kwargs"]),
+        state=state,
+        attempts=row["attempts"],
+        resumptions=row["resumptions"],
+        scheduled_at=scheduled_at,
+        enqueued_at=enqueued_at,
+        started_at=to_datetime(row["started_at"]),
+        finished_at=to_datetime(row["finished_at"]),
+        error=row["error"],
+        continuation_error=row["continuation_error"],
+        parent_id=row["parent_id"],
+        children=children,
+        result=serialization.from_json(row["result"]),
+        job_state=serialization.from_json(row["job_state"]) or {},
+        steps=steps,
+        progress=progress_of(state, steps),
+        unique_key=row["unique_key"],
+        lease_expires_at=to_datetime(row["lease_expires_at"]) if state == State.RUNNING else None,
+        worker_id=row["worker_id"] if state == State.RUNNING else None,
+        _store=store,
+    )

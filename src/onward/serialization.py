@@ -1,0 +1,109 @@
+"""The JSON codec for arguments, results, cursors and job state.
+
+Values are JSON values, or ``datetime``, ``date``, ``UUID`` and ``Decimal``, which are
+stored as tagged objects (``{"$t": "datetime", "v": "..."}``) and come back with their type.
+Tuples come back as lists. Anything else raises :class:`SerializationError` naming the
+path of the offending value, e.g. ``kwargs['when']: set is not serializable``.
+A user dict that happens to contain the tag key is itself wrapped, so decoding is exact.
+Nothing is ever pickled.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from onward.errors import SerializationError
+
+TAG = "$t"
+
+_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+_SCALARS = (str, int, bool, type(None))
+
+
+def to_json(value: Any, path: str = "value") -> str:
+    """Encode ``value`` as JSON text, or raise :class:`SerializationError` naming ``path``."""
+    return _ENCODER.encode(tag(value, path))
+
+
+def from_json(text: str | None) -> Any:
+    """Decode JSON text written by :func:`to_json` (``None`` stays ``None``)."""
+    if text is None:
+        return None
+    return json.loads(text, object_hook=_untag)
+
+
+def check(value: Any, path: str = "value") -> None:
+    """Raise :class:`SerializationError` if ``value`` could not be stored."""
+    tag(value, path)
+
+
+def tag(value: Any, path: str) -> Any:
+    """Return a plain-JSON form of ``value``; typed values become tagged objects."""
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        raise SerializationError(f"{path}: float {value!r} is not serializable (NaN and infinities are not JSON)")
+    if isinstance(value, (list, tuple)):
+        return [tag(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise SerializationError(
+                    f"{path}: dict key {key!r} ({type(key).__name__}) is not serializable; keys must be str"
+                )
+            out[key] = tag(item, f"{path}[{key!r}]")
+        if TAG in out:
+            # Pairs, not a dict, so the decoder cannot mistake the user's dict for a tag.
+            return {TAG: "dict", "v": [[k, v] for k, v in out.items()]}
+        return out
+    if isinstance(value, datetime):
+        return {TAG: "datetime", "v": value.isoformat()}
+    if isinstance(value, date):
+        return {TAG: "date", "v": value.isoformat()}
+    if isinstance(value, UUID):
+        return {TAG: "uuid", "v": str(value)}
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise SerializationError(f"{path}: Decimal {value} is not serializable (NaN and infinities are not JSON)")
+        return {TAG: "decimal", "v": str(value)}
+    raise SerializationError(f"{path}: {type(value).__name__} is not serializable")
+
+
+def _untag(obj: dict[str, Any]) -> Any:
+    kind = obj.get(TAG)
+    if kind is None:
+        return obj
+    raw = obj["v"]
+    if kind == "datetime":
+        return _parse_datetime(raw)
+    if kind == "date":
+        return date.fromisoformat(raw)
+    if kind == "uuid":
+        return UUID(raw)
+    if kind == "decimal":
+        return Decimal(raw)
+    if kind == "dict":
+        return dict(raw)
+    raise SerializationError(f"unknown tagged value {kind!r} in stored JSON")
+
+
+def _parse_datetime(raw: str) -> datetime:
+    parsed = datetime.fromisoformat(raw)
+    offset = parsed.utcoffset()
+    if offset is None:
+        return parsed
+    # Named zones cannot be stored in JSON; they come back as a fixed offset.
+    return parsed.replace(tzinfo=timezone.utc if offset == timedelta(0) else timezone(offset))
+
+
+def encode_args(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> tuple[str, str]:
+    """Encode a job's arguments, naming ``args[i]`` / ``kwargs['k']`` on error."""
+    return to_json(list(args), "args"), to_json(kwargs, "kwargs")

@@ -1,0 +1,177 @@
+"""The Store protocol: what the core asks of a backend, in domain words.
+
+The core (``job``, ``steps``, ``execution``, ``worker``) talks only to this protocol. JSON
+columns travel as text encoded by :mod:`onward.serialization`; times are decided by the store
+(its own clock, or the database's), so every ``delay`` here is seconds from the store's now.
+
+Every method that changes a claimed job takes its ``id`` and ``lease_token`` and raises
+:class:`onward.errors.LeaseLost` when the job is no longer running under that token: an
+execution whose lease was taken back cannot write its checkpoint, result or continuations.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from onward.records import JobRecord
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job to insert. ``run_at`` (epoch seconds) wins over ``delay`` (seconds from now;
+    for continuations, from the parent's completion)."""
+
+    id: str
+    job_class: str
+    queue: str
+    priority: int
+    args: str
+    kwargs: str
+    max_attempts: int
+    max_resumptions: int | None = None
+    delay: float = 0.0
+    run_at: float | None = None
+    unique_key: str | None = None
+    fresh: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A job a worker (or ``perform_now``) now runs under ``lease_token``."""
+
+    id: str
+    job_class: str
+    queue: str
+    priority: int
+    args: str
+    kwargs: str
+    attempts: int
+    resumptions: int
+    steps: str | None
+    job_state: str | None
+    lease_token: str
+    resumed: bool
+    parent_id: str | None = None
+    unique_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Progress to save: the encoded steps and ``self.state``; ``progressed`` tells whether
+    this execution changed anything since it started (a reclaim is then a resumption)."""
+
+    steps: str | None
+    job_state: str | None
+    progressed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    """What ``list_jobs`` returns: newest first, ``before`` a job id for keyset paging."""
+
+    state: str | None = None
+    queue: str | None = None
+    job_class: str | None = None
+    parent_id: str | None = None
+    before: str | None = None
+    limit: int = 50
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A place where jobs live. Implementations: ``sqlite.SQLiteStore``, ``postgres.PostgresStore``."""
+
+    url: str  # the URL it was opened with, password masked
+
+    # -- enqueueing -------------------------------------------------------------------
+    def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
+        """Insert jobs in one transaction; returns their ids in order. A job whose
+        ``unique_key`` names an enqueued or running job yields that job's id instead; one
+        whose key names a failed latest job (and not ``fresh``) re-enqueues that job."""
+        ...
+
+    def start_now(self, job: NewJob, worker_id: str, lease_timeout: float) -> Claimed:
+        """Record ``job`` as running, owned by the caller (``perform_now``). With a unique
+        key: an enqueued or failed latest job of that key is taken instead; a running one
+        raises ``OnwardError``."""
+        ...
+
+    # -- running ----------------------------------------------------------------------
+    def claim(self, worker_id: str, queues: Sequence[str] | None, lease_timeout: float, limit: int) -> list[Claimed]:
+        """Take up to ``limit`` ready jobs, lower priority first, then oldest schedule."""
+        ...
+
+    def heartbeat(self, leases: Sequence[tuple[str, str]], lease_timeout: float) -> set[str]:
+        """Extend the leases of ``(id, token)`` pairs; returns the ids whose lease is lost."""
+        ...
+
+    def save_checkpoint(self, job_id: str, token: str, checkpoint: Checkpoint, resumption: bool = False) -> None:
+        """Save progress of a running job (``resumption`` counts one, for in-place resumes)."""
+        ...
+
+    def complete(
+        self,
+        job_id: str,
+        token: str,
+        result: str,
+        checkpoint: Checkpoint,
+        children: Sequence[NewJob],
+        continuation_error: str | None,
+    ) -> list[str]:
+        """Mark succeeded and insert ``children`` (``parent_id`` = this job) in the same
+        transaction, their delays counted from this completion; returns the children's ids."""
+        ...
+
+    def retry(self, job_id: str, token: str, checkpoint: Checkpoint, error: str, delay: float, resumption: bool) -> None:
+        """Put a failed try back in the queue after ``delay``: as a resumption (counted,
+        no attempt used) or as a new attempt."""
+        ...
+
+    def interrupt(self, job_id: str, token: str, checkpoint: Checkpoint) -> None:
+        """Save progress and put the job back in the queue at once, as a resumption."""
+        ...
+
+    def fail(self, job_id: str, token: str, checkpoint: Checkpoint, error: str, discard: bool = False) -> None:
+        """Mark ``failed`` (or ``discarded``) for good, keeping progress and the error."""
+        ...
+
+    def release(self, job_id: str, token: str) -> None:
+        """Give a running job back to the queue (worker shutting down): its next run is a
+        resumption if it saved progress, else an attempt."""
+        ...
+
+    def reap_expired(self) -> int:
+        """Take back jobs whose lease expired (their worker died); returns how many. Each
+        resumes if its execution saved progress, else is retried, or fails with
+        ``worker lost: lease expired`` once its attempts are used up."""
+        ...
+
+    # -- waiting ------------------------------------------------------------------------
+    def next_ready_in(self, queues: Sequence[str] | None) -> float | None:
+        """Seconds until the next enqueued job of ``queues`` is ready (<= 0: now), or None."""
+        ...
+
+    def wait_for_jobs(self, queues: Sequence[str] | None, timeout: float, wake: threading.Event) -> None:
+        """Block up to ``timeout`` seconds, returning early when ``wake`` is set or when new
+        jobs may be ready (another process committed)."""
+        ...
+
+    def add_listener(self, wake: threading.Event) -> None:
+        """Set ``wake`` whenever this process enqueues or re-enqueues a job."""
+        ...
+
+    def remove_listener(self, wake: threading.Event) -> None: ...
+
+    # -- reading ------------------------------------------------------------------------
+    def get(self, job_id: str) -> JobRecord:
+        """The job's record; ``KeyError`` for an unknown id."""
+        ...
+
+    def list_jobs(self, where: JobFilter) -> list[JobRecord]: ...
+
+    def close(self) -> None:
+        """Release connections; any later use raises ``OnwardError``."""
+        ...

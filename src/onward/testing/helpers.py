@@ -1,0 +1,51 @@
+"""``drain`` and the interrupt helpers of ``onward.testing``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from onward import stores
+from onward.job import Job
+from onward.steps import ANY, Hook, add_hook, remove_hook
+from onward.worker import Worker
+
+__all__ = ["ANY", "drain", "interrupt_after_step", "interrupt_during_step"]
+
+
+def drain(queues: Sequence[str] | None = None, *, store: stores.Store | None = None) -> int:
+    """Run every ready job in this process, including the jobs they enqueue, until none is
+    ready; returns the number of executions. Jobs scheduled for later are not waited for."""
+    worker = Worker(queues=queues, store=store or stores.default(), lease_timeout=60.0)
+    worker.run(burst=True)
+    return worker.executions
+
+
+@contextmanager
+def _hook(job_class: type[Job], step_name: str, after: bool, cursor: Any) -> Iterator[Hook]:
+    if not (isinstance(job_class, type) and issubclass(job_class, Job)):
+        raise TypeError(f"expected a Job subclass, got {job_class!r}")
+    hook = Hook(job_class, step_name, after, cursor)
+    add_hook(hook)
+    try:
+        yield hook
+    finally:
+        remove_hook(hook)
+    if not hook.fired:
+        where = f"after step {step_name!r}" if after else f"during step {step_name!r}"
+        if not after and cursor is not ANY:
+            where += f" at cursor {cursor!r}"
+        raise AssertionError(f"{job_class.__qualname__} was never interrupted {where}")
+
+
+def interrupt_during_step(job_class: type[Job], step_name: str, cursor: Any = ANY) -> Any:
+    """Interrupt the first matching execution of ``job_class`` inside ``step_name``, at the
+    first checkpoint whose updated cursor equals ``cursor`` (any by default), once."""
+    return _hook(job_class, step_name, False, cursor)
+
+
+def interrupt_after_step(job_class: type[Job], step_name: str) -> Any:
+    """Interrupt the first matching execution of ``job_class`` at the boundary after
+    ``step_name`` completes, once. Raises ``AssertionError`` on exit if it never fired."""
+    return _hook(job_class, step_name, True, ANY)

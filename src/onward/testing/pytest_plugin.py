@@ -1,0 +1,23 @@
+"""The pytest plugin (registered by entry point): the ``onward_store`` fixture."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from onward import stores
+
+
+@pytest.fixture
+def onward_store(tmp_path: Path) -> Iterator[stores.Store]:
+    """A fresh SQLite store in a temporary directory, the default store for the test;
+    the previous default is restored afterwards."""
+    store = stores.open_store(f"sqlite:///{tmp_path / 'onward.sqlite3'}")
+    previous = stores.set_default(store)
+    try:
+        yield store
+    finally:
+        stores.set_default(previous)
+        store.close()
