@@ -9,6 +9,7 @@ and every continuation are one transaction (``Store.complete``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import threading
@@ -66,7 +67,9 @@ def _interrupt_in(exc: BaseException) -> Interrupt | None:
 class Execution:
     """One run of a claimed job. ``caller=True`` is ``perform_now``: no retries, errors raise."""
 
-    def __init__(self, store: Store, claimed: Claimed, signal: StopSignal | None = None, *, caller: bool = False) -> None:
+    def __init__(
+        self, store: Store, claimed: Claimed, signal: StopSignal | None = None, *, caller: bool = False
+    ) -> None:
         self.store = store
         self.claimed = claimed
         self.signal = signal or StopSignal()
@@ -126,12 +129,19 @@ class Execution:
             where = next((s["name"] for s in runner.records if s["status"] != "completed"), None)
             log.info(
                 "%s %s resumed%s (attempt %d, resumption %d)",
-                cls.__qualname__, claimed.id, f" at step {where!r}" if where else "", claimed.attempts, claimed.resumptions,
+                cls.__qualname__,
+                claimed.id,
+                f" at step {where!r}" if where else "",
+                claimed.attempts,
+                claimed.resumptions,
                 extra={"job_id": claimed.id, "event": "resumed"},
             )
         else:
             log.info(
-                "%s %s started (attempt %d)", cls.__qualname__, claimed.id, claimed.attempts,
+                "%s %s started (attempt %d)",
+                cls.__qualname__,
+                claimed.id,
+                claimed.attempts,
                 extra={"job_id": claimed.id, "event": "started"},
             )
         return job, args, kwargs
@@ -171,7 +181,9 @@ class Execution:
             return
         checkpoint = self.checkpoint()
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(None, self.store.save_checkpoint, self.claimed.id, self.claimed.lease_token, checkpoint)
+        future = loop.run_in_executor(
+            None, self.store.save_checkpoint, self.claimed.id, self.claimed.lease_token, checkpoint
+        )
         self._pending_save = future
         future.add_done_callback(self._saved)
 
@@ -184,10 +196,8 @@ class Execution:
             log.error("checkpoint save failed for job %s: %s", self.claimed.id, future.exception())
         if self._save_again and not self.signal.lost:
             self._save_again = False
-            try:
+            with contextlib.suppress(Interrupt, SerializationError):
                 self._save_async(True)
-            except (Interrupt, SerializationError):
-                pass
 
     async def _flush(self) -> None:
         """Wait for the save in flight, then save now, without blocking the event loop."""
@@ -251,7 +261,9 @@ class Execution:
         except SerializationError as exc:
             raise SerializationError(f"{self.job_class.__qualname__}: {exc}") from None
 
-    def _run_continuations(self, args: list[Any], kwargs: dict[str, Any], result: Any) -> tuple[list[JobHandle], list[NewJob], str | None]:
+    def _run_continuations(
+        self, args: list[Any], kwargs: dict[str, Any], result: Any
+    ) -> tuple[list[JobHandle], list[NewJob], str | None]:
         job = self.job
         assert job is not None
         if not type(job).has_continuations():
@@ -293,7 +305,9 @@ class Execution:
         text = format_error(exc)
         log.error(
             "%s %s: continuations raised; none of them was enqueued: %s",
-            self._name, self.claimed.id, text.splitlines()[-1],
+            self._name,
+            self.claimed.id,
+            text.splitlines()[-1],
             extra={"job_id": self.claimed.id, "event": "continuation_error"},
         )
         return text
@@ -313,14 +327,19 @@ class Execution:
         except SerializationError as exc:
             return self._finish_error(exc)
         try:
-            ids = self.store.complete(self.claimed.id, self.claimed.lease_token, result_json, checkpoint, children, cont_error)
+            ids = self.store.complete(
+                self.claimed.id, self.claimed.lease_token, result_json, checkpoint, children, cont_error
+            )
         except LeaseLost:
             return self._lost()
         for handle, child_id in zip(handles, ids, strict=True):
             handle._id = child_id
         self.result = result
         log.info(
-            "%s %s succeeded%s", self._name, self.claimed.id, f" ({len(ids)} continuations)" if ids else "",
+            "%s %s succeeded%s",
+            self._name,
+            self.claimed.id,
+            f" ({len(ids)} continuations)" if ids else "",
             extra={"job_id": self.claimed.id, "event": "succeeded"},
         )
         return self._set(Outcome.SUCCEEDED)
@@ -350,7 +369,11 @@ class Execution:
             return self._lost()
         self.exception = interrupt
         log.info(
-            "%s %s interrupted (%s) %s", self._name, self.claimed.id, interrupt.reason, interrupt.where,
+            "%s %s interrupted (%s) %s",
+            self._name,
+            self.claimed.id,
+            interrupt.reason,
+            interrupt.where,
             extra={"job_id": self.claimed.id, "event": "interrupted"},
         )
         return self._set(Outcome.INTERRUPTED)
@@ -392,7 +415,11 @@ class Execution:
             return self._lost()
         outcome = Outcome.DISCARDED if discard else Outcome.FAILED
         log.warning(
-            "%s %s %s: %s", self._name, self.claimed.id, outcome.value, error.splitlines()[-1],
+            "%s %s %s: %s",
+            self._name,
+            self.claimed.id,
+            outcome.value,
+            error.splitlines()[-1],
             extra={"job_id": self.claimed.id, "event": outcome.value},
         )
         return self._set(outcome)
@@ -404,14 +431,21 @@ class Execution:
             return self._lost()
         what = "resume from its checkpoint" if resumption else "retry"
         log.warning(
-            "%s %s failed (%s); %s in %.1f s", self._name, self.claimed.id, error.splitlines()[-1], what, delay,
+            "%s %s failed (%s); %s in %.1f s",
+            self._name,
+            self.claimed.id,
+            error.splitlines()[-1],
+            what,
+            delay,
             extra={"job_id": self.claimed.id, "event": "resume_scheduled" if resumption else "retry_scheduled"},
         )
         return self._set(Outcome.RESUMING if resumption else Outcome.RETRYING)
 
     def _lost(self) -> Outcome:
         log.warning(
-            "%s %s: lease lost; this execution's result is dropped", self._name, self.claimed.id,
+            "%s %s: lease lost; this execution's result is dropped",
+            self._name,
+            self.claimed.id,
             extra={"job_id": self.claimed.id, "event": "lease_lost"},
         )
         return self._set(Outcome.LOST)
@@ -504,4 +538,3 @@ def _resumed(claimed: Claimed, execution: Execution) -> Claimed:
         parent_id=claimed.parent_id,
         unique_key=claimed.unique_key,
     )
-

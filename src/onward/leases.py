@@ -57,7 +57,11 @@ class LeaseKeeper:
             with self._lock:
                 entry = self._leases.pop(job_id, None)
             if entry is not None and entry[0] == leases[job_id]:
-                log.warning("job %s lost its lease; it stops without writing", job_id, extra={"job_id": job_id, "event": "lease_lost"})
+                log.warning(
+                    "job %s lost its lease; it stops without writing",
+                    job_id,
+                    extra={"job_id": job_id, "event": "lease_lost"},
+                )
                 entry[1].stop("lease lost", lost=True)
 
     def _run(self) -> None:

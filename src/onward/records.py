@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -115,8 +115,8 @@ def to_datetime(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc)
-    return datetime.fromtimestamp(float(value), timezone.utc)
+        return value.astimezone(UTC)
+    return datetime.fromtimestamp(float(value), UTC)
 
 
 def step_records(steps: list[dict[str, Any]], job_running: bool) -> list[StepRecord]:
@@ -154,7 +154,8 @@ def job_record(row: Mapping[str, Any], children: tuple[str, ...], store: Store |
     steps = step_records(serialization.from_json(row["steps"]) or [], state == State.RUNNING)
     scheduled_at = to_datetime(row["scheduled_at"])
     enqueued_at = to_datetime(row["enqueued_at"])
-    assert scheduled_at is not None and enqueued_at is not None
+    assert scheduled_at is not None
+    assert enqueued_at is not None
     return JobRecord(
         id=row["id"],
         job_class=row["job_class"],

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date, datetime, timedelta, timezone
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -101,9 +102,9 @@ def _parse_datetime(raw: str) -> datetime:
     if offset is None:
         return parsed
     # Named zones cannot be stored in JSON; they come back as a fixed offset.
-    return parsed.replace(tzinfo=timezone.utc if offset == timedelta(0) else timezone(offset))
+    return parsed.replace(tzinfo=UTC if offset == timedelta(0) else timezone(offset))
 
 
-def encode_args(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> tuple[str, str]:
+def encode_args(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[str, str]:
     """Encode a job's arguments, naming ``args[i]`` / ``kwargs['k']`` on error."""
     return to_json(list(args), "args"), to_json(kwargs, "kwargs")

@@ -10,6 +10,7 @@ execution saves the updated cursor), then save if ``checkpoint_interval`` has pa
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import threading
@@ -36,7 +37,7 @@ class StopSignal:
     A plain attribute, read on every ``advance``, so that the check costs next to nothing.
     """
 
-    __slots__ = ("stopping", "lost", "reason")
+    __slots__ = ("lost", "reason", "stopping")
 
     def __init__(self) -> None:
         self.stopping = False
@@ -52,7 +53,7 @@ class StopSignal:
 class Step:
     """The handle a step function receives: its cursor, progress counters and controls."""
 
-    __slots__ = ("name", "cursor", "total", "resumed", "advanced", "_runner", "_record")
+    __slots__ = ("_record", "_runner", "advanced", "cursor", "name", "resumed", "total")
 
     def __init__(self, runner: StepRunner, record: dict[str, Any], resumed: bool) -> None:
         self.name: str = record["name"]
@@ -159,10 +160,8 @@ def _arity(fn: Callable[..., Any], job_name: str, name: str) -> int:
             f"(the Step), got {getattr(fn, '__qualname__', fn)}{inspect.signature(fn)}"
         )
     arity = 1 if (positional or variadic) else 0
-    try:
+    with contextlib.suppress(TypeError):
         _ARITY[key] = arity
-    except TypeError:
-        pass
     return arity
 
 
@@ -227,10 +226,7 @@ class StepRunner:
             self._save(force)
 
     def _interrupt(self, reason: str, step: Step | None, before: str | None = None) -> None:
-        if step is not None:
-            where = f"step {step.name!r} at cursor {step.cursor!r}"
-        else:
-            where = f"before step {before!r}"
+        where = f"step {step.name!r} at cursor {step.cursor!r}" if step is not None else f"before step {before!r}"
         raise Interrupt(reason, where)
 
     # -- entering and leaving steps ---------------------------------------------------------
@@ -257,7 +253,9 @@ class StepRunner:
         record = self._match(name)
         self.seen.add(name)
         if record is not None and record["status"] == "completed":
-            log.info("step %r skipped (completed earlier)", name, extra={"job_id": self.job.id, "event": "step_skipped"})
+            log.info(
+                "step %r skipped (completed earlier)", name, extra={"job_id": self.job.id, "event": "step_skipped"}
+            )
             return None
         if self.progressed():
             if self.signal.stopping:
@@ -310,8 +308,12 @@ class StepRunner:
                     f"{job_name}: completed step {name!r} reached out of order, before {expected['name']!r}{hint}"
                 )
             if expected["status"] == "completed":
-                raise InvalidStep(f"{job_name}: new step {name!r} reached before completed step {expected['name']!r}{hint}")
-            raise InvalidStep(f"{job_name}: step {name!r} reached before step {expected['name']!r}, which is in progress{hint}")
+                raise InvalidStep(
+                    f"{job_name}: new step {name!r} reached before completed step {expected['name']!r}{hint}"
+                )
+            raise InvalidStep(
+                f"{job_name}: step {name!r} reached before step {expected['name']!r}, which is in progress{hint}"
+            )
         return None
 
     def leave(self, step: Step, completed: bool, isolated: bool) -> None:

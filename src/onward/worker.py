@@ -41,9 +41,7 @@ class _Threads:
 
     def __init__(self, size: int) -> None:
         self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        self._threads = [
-            threading.Thread(target=self._serve, name=f"onward-job-{i}", daemon=True) for i in range(size)
-        ]
+        self._threads = [threading.Thread(target=self._serve, name=f"onward-job-{i}", daemon=True) for i in range(size)]
         for thread in self._threads:
             thread.start()
 
@@ -154,7 +152,10 @@ class Worker:
         store.add_listener(self._wake)
         log.info(
             "worker %s started (queues: %s, concurrency %d, store %s)",
-            self.worker_id, ",".join(self.queues) if self.queues else "all", self.concurrency, store.url,
+            self.worker_id,
+            ",".join(self.queues) if self.queues else "all",
+            self.concurrency,
+            store.url,
             extra={"event": "worker_started"},
         )
         try:
@@ -206,13 +207,20 @@ class Worker:
 
     def _back_off(self, exc: Exception, backoff: float) -> float:
         backoff = min(MAX_ERROR_BACKOFF, backoff * 2 or 0.05)
-        log.error("worker %s: store error, retrying in %.2f s: %s", self.worker_id, backoff, exc, extra={"event": "store_error"})
+        log.error(
+            "worker %s: store error, retrying in %.2f s: %s",
+            self.worker_id,
+            backoff,
+            exc,
+            extra={"event": "store_error"},
+        )
         self._stop.wait(backoff)
         return backoff
 
     def _dispatch(self, store: Store, claimed: Claimed) -> None:
         execution = Execution(store, claimed, StopSignal())
-        assert self._keeper is not None and self._threads is not None
+        assert self._keeper is not None
+        assert self._threads is not None
         with self._lock:
             self._running[claimed.id] = execution
         self._keeper.add(claimed.id, claimed.lease_token, execution.signal)
@@ -246,7 +254,10 @@ class Worker:
             return
         log.info(
             "worker %s stopping: %d job(s) running, waiting up to %.1f s",
-            self.worker_id, len(running), self.shutdown_timeout, extra={"event": "worker_stopping"},
+            self.worker_id,
+            len(running),
+            self.shutdown_timeout,
+            extra={"event": "worker_stopping"},
         )
         for execution in running:
             execution.signal.stop("worker stopping")
@@ -262,7 +273,8 @@ class Worker:
             try:
                 store.release(execution.job_id, execution.claimed.lease_token)
                 log.warning(
-                    "job %s did not finish within the shutdown timeout; released to the queue", execution.job_id,
+                    "job %s did not finish within the shutdown timeout; released to the queue",
+                    execution.job_id,
                     extra={"job_id": execution.job_id, "event": "released"},
                 )
             except LeaseLost:
@@ -274,7 +286,7 @@ class Worker:
     def _install_signals(self) -> dict[int, Any] | None:
         if threading.current_thread() is not threading.main_thread():
             return None
-        previous = {}
+        previous: dict[int, Any] = {}
         for signum in (signal.SIGTERM, signal.SIGINT):
             previous[signum] = signal.signal(signum, self._on_signal)
         return previous

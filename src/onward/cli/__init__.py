@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from onward.cli.base import main
 from onward.cli import worker as _worker  # noqa: F401  (registers its commands)
+from onward.cli.base import main
 
 __all__ = ["main"]

@@ -10,6 +10,7 @@ import click
 
 from onward import stores
 from onward.errors import ConfigurationError
+from onward.stores.base import Store
 
 
 @click.group()
@@ -26,7 +27,7 @@ database_url_option = click.option(
 )
 
 
-def open_store(url: str | None) -> stores.Store:
+def open_store(url: str | None) -> Store:
     """Connect to ``url`` (as ``onward.connect``), turning a bad URL into a one-line error."""
     try:
         return stores.connect(url)

@@ -11,15 +11,31 @@ from onward.cli.base import database_url_option, import_modules, main, open_stor
 
 @main.command()
 @click.option("--queues", default=None, help="Comma-separated queues to serve (default: all).")
-@click.option("--concurrency", type=click.IntRange(min=1), default=1, show_default=True, help="Jobs run at once (threads).")
+@click.option(
+    "--concurrency", type=click.IntRange(min=1), default=1, show_default=True, help="Jobs run at once (threads)."
+)
 @click.option("--burst", is_flag=True, help="Exit once no job is ready and none of this worker's jobs runs.")
-@click.option("--lease-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
-              help="Seconds a job stays claimed without a heartbeat.")
-@click.option("--shutdown-timeout", type=click.FloatRange(min=0), default=25.0, show_default=True,
-              help="Seconds running jobs get to finish on SIGTERM/SIGINT.")
+@click.option(
+    "--lease-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds a job stays claimed without a heartbeat.",
+)
+@click.option(
+    "--shutdown-timeout",
+    type=click.FloatRange(min=0),
+    default=25.0,
+    show_default=True,
+    help="Seconds running jobs get to finish on SIGTERM/SIGINT.",
+)
 @click.option("--import", "imports", multiple=True, metavar="MODULE", help="Module defining jobs (repeatable).")
-@click.option("--log-level", default="INFO", show_default=True,
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
 @database_url_option
 def worker(
     queues: str | None,

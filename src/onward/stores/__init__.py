@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import os
 import threading
-from urllib.parse import urlsplit, urlunsplit
-
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from onward.errors import ConfigurationError
 from onward.stores.base import Store
@@ -55,13 +54,14 @@ def open_store(url: str | None = None) -> Store:
         return sqlite.SQLiteStore(url)
     if scheme in ("postgresql", "postgres"):
         try:
-            from onward.stores import postgres
+            from onward.stores import postgres  # type: ignore[attr-defined,unused-ignore]
         except ImportError as exc:  # the driver is an extra
             raise ConfigurationError(
                 f"cannot open {mask_url(url)}: the PostgreSQL driver is not installed "
                 f"({exc.name or exc}); install it with: pip install 'onward[postgres]'"
             ) from exc
-        return postgres.PostgresStore(url)
+        pg_store: Store = postgres.PostgresStore(url)
+        return pg_store
     raise ConfigurationError(
         f"cannot open {mask_url(url)}: unknown scheme {scheme!r}; use sqlite:///path.db "
         "(relative), sqlite:////abs/path.db (absolute) or postgresql://user@host:5432/db"

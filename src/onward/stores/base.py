@@ -125,7 +125,9 @@ class Store(Protocol):
         transaction, their delays counted from this completion; returns the children's ids."""
         ...
 
-    def retry(self, job_id: str, token: str, checkpoint: Checkpoint, error: str, delay: float, resumption: bool) -> None:
+    def retry(
+        self, job_id: str, token: str, checkpoint: Checkpoint, error: str, delay: float, resumption: bool
+    ) -> None:
         """Put a failed try back in the queue after ``delay``: as a resumption (counted,
         no attempt used) or as a new attempt."""
         ...

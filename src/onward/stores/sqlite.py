@@ -17,7 +17,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -129,10 +129,8 @@ class SQLiteStore:
             self._closed = True
             conns, self._conns = self._conns, []
         for conn in conns:
-            try:
+            with suppress(sqlite3.Error):
                 conn.close()
-            except sqlite3.Error:
-                pass
 
     # -- listeners ------------------------------------------------------------------------
     def add_listener(self, wake: threading.Event) -> None:
@@ -167,7 +165,9 @@ class SQLiteStore:
                     raise OnwardError(
                         f"{job.job_class}: a job with unique key {job.unique_key!r} is already running ({latest['id']})"
                     )
-                if latest is not None and (latest["state"] == "enqueued" or (latest["state"] == "failed" and not job.fresh)):
+                if latest is not None and (
+                    latest["state"] == "enqueued" or (latest["state"] == "failed" and not job.fresh)
+                ):
                     job_id = latest["id"]
                     if latest["state"] == "failed":
                         conn.execute("UPDATE onward_jobs SET attempts = 0, resume_pending = 0 WHERE id = ?", (job_id,))
@@ -240,7 +240,9 @@ class SQLiteStore:
         self._notify()
         return ids
 
-    def retry(self, job_id: str, token: str, checkpoint: Checkpoint, error: str, delay: float, resumption: bool) -> None:
+    def retry(
+        self, job_id: str, token: str, checkpoint: Checkpoint, error: str, delay: float, resumption: bool
+    ) -> None:
         self._requeue(job_id, token, checkpoint, error, delay, resumption)
 
     def interrupt(self, job_id: str, token: str, checkpoint: Checkpoint) -> None:
@@ -254,7 +256,16 @@ class SQLiteStore:
             "UPDATE onward_jobs SET state = 'enqueued', scheduled_at = ?, steps = ?, job_state = ?,"
             " error = COALESCE(?, error), resumptions = resumptions + ?, resume_pending = ?,"
             " lease_token = NULL, lease_expires_at = NULL" + _GUARD,
-            (now + delay, checkpoint.steps, checkpoint.job_state, error, int(resumption), int(resumption), job_id, token),
+            (
+                now + delay,
+                checkpoint.steps,
+                checkpoint.job_state,
+                error,
+                int(resumption),
+                int(resumption),
+                job_id,
+                token,
+            ),
         )
         _guarded(cur, job_id)
         self._notify()
@@ -263,7 +274,15 @@ class SQLiteStore:
         cur = self._exec(
             "UPDATE onward_jobs SET state = ?, finished_at = ?, steps = ?, job_state = ?, error = ?,"
             " lease_token = NULL, lease_expires_at = NULL" + _GUARD,
-            ("discarded" if discard else "failed", self.clock(), checkpoint.steps, checkpoint.job_state, error, job_id, token),
+            (
+                "discarded" if discard else "failed",
+                self.clock(),
+                checkpoint.steps,
+                checkpoint.job_state,
+                error,
+                job_id,
+                token,
+            ),
         )
         _guarded(cur, job_id)
 
@@ -379,7 +398,10 @@ LEASE_EXPIRED_ERROR = "onward.LeaseLost: worker lost: lease expired"
 
 
 def _resume_limit_error(limit: int) -> str:
-    return f"onward.ResumeLimitExceeded: worker lost after saving progress; resumed more than max_resumptions={limit} times"
+    return (
+        "onward.ResumeLimitExceeded: worker lost after saving progress;"
+        f" resumed more than max_resumptions={limit} times"
+    )
 
 
 def _enable_wal(conn: sqlite3.Connection) -> None:

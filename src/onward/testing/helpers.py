@@ -9,12 +9,13 @@ from typing import Any
 from onward import stores
 from onward.job import Job
 from onward.steps import ANY, Hook, add_hook, remove_hook
+from onward.stores.base import Store
 from onward.worker import Worker
 
 __all__ = ["ANY", "drain", "interrupt_after_step", "interrupt_during_step"]
 
 
-def drain(queues: Sequence[str] | None = None, *, store: stores.Store | None = None) -> int:
+def drain(queues: Sequence[str] | None = None, *, store: Store | None = None) -> int:
     """Run every ready job in this process, including the jobs they enqueue, until none is
     ready; returns the number of executions. Jobs scheduled for later are not waited for."""
     worker = Worker(queues=queues, store=store or stores.default(), lease_timeout=60.0)

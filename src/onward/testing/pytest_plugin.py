@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from onward import stores
+from onward.stores.base import Store
 
 
 @pytest.fixture
-def onward_store(tmp_path: Path) -> Iterator[stores.Store]:
+def onward_store(tmp_path: Path) -> Iterator[Store]:
     """A fresh SQLite store in a temporary directory, the default store for the test;
     the previous default is restored afterwards."""
     store = stores.open_store(f"sqlite:///{tmp_path / 'onward.sqlite3'}")
