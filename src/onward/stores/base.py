@@ -78,6 +78,27 @@ class JobFilter:
     parent_id: str | None = None
     before: str | None = None
     limit: int = 50
+    id_prefix: str | None = None  # jobs whose id starts with this (lower-case) text
+
+
+@dataclass(frozen=True, slots=True)
+class StateCount:
+    """How many jobs of ``queue`` are in ``state`` (admin counts)."""
+
+    queue: str
+    state: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedCount:
+    """How many jobs reached ``state`` (a finished state) during one minute-long window:
+    ``minutes_ago`` 0 is the last 60 seconds up to the store's now, 1 the 60 seconds
+    before that, and so on."""
+
+    minutes_ago: int
+    state: str
+    count: int
 
 
 @runtime_checkable
@@ -172,7 +193,51 @@ class Store(Protocol):
         """The job's record; ``KeyError`` for an unknown id."""
         ...
 
-    def list_jobs(self, where: JobFilter) -> list[JobRecord]: ...
+    def list_jobs(self, where: JobFilter) -> list[JobRecord]:
+        """Jobs matching every given field of ``where``, newest first (by enqueue order),
+        at most ``where.limit``. ``before`` (a job id) returns only jobs enqueued before that
+        one: keyset paging, as fast on page 1000 as on page 1 (an unknown ``before`` id
+        returns nothing). ``id_prefix`` matches ids starting with that text."""
+        ...
+
+    # -- administration (used by onward.admin: the CLI and the dashboard) -------------------
+    # These serve operators, not workers. Each one is a single guarded statement or short
+    # transaction, and stays fast on a table of millions of jobs (the filters and counts
+    # below are backed by indexes).
+
+    def now(self) -> float:
+        """The store's current time, epoch seconds (its clock, or the database's)."""
+        ...
+
+    def count_jobs(self) -> list[StateCount]:
+        """Job counts grouped by queue and state; pairs with no job are left out."""
+        ...
+
+    def finished_per_minute(self, minutes: int) -> list[FinishedCount]:
+        """Jobs that finished (succeeded, failed or discarded) in each of the last
+        ``minutes`` 60-second windows ending at the store's now, per state, by
+        ``finished_at``. Windows and states with no job are left out."""
+        ...
+
+    def retry_failed_job(self, job_id: str) -> bool:
+        """Put a ``failed`` job back in the queue to run now, like re-running it by unique
+        key: its attempts start again from zero, its progress (completed steps, cursor,
+        state) and resumptions are kept, its last error stays for the record. Returns
+        ``False`` (changing nothing) when the job is not ``failed`` or when another job with
+        its unique key is enqueued or running; ``KeyError`` for an unknown id."""
+        ...
+
+    def discard_job(self, job_id: str) -> bool:
+        """Mark an ``enqueued`` or ``failed`` job ``discarded`` (it will never run). Returns
+        ``False`` (changing nothing) in any other state; ``KeyError`` for an unknown id."""
+        ...
+
+    def purge_finished(self, states: Sequence[str], finished_before: float, limit: int) -> int:
+        """Delete at most ``limit`` jobs in ``states`` (finished states only) whose
+        ``finished_at`` is before ``finished_before`` (epoch seconds), oldest first, in one
+        short transaction; returns how many were deleted. Children of a purged job keep
+        their ``parent_id``."""
+        ...
 
     def close(self) -> None:
         """Release connections; any later use raises ``OnwardError``."""

@@ -1,0 +1,516 @@
+"""Queries and actions for operators, shared by the ``onward`` command and the dashboard.
+
+Everything here works on any :class:`~onward.stores.base.Store` and returns frozen values, so
+a user interface only formats them::
+
+    from onward import admin, connect
+
+    ops = admin.Admin(connect())
+    page = ops.jobs(state="failed", limit=20)          # newest first
+    older = ops.jobs(state="failed", before=page.next)  # the next page (keyset paging)
+    detail = ops.job(page.jobs[0].id)                    # steps with rate and ETA, the chain tree
+    ops.retry(detail.job.id)
+
+Job ids may be given in full or as a unique prefix (at least :data:`MIN_PREFIX` characters),
+as the CLI shows them shortened. Unknown ids raise :class:`JobNotFound` (a ``KeyError``);
+actions a job's state forbids raise :class:`ActionRefused`. Both are ``OnwardError``, with a
+one-line message meant for the user.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from onward import serialization
+from onward.errors import OnwardError, SerializationError
+from onward.job import Configured, JobHandle, Options, load_job_class
+from onward.records import FINISHED_STATES, JobRecord, State, StepRecord
+from onward.stores.base import JobFilter, Store
+
+__all__ = [
+    "MIN_PREFIX",
+    "STATES",
+    "ActionRefused",
+    "Admin",
+    "JobDetail",
+    "JobNotFound",
+    "JobPage",
+    "MinuteCount",
+    "QueueCounts",
+    "RunningJob",
+    "Stats",
+    "StepProgress",
+    "TreeNode",
+    "decode_arguments",
+    "format_duration",
+    "parse_duration",
+    "step_progress",
+]
+
+#: The states, in life-cycle order (for columns and filters).
+STATES: tuple[str, ...] = tuple(s.value for s in State)
+#: The shortest id prefix accepted in place of a full id.
+MIN_PREFIX = 6
+#: A page never holds more jobs than this, whatever ``limit`` asks.
+MAX_PAGE = 1000
+#: A chain tree stops growing past this many jobs (``TreeNode.truncated`` says so).
+MAX_TREE = 200
+
+
+class JobNotFound(OnwardError, KeyError):
+    """No job has this id (or id prefix). Also a ``KeyError``, like ``onward.get_job``."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "job not found"
+
+
+class ActionRefused(OnwardError):
+    """The job's state does not allow the action (e.g. retrying a running job)."""
+
+
+# -- values -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    """One page of jobs, newest first. Pass ``next`` as ``before`` for the following page;
+    it is ``None`` on the last page."""
+
+    jobs: list[JobRecord]
+    next: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StepProgress:
+    """A step as saved, with what a progress bar needs.
+
+    ``rate`` is items advanced per second, averaged since the step first started (so it
+    includes time spent waiting to resume); ``eta`` is the seconds left at that rate, known
+    only while the step is in progress and has a ``total``.
+    """
+
+    name: str
+    status: str
+    cursor: Any
+    advanced: int
+    total: int | None
+    fraction: float | None
+    elapsed: float | None
+    rate: float | None
+    eta: float | None
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TreeNode:
+    """A job in a continuation chain and the jobs its success enqueued."""
+
+    id: str
+    job_class: str
+    state: str
+    children: list[TreeNode] = field(default_factory=list)
+    missing: bool = False  # the job was purged; only its id is known
+    truncated: bool = False  # more children exist than the tree shows
+
+
+@dataclass(frozen=True, slots=True)
+class JobDetail:
+    """Everything known about one job: the record, its steps' progress, and the chain it
+    belongs to (``tree`` starts at the chain's first job and contains this one)."""
+
+    job: JobRecord
+    steps: list[StepProgress]
+    tree: TreeNode
+
+
+@dataclass(frozen=True, slots=True)
+class RunningJob:
+    """A running job and the step it is in (``None`` before its first step or without steps)."""
+
+    job: JobRecord
+    step: StepProgress | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCounts:
+    """Jobs of one queue per state; ``counts`` has every state in :data:`STATES`."""
+
+    queue: str
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteCount:
+    """Jobs finished during the 60 seconds starting at ``start`` (UTC), per outcome."""
+
+    start: datetime
+    succeeded: int = 0
+    failed: int = 0
+    discarded: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.succeeded + self.failed + self.discarded
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Counts per queue and state, totals per state, and recent throughput.
+
+    ``per_minute`` holds 60-second windows ending now, oldest first; the last one is the
+    last minute, whose total is ``finished_last_minute``.
+    """
+
+    queues: list[QueueCounts]
+    totals: dict[str, int]
+    per_minute: list[MinuteCount]
+
+    @property
+    def finished_last_minute(self) -> int:
+        return self.per_minute[-1].total if self.per_minute else 0
+
+
+# -- helpers shared by user interfaces ------------------------------------------------------
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m|s)", re.IGNORECASE)
+_UNITS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"7d"``, ``"12h"``, ``"1h30m"``, ``"90s"``, ``"2w"`` or plain seconds as a timedelta;
+    ``ValueError`` with a readable message otherwise."""
+    cleaned = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", cleaned):
+        return timedelta(seconds=float(cleaned))
+    pos, seconds = 0, 0.0
+    for match in _DURATION.finditer(cleaned):
+        if cleaned[pos : match.start()].strip():
+            break
+        seconds += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    else:
+        if pos and not cleaned[pos:].strip():
+            return timedelta(seconds=seconds)
+    raise ValueError(f"bad duration {text!r}: write e.g. 7d, 12h, 30m, 90s or 1h30m")
+
+
+def format_duration(seconds: float | None) -> str:
+    """A short human form: ``"0.4s"``, ``"42s"``, ``"3m05s"``, ``"2h10m"``, ``"3d4h"``."""
+    if seconds is None:
+        return "-"
+    s = max(0.0, seconds)
+    if s < 10:
+        return f"{s:.1f}s"
+    whole = int(s)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    if whole < 86400:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d{whole % 86400 // 3600}h"
+
+
+def decode_arguments(args_json: str | None, kwargs_json: str | None) -> tuple[list[Any], dict[str, Any]]:
+    """Parse positional arguments (a JSON array) and keyword arguments (a JSON object).
+
+    Tagged values written by Onward (``{"$t": "datetime", "v": ...}``) come back typed.
+    Raises ``ValueError`` with a one-line message naming the bad option.
+    """
+    args: Any = []
+    kwargs: Any = {}
+    if args_json is not None and args_json.strip():
+        args = _loads(args_json, "--args")
+        if not isinstance(args, list):
+            raise ValueError(f"--args must be a JSON array, e.g. '[42, \"x\"]', got {type(args).__name__}")
+    if kwargs_json is not None and kwargs_json.strip():
+        kwargs = _loads(kwargs_json, "--kwargs")
+        if not isinstance(kwargs, dict):
+            raise ValueError(f"--kwargs must be a JSON object, e.g. '{{\"user_id\": 42}}', got {type(kwargs).__name__}")
+    return args, kwargs
+
+
+def _loads(text: str, what: str) -> Any:
+    try:
+        return serialization.from_json(text)
+    except (ValueError, SerializationError) as exc:
+        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise ValueError(f"{what} is not valid JSON: {detail}") from None
+
+
+def step_progress(step: StepRecord, now: float | None = None) -> StepProgress:
+    """What a progress bar needs for ``step``, computed at ``now`` (epoch seconds)."""
+    now = time.time() if now is None else now
+    end = step.completed_at.timestamp() if step.completed_at is not None else now
+    elapsed = max(0.0, end - step.started_at.timestamp()) if step.started_at is not None else None
+    rate = step.advanced / elapsed if elapsed and step.advanced else None
+    eta = None
+    if step.status != "completed" and step.total and rate:
+        eta = max(0, step.total - step.advanced) / rate
+    fraction = step.progress
+    return StepProgress(
+        name=step.name,
+        status=step.status,
+        cursor=step.cursor,
+        advanced=step.advanced,
+        total=step.total,
+        fraction=fraction,
+        elapsed=elapsed,
+        rate=rate,
+        eta=eta,
+        started_at=step.started_at,
+        completed_at=step.completed_at,
+    )
+
+
+def current_step(job: JobRecord, now: float | None = None) -> StepProgress | None:
+    """The step ``job`` is in (the first not completed), with its progress."""
+    for step in job.steps:
+        if step.status != "completed":
+            return step_progress(step, now)
+    return None
+
+
+# -- the facade -----------------------------------------------------------------------------
+
+
+class Admin:
+    """Operator queries and actions over one store. Cheap to create; holds no state but it."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- finding jobs ------------------------------------------------------------------------
+    def jobs(
+        self,
+        *,
+        state: str | None = None,
+        queue: str | None = None,
+        job_class: str | None = None,
+        search: str | None = None,
+        parent_id: str | None = None,
+        before: str | None = None,
+        limit: int = 50,
+    ) -> JobPage:
+        """Jobs matching every given filter, newest first, at most ``limit`` (capped at
+        :data:`MAX_PAGE`). ``search`` is an id or id prefix. ``before`` is the ``next`` of
+        the previous page. ``ValueError`` for an unknown state or a limit below 1."""
+        if state is not None and state not in STATES:
+            raise ValueError(f"unknown state {state!r}; use one of {', '.join(STATES)}")
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        limit = min(limit, MAX_PAGE)
+        prefix = search.strip().lower() if search and search.strip() else None
+        found = self.store.list_jobs(
+            JobFilter(
+                state=state,
+                queue=queue or None,
+                job_class=job_class or None,
+                parent_id=parent_id,
+                before=before,
+                limit=limit + 1,
+                id_prefix=prefix,
+            )
+        )
+        page = found[:limit]
+        return JobPage(page, page[-1].id if len(found) > limit else None)
+
+    def resolve(self, job_id: str) -> str:
+        """The full id of the job named by ``job_id`` (a full id or a unique prefix)."""
+        text = job_id.strip().lower()
+        if not text:
+            raise JobNotFound("no job id given")
+        try:
+            return self.store.get(text).id
+        except KeyError:
+            pass
+        if len(text) >= MIN_PREFIX:
+            found = self.store.list_jobs(JobFilter(id_prefix=text, limit=2))
+            if len(found) == 1:
+                return found[0].id
+            if len(found) > 1:
+                raise JobNotFound(f"job id prefix {job_id!r} is ambiguous; give more characters")
+        raise JobNotFound(f"no job with id {job_id!r}")
+
+    def get(self, job_id: str) -> JobRecord:
+        """The job's record (full id or unique prefix)."""
+        full = self.resolve(job_id)
+        try:
+            return self.store.get(full)
+        except KeyError:  # purged in between
+            raise JobNotFound(f"no job with id {job_id!r}") from None
+
+    def job(self, job_id: str) -> JobDetail:
+        """The job, its steps' progress, and its continuation chain as a tree."""
+        record = self.get(job_id)
+        now = time.time()
+        return JobDetail(record, [step_progress(s, now) for s in record.steps], self.tree(record))
+
+    def tree(self, record: JobRecord) -> TreeNode:
+        """The chain ``record`` belongs to, from its first job down (at most
+        :data:`MAX_TREE` jobs)."""
+        root = record
+        seen = {record.id}
+        while root.parent_id is not None and root.parent_id not in seen:
+            seen.add(root.parent_id)
+            try:
+                root = self.store.get(root.parent_id)
+            except KeyError:
+                break  # the parent was purged: the chain starts here
+        budget = [MAX_TREE]
+        return self._subtree(root, budget)
+
+    def _subtree(self, record: JobRecord, budget: list[int]) -> TreeNode:
+        budget[0] -= 1
+        children: list[TreeNode] = []
+        truncated = False
+        for child_id in record.children:
+            if budget[0] <= 0:
+                truncated = True
+                break
+            try:
+                child = self.store.get(child_id)
+            except KeyError:
+                budget[0] -= 1
+                children.append(TreeNode(child_id, "?", "purged", missing=True))
+                continue
+            children.append(self._subtree(child, budget))
+        return TreeNode(record.id, record.job_class, str(record.state), children, truncated=truncated)
+
+    def running(self, limit: int = 100) -> list[RunningJob]:
+        """Running jobs (newest first) with the step each is in."""
+        now = time.time()
+        jobs = self.store.list_jobs(JobFilter(state=State.RUNNING.value, limit=min(limit, MAX_PAGE)))
+        return [RunningJob(j, current_step(j, now)) for j in jobs]
+
+    # -- counting ----------------------------------------------------------------------------
+    def counts(self) -> list[QueueCounts]:
+        """Jobs per queue (sorted by name) and state; every state appears, zero or not."""
+        per_queue: dict[str, dict[str, int]] = {}
+        for row in self.store.count_jobs():
+            counts = per_queue.setdefault(row.queue, dict.fromkeys(STATES, 0))
+            counts[row.state] = counts.get(row.state, 0) + row.count
+        return [QueueCounts(q, per_queue[q]) for q in sorted(per_queue)]
+
+    def throughput(self, minutes: int = 15) -> list[MinuteCount]:
+        """Jobs finished per minute over the last ``minutes`` minutes: 60-second windows
+        ending now, oldest first; windows with nothing finished count zero."""
+        if minutes < 1:
+            raise ValueError(f"minutes must be at least 1, got {minutes}")
+        now = self.store.now()
+        buckets = [dict.fromkeys(("succeeded", "failed", "discarded"), 0) for _ in range(minutes)]
+        for row in self.store.finished_per_minute(minutes):
+            if 0 <= row.minutes_ago < minutes and row.state in buckets[row.minutes_ago]:
+                buckets[row.minutes_ago][row.state] += row.count
+        return [
+            MinuteCount(
+                datetime.fromtimestamp(now - 60 * (ago + 1), UTC),
+                succeeded=buckets[ago]["succeeded"],
+                failed=buckets[ago]["failed"],
+                discarded=buckets[ago]["discarded"],
+            )
+            for ago in reversed(range(minutes))
+        ]
+
+    def stats(self, minutes: int = 15) -> Stats:
+        """Counts per queue and state, totals per state, and the throughput of the last
+        ``minutes`` minutes (the last window is the last 60 seconds)."""
+        queues = self.counts()
+        totals = dict.fromkeys(STATES, 0)
+        for q in queues:
+            for state, n in q.counts.items():
+                totals[state] += n
+        return Stats(queues, totals, self.throughput(minutes))
+
+    # -- actions -----------------------------------------------------------------------------
+    def retry(self, job_id: str) -> JobRecord:
+        """Run a failed job again now, keeping its progress (completed steps are skipped,
+        the step in progress resumes at its cursor); its attempts start again from zero."""
+        record = self.get(job_id)
+        if record.state != State.FAILED:
+            raise ActionRefused(f"job {record.id} is {record.state}; only failed jobs can be retried")
+        if not self.store.retry_failed_job(record.id):
+            now = self.store.get(record.id)
+            if now.state != State.FAILED:
+                raise ActionRefused(f"job {record.id} is {now.state}; only failed jobs can be retried")
+            raise ActionRefused(
+                f"job {record.id} was not retried: another job with its unique key {now.unique_key!r}"
+                " is enqueued or running"
+            )
+        return self.store.get(record.id)
+
+    def discard(self, job_id: str) -> JobRecord:
+        """Discard an enqueued or failed job: it will never run (again)."""
+        record = self.get(job_id)
+        if record.state not in (State.ENQUEUED, State.FAILED) or not self.store.discard_job(record.id):
+            now = self.store.get(record.id)
+            raise ActionRefused(f"job {record.id} is {now.state}; only enqueued or failed jobs can be discarded")
+        return self.store.get(record.id)
+
+    def enqueue(
+        self,
+        class_path: str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        wait: timedelta | float | None = None,
+    ) -> JobHandle:
+        """Enqueue ``module:Class`` with these arguments, as ``perform_later`` would (the
+        class is imported from the current directory or the installed packages, so its
+        queue, retry policy and unique key apply). ``ValueError`` for a malformed path,
+        ``onward.JobClassNotFound`` when it cannot be imported, ``SerializationError``
+        for arguments that cannot be stored."""
+        if ":" not in class_path or class_path.startswith(":") or class_path.endswith(":"):
+            raise ValueError(f"job class must be written module:ClassName, got {class_path!r}")
+        cwd = os.getcwd()
+        if cwd not in sys.path:
+            sys.path.insert(0, cwd)
+        cls = load_job_class(class_path)
+        configured = Configured(cls, Options.build(wait=wait, queue=queue, priority=priority))
+        new = configured.new_job(list(args), dict(kwargs or {}))
+        [job_id] = self.store.enqueue([new])
+        return JobHandle(job_id, self.store)
+
+    def purge(
+        self,
+        older_than: timedelta | float,
+        states: Iterable[str] = ("succeeded",),
+        batch_size: int = 1000,
+    ) -> int:
+        """Delete finished jobs in ``states`` that finished more than ``older_than`` ago,
+        ``batch_size`` at a time (short transactions, so workers keep running); returns how
+        many were deleted."""
+        chosen = list(dict.fromkeys(states))
+        finished = {s.value for s in FINISHED_STATES}
+        for state in chosen:
+            if state not in finished:
+                raise ValueError(f"cannot purge {state!r} jobs; only {', '.join(sorted(finished))} jobs can be purged")
+        if not chosen:
+            raise ValueError("no state to purge")
+        seconds = older_than.total_seconds() if isinstance(older_than, timedelta) else float(older_than)
+        if seconds < 0:
+            raise ValueError("older_than must not be negative")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        cutoff = self.store.now() - seconds
+        total = 0
+        while True:
+            deleted = self.store.purge_finished(chosen, cutoff, batch_size)
+            total += deleted
+            if deleted < batch_size:
+                return total
