@@ -123,17 +123,38 @@ def remove_hook(hook: Hook) -> None:
             _hooks.remove(hook)
 
 
-def _fire(job: Job, step: Step | str, after: bool) -> bool:
-    name = step if isinstance(step, str) else step.name
+def _fire_during(job: Job, step: Step) -> bool:
+    """Whether an ``interrupt_during_step`` hook fires at this checkpoint (marking it fired)."""
     with _hooks_lock:
         for hook in _hooks:
-            if hook.after != after or not hook.matches(job, name):
+            if hook.after or not hook.matches(job, step.name):
                 continue
-            if not after and hook.cursor is not ANY and isinstance(step, Step) and step.cursor != hook.cursor:
+            if hook.cursor is not ANY and step.cursor != hook.cursor:
                 continue
             hook.fired = True
             return True
     return False
+
+
+def _after_hook(job: Job, name: str) -> Hook | None:
+    """The ``interrupt_after_step`` hook waiting for the boundary after step ``name``.
+
+    It is marked fired only at that boundary: after a job's last step no boundary follows,
+    so the hook stays unfired and its context manager reports it.
+    """
+    with _hooks_lock:
+        for hook in _hooks:
+            if hook.after and hook.matches(job, name):
+                return hook
+    return None
+
+
+def _claim_hook(hook: Hook) -> bool:
+    with _hooks_lock:
+        if hook.fired:
+            return False
+        hook.fired = True
+        return True
 
 
 _ARITY: dict[Any, int] = {}
@@ -194,7 +215,7 @@ class StepRunner:
         self.completed_here = 0
         self.touched: list[tuple[Step, Any]] = []  # steps entered here, with their starting cursor
         self.isolate_next = False
-        self.after_hook_pending = False
+        self.after_hook: Hook | None = None
         self.async_mode = flush is not None
         self._flush = flush
 
@@ -216,7 +237,7 @@ class StepRunner:
     def tick(self, step: Step, force: bool) -> None:
         if self.signal.stopping:
             self._interrupt(self.signal.reason or "worker stopping", step)
-        if _hooks and _fire(self.job, step, after=False):
+        if _hooks and _fire_during(self.job, step):
             self._interrupt("interrupt_during_step", step)
         now = time.monotonic()
         if self.deadline is not None and now >= self.deadline and self.progressed():
@@ -260,8 +281,8 @@ class StepRunner:
         if self.progressed():
             if self.signal.stopping:
                 self._interrupt(self.signal.reason or "worker stopping", None, name)
-            if self.after_hook_pending:
-                self.after_hook_pending = False
+            hook, self.after_hook = self.after_hook, None
+            if hook is not None and _claim_hook(hook):
                 self._interrupt("interrupt_after_step", None, name)
             if isolated or self.isolate_next:
                 self._interrupt("isolated step", None, name)
@@ -326,13 +347,13 @@ class StepRunner:
         rec["completed_at"] = time.time()
         self.completed_here += 1
         self.isolate_next = isolated
-        if _hooks and _fire(self.job, step.name, after=True):
-            self.after_hook_pending = True
+        if _hooks:
+            self.after_hook = _after_hook(self.job, step.name)
         log.info("step %r completed", step.name, extra={"job_id": self.job.id, "event": "step_completed"})
 
     def finish(self) -> None:
         """``perform`` returned: an ``interrupt_after_step`` pending on the last step never fires."""
-        self.after_hook_pending = False
+        self.after_hook = None
 
     # -- running a step -------------------------------------------------------------------
     def run(self, name: Any, fn: Callable[..., Any] | None, start: Any, isolated: bool) -> Any:

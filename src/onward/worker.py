@@ -131,6 +131,10 @@ class Worker:
     def stop(self) -> None:
         """Stop gracefully: no new claims; running jobs finish or checkpoint. Thread-safe."""
         self._stop.set()
+        with self._lock:  # stepped jobs stop at their very next checkpoint, not a poll later
+            running = list(self._running.values())
+        for execution in running:
+            execution.signal.stop("worker stopping")
         self._wake.set()
 
     @property
