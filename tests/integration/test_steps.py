@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import jobs_steps as js
 import pytest
 
+import jobs_steps as js
 import onward
 from onward import stores
 from onward.testing import drain, interrupt_after_step, interrupt_during_step
@@ -42,7 +41,8 @@ def test_steps_run_in_order_and_are_recorded(store: onward.Store) -> None:
     ]
     process = record.steps[1]
     assert (process.cursor, process.advanced, process.total) == (3, 3, 3)
-    assert process.started_at is not None and process.completed_at is not None
+    assert process.started_at is not None
+    assert process.completed_at is not None
     assert process.started_at <= process.completed_at
     assert record.progress == 1.0
     assert js.items() == [0, 1, 2]
@@ -102,7 +102,8 @@ def test_advancing_a_cursor_without_successor_fails_at_once(store: onward.Store,
     assert record.resumptions == 0  # nor resumed, although the cursor moved
     last = record.error.splitlines()[-1] if record.error else ""
     assert last.startswith("onward.UnadvanceableCursor:")
-    assert "'s'" in last and "set" in last
+    assert "'s'" in last
+    assert "set" in last
 
 
 def test_a_cursor_that_cannot_be_stored_fails_at_set(store: onward.Store) -> None:
@@ -333,8 +334,9 @@ def test_step_timestamps_are_aware_and_ordered(store: onward.Store) -> None:
     drain()
     steps = handle.refresh().steps
     for s in steps:
-        assert s.started_at is not None and s.started_at.tzinfo is not None
+        assert s.started_at is not None
+        assert s.started_at.tzinfo is not None
         assert started <= s.started_at <= (s.completed_at or s.started_at)
-    assert steps[0].completed_at is not None and steps[2].started_at is not None
+    assert steps[0].completed_at is not None
+    assert steps[2].started_at is not None
     assert steps[0].completed_at <= steps[2].started_at
-    assert time.time() >= steps[2].completed_at.timestamp() if steps[2].completed_at else True
