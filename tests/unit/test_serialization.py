@@ -170,13 +170,10 @@ def test_error_names_the_path_of_the_offending_value(path: list[tuple[str, Any]]
     bad, _ = case
     value: Any = bad
     expected = "kwargs"
-    for kind, part in path:
+    for _kind, part in path:
         expected += f"[{part!r}]"
     for kind, part in reversed(path):
-        if kind == "index":
-            value = [None] * part + [value]
-        else:
-            value = {part: value}
+        value = [None] * part + [value] if kind == "index" else {part: value}
     with pytest.raises(SerializationError) as info:
         to_json(value, "kwargs")
     assert str(info.value).startswith(f"{expected}: ")
