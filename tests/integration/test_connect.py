@@ -129,11 +129,7 @@ def test_concurrent_connects_from_several_processes_share_one_sqlite_file(
     no_default: None, tmp_path: Path, subprocess_env: dict[str, str]
 ) -> None:
     url = f"sqlite:///{tmp_path / 'shared.db'}"
-    script = (
-        "import sys, onward, jobs_core\n"
-        "onward.connect(sys.argv[1])\n"
-        "print(jobs_core.Add.perform_later(1, 2).id)\n"
-    )
+    script = "import sys, onward, jobs_core\nonward.connect(sys.argv[1])\nprint(jobs_core.Add.perform_later(1, 2).id)\n"
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", script, url], env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
