@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 import click
 
+from onward import logs
 from onward.cli.base import database_url_option, import_modules, main, open_store
 
 
@@ -36,6 +35,13 @@ from onward.cli.base import database_url_option, import_modules, main, open_stor
     show_default=True,
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
 )
+@click.option(
+    "--log-format",
+    default="text",
+    show_default=True,
+    type=click.Choice(["text", "json"], case_sensitive=False),
+    help="text: readable lines; json: one JSON object per line (time, level, logger, message, job_id, event).",
+)
 @database_url_option
 def worker(
     queues: str | None,
@@ -45,12 +51,13 @@ def worker(
     shutdown_timeout: float,
     imports: tuple[str, ...],
     log_level: str,
+    log_format: str,
     database_url: str | None,
 ) -> None:
     """Run a worker until SIGTERM/SIGINT (or, with --burst, until no job is ready)."""
     from onward.worker import Worker
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(log_level, log_format.lower())
     import_modules(imports)
     store = open_store(database_url)
     w = Worker(
