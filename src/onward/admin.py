@@ -19,9 +19,7 @@ one-line message meant for the user.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -29,8 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from onward import serialization
-from onward.errors import OnwardError, SerializationError
+from onward.admin_text import decode_arguments, format_duration, parse_duration, to_plain
+from onward.errors import OnwardError
 from onward.job import Configured, JobHandle, Options, load_job_class
 from onward.records import FINISHED_STATES, JobRecord, State, StepRecord
 from onward.stores.base import JobFilter, Store
@@ -49,10 +47,12 @@ __all__ = [
     "Stats",
     "StepProgress",
     "TreeNode",
+    "current_step",
     "decode_arguments",
     "format_duration",
     "parse_duration",
     "step_progress",
+    "to_plain",
 ]
 
 #: The states, in life-cycle order (for columns and filters).
@@ -183,72 +183,7 @@ class Stats:
         return self.per_minute[-1].total if self.per_minute else 0
 
 
-# -- helpers shared by user interfaces ------------------------------------------------------
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m|s)", re.IGNORECASE)
-_UNITS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
-
-
-def parse_duration(text: str) -> timedelta:
-    """``"7d"``, ``"12h"``, ``"1h30m"``, ``"90s"``, ``"2w"`` or plain seconds as a timedelta;
-    ``ValueError`` with a readable message otherwise."""
-    cleaned = text.strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", cleaned):
-        return timedelta(seconds=float(cleaned))
-    pos, seconds = 0, 0.0
-    for match in _DURATION.finditer(cleaned):
-        if cleaned[pos : match.start()].strip():
-            break
-        seconds += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    else:
-        if pos and not cleaned[pos:].strip():
-            return timedelta(seconds=seconds)
-    raise ValueError(f"bad duration {text!r}: write e.g. 7d, 12h, 30m, 90s or 1h30m")
-
-
-def format_duration(seconds: float | None) -> str:
-    """A short human form: ``"0.4s"``, ``"42s"``, ``"3m05s"``, ``"2h10m"``, ``"3d4h"``."""
-    if seconds is None:
-        return "-"
-    s = max(0.0, seconds)
-    if s < 10:
-        return f"{s:.1f}s"
-    whole = int(s)
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    if whole < 86400:
-        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
-    return f"{whole // 86400}d{whole % 86400 // 3600}h"
-
-
-def decode_arguments(args_json: str | None, kwargs_json: str | None) -> tuple[list[Any], dict[str, Any]]:
-    """Parse positional arguments (a JSON array) and keyword arguments (a JSON object).
-
-    Tagged values written by Onward (``{"$t": "datetime", "v": ...}``) come back typed.
-    Raises ``ValueError`` with a one-line message naming the bad option.
-    """
-    args: Any = []
-    kwargs: Any = {}
-    if args_json is not None and args_json.strip():
-        args = _loads(args_json, "--args")
-        if not isinstance(args, list):
-            raise ValueError(f"--args must be a JSON array, e.g. '[42, \"x\"]', got {type(args).__name__}")
-    if kwargs_json is not None and kwargs_json.strip():
-        kwargs = _loads(kwargs_json, "--kwargs")
-        if not isinstance(kwargs, dict):
-            raise ValueError(f"--kwargs must be a JSON object, e.g. '{{\"user_id\": 42}}', got {type(kwargs).__name__}")
-    return args, kwargs
-
-
-def _loads(text: str, what: str) -> Any:
-    try:
-        return serialization.from_json(text)
-    except (ValueError, SerializationError) as exc:
-        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-        raise ValueError(f"{what} is not valid JSON: {detail}") from None
+# -- progress ------------------------------------------------------------------------------
 
 
 def step_progress(step: StepRecord, now: float | None = None) -> StepProgress:
