@@ -457,3 +457,28 @@ class Shapes(Job):
 
     def shape_resume_added_after_completed(self) -> None:
         self.run(*(("a", "b", "c") if self.resumptions == 0 else ("a", "x", "b", "c")))
+
+
+class Keyed(Job):
+    """A unique job that returns its arguments; ``gate_name`` holds it while running."""
+
+    def unique_key(self, key: str, value: int = 0, gate_name: str | None = None) -> str:
+        return key
+
+    def perform(self, key: str, value: int = 0, gate_name: str | None = None) -> list[object]:
+        LOG.append(("keyed", key, value))
+        if gate_name:
+            gate(gate_name).pause()
+        return [key, value]
+
+
+class Parent(Job):
+    """Enqueues unique children in its continuations."""
+
+    def perform(self, key: str) -> None:
+        pass
+
+    def continuations(self, key: str) -> None:
+        first = Keyed.perform_later(key, 1)
+        second = Keyed.perform_later(key, 2)
+        LOG.append(("handles", first, second))
