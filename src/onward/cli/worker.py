@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from onward import logs
@@ -12,6 +14,13 @@ from onward.cli.base import database_url_option, import_modules, main, open_stor
 @click.option("--queues", default=None, help="Comma-separated queues to serve (default: all).")
 @click.option(
     "--concurrency", type=click.IntRange(min=1), default=1, show_default=True, help="Jobs run at once (threads)."
+)
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes, each running --concurrency jobs, under one supervisor that restarts crashed ones.",
 )
 @click.option("--burst", is_flag=True, help="Exit once no job is ready and none of this worker's jobs runs.")
 @click.option(
@@ -46,6 +55,7 @@ from onward.cli.base import database_url_option, import_modules, main, open_stor
 def worker(
     queues: str | None,
     concurrency: int,
+    processes: int,
     burst: bool,
     lease_timeout: float,
     shutdown_timeout: float,
@@ -60,6 +70,12 @@ def worker(
     logs.configure(log_level, log_format.lower())
     import_modules(imports)
     store = open_store(database_url)
+    if processes > 1:
+        # Checked here first (imports, store URL), so a bad option fails once, not per child.
+        store.close()
+        from onward.supervisor import Supervisor, child_argv
+
+        raise SystemExit(Supervisor(child_argv(sys.argv[1:]), processes, shutdown_grace=shutdown_timeout + 10).run())
     w = Worker(
         queues=[q.strip() for q in queues.split(",") if q.strip()] if queues else None,
         concurrency=concurrency,
