@@ -85,11 +85,11 @@ class SQLiteStore:
 
     # -- connections ----------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise OnwardError(f"the store {self.url} is closed")
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
-        if self._closed:
-            raise OnwardError(f"the store {self.url} is closed")
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
