@@ -14,6 +14,7 @@ import os
 import signal
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,12 @@ def barrier(name: str, parties: int) -> threading.Barrier:
     """The in-process barrier called ``name`` for ``parties`` threads."""
     with _registry_lock:
         return BARRIERS.setdefault(name, threading.Barrier(parties))
+
+
+def unique_names(*labels: str) -> list[str]:
+    """Fresh event names, so that a test run once per backend never sees a stale event."""
+    token = uuid.uuid4().hex
+    return [f"{label}-{token}" for label in labels]
 
 
 # -- files, for observations across processes ----------------------------------------------
@@ -225,6 +232,24 @@ class CallableBackoff(Job):
         if self.attempt < 4:
             raise ConnectionError("not yet")
         return self.attempt
+
+
+class PaymentDeclined(Exception):
+    """An application error defined outside the builtins."""
+
+
+class RaisesCustom(Job):
+    retry = Retry(attempts=1)
+
+    def perform(self, message: str) -> None:
+        raise PaymentDeclined(message)
+
+
+class FailsWithDefaultBackoff(Job):
+    """The default retry policy: exponential backoff with jitter (about 2 s after attempt 1)."""
+
+    def perform(self) -> None:
+        raise ConnectionError("down")
 
 
 class NotRetried(Job):

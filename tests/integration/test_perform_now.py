@@ -51,7 +51,8 @@ def test_the_record_is_running_and_owned_by_the_caller_while_it_runs(store: Stor
 def test_steps_checkpoint_under_perform_now(store: Store) -> None:
     assert Counted.perform_now(4) == 4
     record = only_job(store, Counted)
-    assert [(s.name, s.status, s.cursor, s.advanced, s.total) for s in record.steps] == [("count", "completed", 4, 4, 4)]
+    steps = [(s.name, s.status, s.cursor, s.advanced, s.total) for s in record.steps]
+    assert steps == [("count", "completed", 4, 4, 4)]
     assert record.job_state == {"count": 4}
 
 
