@@ -82,7 +82,7 @@ def _loads(text: str, what: str) -> Any:
     try:
         return serialization.from_json(text)
     except (ValueError, SerializationError) as exc:
-        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        detail = f"{exc.msg} at character {exc.pos}" if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise ValueError(f"{what} is not valid JSON: {detail}") from None
 
 

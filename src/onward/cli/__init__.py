@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from onward.cli import worker as _worker  # noqa: F401  (registers its commands)
+# Importing a command module registers its commands on ``main``.
+from onward.cli import inspection as _inspection  # noqa: F401
+from onward.cli import steering as _steering  # noqa: F401
+from onward.cli import worker as _worker  # noqa: F401
 from onward.cli.base import main
 
 __all__ = ["main"]

@@ -1,0 +1,137 @@
+"""Steering commands: ``onward retry``, ``onward discard``, ``onward enqueue``, ``onward purge``.
+
+Each changes jobs through :mod:`onward.admin`, in guarded statements that cannot race a
+worker: retrying a job that is not ``failed`` or discarding a running one is refused.
+"""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from onward.admin import decode_arguments, format_duration, parse_duration
+from onward.cli import render
+from onward.cli.base import database_url_option, main
+from onward.cli.output import admin_for, print_json, user_errors
+from onward.records import FINISHED_STATES
+
+
+@main.command()
+@click.argument("job_id", metavar="ID")
+@database_url_option
+@user_errors
+def retry(job_id: str, database_url: str | None) -> None:
+    """Run a failed job again now, keeping its progress.
+
+    Completed steps are skipped and the step in progress resumes at its cursor; its attempts
+    start again from zero. Only failed jobs can be retried.
+    """
+    with admin_for(database_url) as admin:
+        job = admin.retry(job_id)
+    click.echo(f"{render.class_name(job.job_class)} {job.id} is enqueued again.")
+
+
+@main.command()
+@click.argument("job_id", metavar="ID")
+@database_url_option
+@user_errors
+def discard(job_id: str, database_url: str | None) -> None:
+    """Discard an enqueued or failed job: it will not run (again)."""
+    with admin_for(database_url) as admin:
+        job = admin.discard(job_id)
+    click.echo(f"{render.class_name(job.job_class)} {job.id} is discarded.")
+
+
+@main.command()
+@click.argument("class_path", metavar="MODULE:CLASS")
+@click.option("--args", "args_json", default=None, metavar="JSON", help="Positional arguments, a JSON array.")
+@click.option("--kwargs", "kwargs_json", default=None, metavar="JSON", help="Keyword arguments, a JSON object.")
+@click.option("--queue", default=None, help="Queue (default: the class's).")
+@click.option("--priority", type=int, default=None, help="Priority, lower runs first (default: the class's).")
+@click.option("--delay", default=None, metavar="DURATION", help="Run after this long, e.g. 30s, 5m, 1h.")
+@click.option("--wait", is_flag=True, help="Wait until the job has finished; exit 1 unless it succeeded.")
+@click.option(
+    "--timeout", type=click.FloatRange(min=0), default=None, metavar="SECONDS", help="With --wait: give up after this."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the job record as JSON.")
+@database_url_option
+@user_errors
+def enqueue(
+    class_path: str,
+    args_json: str | None,
+    kwargs_json: str | None,
+    queue: str | None,
+    priority: int | None,
+    delay: str | None,
+    wait: bool,
+    timeout: float | None,
+    as_json: bool,
+    database_url: str | None,
+) -> None:
+    """Enqueue a job of MODULE:CLASS (importable from the current directory).
+
+    \b
+    Example:
+      onward enqueue myapp.jobs:SendWelcomeEmail --args '[42]'
+    """
+    args, kwargs = decode_arguments(args_json, kwargs_json)
+    seconds = parse_duration(delay).total_seconds() if delay else None
+    with admin_for(database_url) as admin:
+        handle = admin.enqueue(class_path, args, kwargs, queue=queue, priority=priority, wait=seconds)
+        if not wait:
+            record = handle.refresh()
+            if as_json:
+                print_json(record)
+            else:
+                click.echo(f"Enqueued {render.class_name(record.job_class)} {record.id} on queue {record.queue!r}.")
+            return
+        if not as_json:
+            click.echo(f"Enqueued {handle.id}; waiting for it to finish (a worker must be running)…")
+        started = time.monotonic()
+        try:
+            record = handle.wait(timeout)
+        except TimeoutError:
+            raise click.ClickException(f"job {handle.id} did not finish within {timeout} s") from None
+    if as_json:
+        print_json(record)
+    else:
+        line = f"{render.class_name(record.job_class)} {record.id} {record.state}"
+        line += f" after {format_duration(time.monotonic() - started)}"
+        if record.state == "succeeded":
+            line += f"; result: {render.compact(record.result, 200)}"
+        elif record.error:
+            line += f": {record.error.rstrip().splitlines()[-1]}"
+        click.echo(line)
+    assert record.state in FINISHED_STATES
+    if record.state != "succeeded":
+        raise SystemExit(1)
+
+
+@main.command()
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice([s.value for s in sorted(FINISHED_STATES)]),
+    default=("succeeded",),
+    show_default=True,
+    help="Purge jobs in this state (repeatable).",
+)
+@click.option("--older-than", required=True, metavar="DURATION", help="Finished more than this long ago, e.g. 7d.")
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=1000, show_default=True, help="Jobs deleted per transaction."
+)
+@database_url_option
+@user_errors
+def purge(states: tuple[str, ...], older_than: str, batch_size: int, database_url: str | None) -> None:
+    """Delete finished jobs older than a retention period, in small batches.
+
+    \b
+    Example:
+      onward purge --state succeeded --older-than 7d
+    """
+    age = parse_duration(older_than)
+    with admin_for(database_url) as admin:
+        deleted = admin.purge(age, states, batch_size=batch_size)
+    click.echo(f"Purged {deleted} {'/'.join(states)} job(s) finished more than {older_than} ago.")
