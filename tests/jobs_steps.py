@@ -482,3 +482,18 @@ class Parent(Job):
         first = Keyed.perform_later(key, 1)
         second = Keyed.perform_later(key, 2)
         LOG.append(("handles", first, second))
+
+
+class TypedCursor(Job):
+    """Sets a cursor of typed values and waits at gate ``g`` (every change is saved)."""
+
+    checkpoint_interval = 0
+
+    def perform(self, cursor: Any) -> None:
+        self.step("before", lambda: None)
+        self.step("typed", lambda step: self.typed(step, cursor))
+
+    def typed(self, step: Step, cursor: Any) -> None:
+        step.total = 7
+        step.set(cursor)
+        gate("g").pause()

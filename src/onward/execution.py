@@ -153,7 +153,7 @@ class Execution:
         runner, job = self.runner, self.job
         if runner is None or job is None:
             return Checkpoint(self.claimed.steps, self.claimed.job_state, False)
-        steps = serialization.to_json(runner.snapshot_steps(), "steps")
+        steps = runner.steps_json()
         self._state_json = encode_state(job, self._state_json)
         return Checkpoint(steps, self._state_json, runner.progressed())
 

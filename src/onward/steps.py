@@ -216,6 +216,9 @@ class StepRunner:
         self.touched: list[tuple[Step, Any]] = []  # steps entered here, with their starting cursor
         self.isolate_next = False
         self.after_hook: Hook | None = None
+        self._encoded: list[str] | None = None  # see steps_json
+        self._slot = 0
+        self._head = self._tail = ""
         self.async_mode = flush is not None
         self._flush = flush
 
@@ -232,6 +235,44 @@ class StepRunner:
             rec = step._record
             rec["cursor"], rec["advanced"], rec["total"] = step.cursor, step.advanced, step.total
         return self.records
+
+    def steps_json(self) -> str:
+        """The step records as JSON text, for a checkpoint.
+
+        Within a step only the step in progress changes between saves, so the other records
+        are encoded once (until the next step boundary) and the current one is written from
+        a template: with ``checkpoint_interval = 0`` this runs at every ``advance``.
+        """
+        step = self.current
+        if step is None:
+            return serialization.to_json(self.records, "steps")
+        parts = self._encoded
+        if parts is None:
+            parts = self._encoded = [
+                "" if rec is step._record else serialization.to_json(rec, f"steps[{i}]")
+                for i, rec in enumerate(self.records)
+            ]
+            self._slot = next(i for i, rec in enumerate(self.records) if rec is step._record)
+            rec = step._record
+            self._head = '{"name":' + serialization.to_json(rec["name"]) + ',"status":"running","cursor":'
+            self._tail = (
+                ',"started_at":' + serialization.to_json(rec["started_at"], "started_at") + ',"completed_at":null}'
+            )
+        cursor, total = step.cursor, step.total
+        if cursor is None:
+            cursor_json = "null"
+        elif type(cursor) is int:
+            cursor_json = int.__repr__(cursor)
+        else:
+            cursor_json = serialization.to_json(cursor, f"{self.job_name}: step {step.name!r}: cursor")
+        if total is None:
+            total_json = "null"
+        elif type(total) is int:
+            total_json = int.__repr__(total)
+        else:
+            total_json = serialization.to_json(total, f"{self.job_name}: step {step.name!r}: total")
+        parts[self._slot] = f'{self._head}{cursor_json},"advanced":{step.advanced},"total":{total_json}{self._tail}'
+        return "[" + ",".join(parts) + "]"
 
     # -- the interruption point -----------------------------------------------------------
     def tick(self, step: Step, force: bool) -> None:
@@ -306,6 +347,7 @@ class StepRunner:
         step = Step(self, record, resumed)
         self.touched.append((step, step.cursor))
         self.current = step
+        self._encoded = None
         log.info(
             "step %r %s",
             name,
@@ -339,6 +381,7 @@ class StepRunner:
 
     def leave(self, step: Step, completed: bool, isolated: bool) -> None:
         self.current = None
+        self._encoded = None
         rec = step._record
         rec["cursor"], rec["advanced"], rec["total"] = step.cursor, step.advanced, step.total
         if not completed:
@@ -410,6 +453,9 @@ def _close(result: Awaitable[Any]) -> None:
 
 def encode_state(job: Job, fallback: str | None) -> str:
     """``self.state`` as JSON; a state that cannot be stored raises naming the path."""
+    state = job.state
+    if type(state) is dict and not state:
+        return "{}"
     try:
         return serialization.to_json(job.state, "self.state")
     except SerializationError as exc:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from uuid import UUID
 
 import pytest
 
@@ -115,6 +117,32 @@ def test_a_cursor_that_cannot_be_stored_fails_at_set(store: onward.Store) -> Non
     last = record.error.splitlines()[-1] if record.error else ""
     assert last.startswith("onward.SerializationError:")
     assert "set is not serializable" in last
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        [3, "row-7"],
+        {"at": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "amount": Decimal("1.10"), "id": UUID(int=7)},
+        "page-2",
+        2**70,
+    ],
+)
+def test_a_cursor_in_progress_is_saved_with_its_type(store: onward.Store, other: onward.Store, cursor: object) -> None:
+    handle = js.TypedCursor.perform_later(cursor)
+    worker = js.BackgroundWorker(store, burst=True)
+    try:
+        js.gate("g").wait_reached()
+        record = other.get(handle.id)
+        step = record.steps[1]
+        assert (step.name, step.status, step.advanced, step.total) == ("typed", "running", 1, 7)
+        assert step.cursor == cursor
+        assert repr(step.cursor) == repr(cursor)  # the same types, not just equal values
+        assert record.steps[0].status == "completed"
+    finally:
+        js.gate("g").open()
+        worker.join()
+    assert handle.refresh().steps[1].cursor == cursor
 
 
 def test_start_is_the_first_cursor_and_the_saved_cursor_wins(store: onward.Store) -> None:
