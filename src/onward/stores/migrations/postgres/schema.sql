@@ -1,0 +1,53 @@
+-- The current Onward schema, applied in one go to a new database. An existing database is
+-- brought to the same schema by the numbered migrations beside this file (a test checks
+-- that both give the same catalog). When the schema changes, add a migration AND update
+-- this file.
+CREATE TABLE onward_jobs (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id text COLLATE "C" NOT NULL UNIQUE,
+    job_class text NOT NULL,
+    queue text NOT NULL,
+    priority integer NOT NULL,
+    args text NOT NULL,
+    kwargs text NOT NULL,
+    state text NOT NULL CHECK (state IN ('enqueued', 'running', 'succeeded', 'failed', 'discarded')),
+    attempts integer NOT NULL DEFAULT 0,
+    max_attempts integer NOT NULL,
+    resumptions integer NOT NULL DEFAULT 0,
+    max_resumptions integer,
+    resume_pending boolean NOT NULL DEFAULT false,
+    progressed boolean NOT NULL DEFAULT false,
+    scheduled_at timestamptz NOT NULL,
+    enqueued_at timestamptz NOT NULL,
+    started_at timestamptz,
+    finished_at timestamptz,
+    error text,
+    continuation_error text,
+    parent_id text,
+    result text,
+    job_state text,
+    steps text,
+    unique_key text,
+    lease_token text,
+    lease_expires_at timestamptz,
+    lease_timeout double precision,
+    worker_id text
+);
+
+-- Ready jobs, in claim order (workers claim with FOR UPDATE SKIP LOCKED off these).
+CREATE INDEX onward_jobs_ready ON onward_jobs (priority, scheduled_at, seq) WHERE state = 'enqueued';
+CREATE INDEX onward_jobs_ready_queue ON onward_jobs (queue, priority, scheduled_at, seq) WHERE state = 'enqueued';
+-- Running jobs by lease expiry, for the reaper.
+CREATE INDEX onward_jobs_lease ON onward_jobs (lease_expires_at) WHERE state = 'running';
+CREATE INDEX onward_jobs_parent ON onward_jobs (parent_id, seq) WHERE parent_id IS NOT NULL;
+-- The latest job of a unique key, and at most one live (enqueued or running) job per key.
+CREATE INDEX onward_jobs_unique ON onward_jobs (unique_key, seq) WHERE unique_key IS NOT NULL;
+CREATE UNIQUE INDEX onward_jobs_unique_live ON onward_jobs (unique_key)
+    WHERE unique_key IS NOT NULL AND state IN ('enqueued', 'running');
+CREATE INDEX onward_jobs_state ON onward_jobs (state, seq);
+-- Enqueued jobs by schedule: when an idle worker should look again.
+CREATE INDEX onward_jobs_due ON onward_jobs (scheduled_at) WHERE state = 'enqueued';
+CREATE INDEX onward_jobs_queue ON onward_jobs (queue, seq);
+CREATE INDEX onward_jobs_class ON onward_jobs (job_class, seq);
+CREATE INDEX onward_jobs_queue_state ON onward_jobs (queue, state);
+CREATE INDEX onward_jobs_finished ON onward_jobs (finished_at) WHERE finished_at IS NOT NULL;

@@ -1,0 +1,553 @@
+"""The PostgreSQL store: many workers on many hosts against one database.
+
+Workers claim with ``FOR UPDATE SKIP LOCKED`` off a partial index of ready jobs, several at
+a time, in one statement. Every state change is one guarded statement (``WHERE id = %s AND
+state = 'running' AND lease_token = %s``); completing a job and inserting its continuations
+is one statement too. Leases and schedules are compared with the database's ``now()``, so
+worker clocks do not matter. Idle workers sleep until ``NOTIFY`` wakes them
+(:mod:`onward.stores.postgres_listen`) and look on their own only as a fallback.
+
+Connections come from a ``psycopg_pool`` pool (``?pool_size=N`` in the URL, default 20;
+connections open on demand). When the server goes away, writes that an execution depends on
+(checkpoints, outcomes, heartbeats, enqueues) retry with backoff for up to
+``?reconnect_timeout=S`` seconds (default 30), so a server restart costs neither progress nor
+results.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+import psycopg_pool
+from psycopg.rows import dict_row
+
+from onward.errors import ConfigurationError, LeaseLost, OnwardError
+from onward.records import JobRecord, job_record
+from onward.stores import mask_url
+from onward.stores import postgres_sql as q
+from onward.stores.base import Checkpoint, Claimed, FinishedCount, JobFilter, NewJob, StateCount
+from onward.stores.postgres_listen import Listener
+from onward.stores.postgres_schema import migrate
+
+log = logging.getLogger("onward.store")
+
+T = TypeVar("T")
+
+DEFAULT_POOL_SIZE = 20
+DEFAULT_RECONNECT_TIMEOUT = 30.0
+CONNECT_TIMEOUT = 10
+#: Longest an idle worker goes without looking for jobs when no notification came.
+FALLBACK_POLL = 1.0
+_OWN_OPTIONS = ("pool_size", "reconnect_timeout")
+
+
+def split_url(url: str) -> tuple[str, dict[str, str]]:
+    """The libpq URL (Onward's own query options removed) and those options."""
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    own = {k: v for k, v in pairs if k in _OWN_OPTIONS}
+    rest = [(k, v) for k, v in pairs if k not in _OWN_OPTIONS]
+    return urlunsplit(parts._replace(query=urlencode(rest))), own
+
+
+def _disconnected(exc: BaseException, conn: psycopg.Connection[Any] | None) -> bool:
+    """True when ``exc`` means the connection or the server went away (worth retrying)."""
+    if isinstance(exc, psycopg_pool.PoolTimeout):
+        return True
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    if conn is not None and (conn.broken or conn.closed):
+        return True
+    state = exc.sqlstate or ""
+    return state.startswith("08") or state in ("57P01", "57P02", "57P03")
+
+
+class PostgresStore:
+    """Jobs in a PostgreSQL database; safe for any number of processes and hosts."""
+
+    def __init__(self, url: str, *, pool_size: int | None = None) -> None:
+        self.url = mask_url(url)
+        conninfo, options = split_url(url)
+        self._conninfo = conninfo
+        try:
+            size = int(options.get("pool_size", pool_size or DEFAULT_POOL_SIZE))
+            self.reconnect_timeout = float(options.get("reconnect_timeout", DEFAULT_RECONNECT_TIMEOUT))
+        except ValueError as exc:
+            raise ConfigurationError(f"cannot open {self.url}: {exc}") from None
+        if size < 1:
+            raise ConfigurationError(f"cannot open {self.url}: pool_size must be at least 1")
+        try:
+            with psycopg.connect(conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
+                migrate(conn)
+        except psycopg.Error as exc:
+            message = str(exc).strip().replace("\n", " ")
+            password = urlsplit(url).password
+            if password:
+                message = message.replace(password, "***")
+            raise ConfigurationError(
+                f"cannot open {self.url}: {message}. Check that the server is running, that the database"
+                " exists and that the user may connect to it."
+            ) from None
+        self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = psycopg_pool.ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=size,
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+            timeout=self.reconnect_timeout,
+            name=f"onward:{self.url}",
+            open=True,
+        )
+        self._closed = False
+        self._lock = threading.Lock()
+        self._listeners: dict[threading.Event, frozenset[str] | None] = {}
+        self._listener: Listener | None = None
+        self._generation = 0  # bumped by every notification: something may be ready
+        self._idle: dict[tuple[str, tuple[str, ...] | None], tuple[int, float]] = {}
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self.url!r})"
+
+    # -- connections ----------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise OnwardError(f"the store {self.url} is closed")
+
+    def _run(self, fn: Callable[[psycopg.Connection[Any], int], T], *, persist: bool = True) -> T:
+        """Call ``fn(conn, attempt)`` with a pooled connection. When the connection or the
+        server is gone, retry: with backoff for up to ``reconnect_timeout`` seconds when
+        ``persist``, else once at once (the pool may have held a stale connection)."""
+        deadline = time.monotonic() + self.reconnect_timeout
+        delay = 0.05
+        attempt = 0
+        while True:
+            self._check_open()
+            conn: psycopg.Connection[Any] | None = None
+            try:
+                with self._pool.connection() as conn:
+                    return fn(conn, attempt)
+            except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+                if self._closed:
+                    raise OnwardError(f"the store {self.url} is closed") from exc
+                if not _disconnected(exc, conn):
+                    raise
+                if attempt == 0:
+                    self._pool.check()  # drop every idle connection that died with this one
+                attempt += 1
+                if (not persist and attempt > 1) or time.monotonic() + delay > deadline:
+                    raise
+                log.warning("lost the connection to %s (%s); retrying", self.url, str(exc).strip())
+                if attempt > 1:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 1.0)
+            except psycopg_pool.PoolClosed as exc:
+                raise OnwardError(f"the store {self.url} is closed") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        with suppress(Exception):
+            self._pool.close(timeout=5)
+
+    # -- waking workers -------------------------------------------------------------------
+    def add_listener(self, wake: threading.Event) -> None:
+        with self._lock:
+            self._check_open()
+            self._listeners.setdefault(wake, None)
+            if self._listener is None:
+                self._listener = Listener(self._conninfo, self._notified, CONNECT_TIMEOUT)
+
+    def remove_listener(self, wake: threading.Event) -> None:
+        with self._lock:
+            self._listeners.pop(wake, None)
+            listener = self._listener if not self._listeners else None
+            if listener is not None:
+                self._listener = None
+        if listener is not None:
+            listener.close()
+
+    def _notified(self, queue: str | None) -> None:
+        """A job of ``queue`` (None: of any queue) may be ready: wake the workers serving it."""
+        with self._lock:
+            self._generation += 1
+            targets = [w for w, queues in self._listeners.items() if queue is None or queues is None or queue in queues]
+        for wake in targets:
+            wake.set()
+
+    def wait_for_jobs(self, queues: Sequence[str] | None, timeout: float, wake: threading.Event) -> None:
+        """Sleep until a notification for ``queues`` arrives (or ``timeout``)."""
+        with self._lock:
+            if wake in self._listeners:
+                self._listeners[wake] = frozenset(queues) if queues else None
+        wake.wait(timeout)
+
+    def next_ready_in(self, queues: Sequence[str] | None) -> float | None:
+        def run(conn: psycopg.Connection[Any], attempt: int) -> Any:
+            if queues:
+                return conn.execute(q.NEXT_DUE_QUEUES, (list(queues),)).fetchone()
+            return conn.execute(q.NEXT_DUE_ANY).fetchone()
+
+        row = self._run(run, persist=False)
+        return None if row is None or row[0] is None else float(row[0])
+
+    # -- enqueueing -----------------------------------------------------------------------
+    def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
+        if not jobs:
+            return []
+        unique = any(job.unique_key is not None for job in jobs)
+
+        def run(conn: psycopg.Connection[Any], attempt: int) -> list[str]:
+            if attempt and conn.execute("SELECT 1 FROM onward_jobs WHERE id = %s", (jobs[0].id,)).fetchone():
+                return _ids_after_commit(conn, jobs)  # the first try committed; its reply was lost
+            if not unique:
+                return q.insert_jobs(conn, jobs)
+            with conn.transaction():
+                return q.insert_jobs(conn, jobs)
+
+        ids = self._run(run)
+        self._notified(None)
+        return ids
+
+    def start_now(self, job: NewJob, worker_id: str, lease_timeout: float) -> Claimed:
+        def run(conn: psycopg.Connection[Any], attempt: int) -> Claimed:
+            with conn.transaction():
+                job_id = job.id
+                if job.unique_key is not None:
+                    q.lock_keys(conn, [job.unique_key])
+                    latest = q.latest_with_key(conn, job.unique_key)
+                    q.running_with_key(job, latest)
+                    if latest is not None and (latest[1] == "enqueued" or (latest[1] == "failed" and not job.fresh)):
+                        job_id = latest[0]
+                        if latest[1] == "failed":
+                            conn.execute(
+                                "UPDATE onward_jobs SET attempts = 0, resume_pending = false WHERE id = %s", (job_id,)
+                            )
+                if job_id == job.id:
+                    conn.execute(
+                        "INSERT INTO onward_jobs (id, job_class, queue, priority, args, kwargs, state, max_attempts,"
+                        " max_resumptions, scheduled_at, enqueued_at, unique_key)"
+                        " VALUES (%s, %s, %s, %s, %s, %s, 'enqueued', %s, %s, now(), now(), %s)",
+                        (
+                            job.id,
+                            job.job_class,
+                            job.queue,
+                            job.priority,
+                            job.args,
+                            job.kwargs,
+                            job.max_attempts,
+                            job.max_resumptions,
+                            job.unique_key,
+                        ),
+                    )
+                row = conn.execute(
+                    "UPDATE onward_jobs SET state = 'running', lease_token = gen_random_uuid()::text, worker_id = %s,"
+                    " lease_timeout = %s, lease_expires_at = now() + make_interval(secs => %s), started_at = now(),"
+                    " finished_at = NULL, attempts = attempts + 1 - resume_pending::int, progressed = false"
+                    f" WHERE id = %s RETURNING {q.CLAIM_COLUMNS}",
+                    (worker_id, lease_timeout, lease_timeout, job_id),
+                ).fetchone()
+            assert row is not None
+            return q.claimed(row)
+
+        return self._run(run)
+
+    # -- running --------------------------------------------------------------------------
+    def claim(self, worker_id: str, queues: Sequence[str] | None, lease_timeout: float, limit: int) -> list[Claimed]:
+        """Claim up to ``limit`` ready jobs. After finding none, a worker does not ask the
+        database again until a notification arrives, the next scheduled job is due, or
+        ``FALLBACK_POLL`` seconds passed."""
+        if limit < 1:
+            return []
+        key = (worker_id, tuple(queues) if queues else None)
+        generation = self._generation
+        idle = self._idle.get(key)
+        if idle is not None and idle[0] == generation and time.monotonic() < idle[1]:
+            return []
+
+        def run(conn: psycopg.Connection[Any], attempt: int) -> tuple[list[Any], Any]:
+            if not queues:
+                rows = conn.execute(q.CLAIM_ANY, (limit, worker_id, lease_timeout, lease_timeout)).fetchall()
+            elif len(queues) == 1:
+                rows = conn.execute(
+                    q.CLAIM_ONE_QUEUE, (queues[0], limit, worker_id, lease_timeout, lease_timeout)
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    q.CLAIM_QUEUES, (list(queues), limit, worker_id, lease_timeout, lease_timeout)
+                ).fetchall()
+            if rows:
+                return rows, None
+            if queues:
+                due = conn.execute(q.NEXT_DUE_QUEUES + " AND scheduled_at > now()", (list(queues),)).fetchone()
+            else:
+                due = conn.execute(q.NEXT_DUE_ANY + " AND scheduled_at > now()").fetchone()
+            return rows, due
+
+        rows, due = self._run(run, persist=False)
+        if rows:
+            self._idle.pop(key, None)
+            rows.sort(key=lambda r: (r[3], r[14], r[15]))
+            return [q.claimed(r) for r in rows]
+        wait = FALLBACK_POLL
+        if due is not None and due[0] is not None:
+            wait = max(0.0, min(wait, float(due[0])))
+        if len(self._idle) > 1000:
+            self._idle.clear()
+        self._idle[key] = (generation, time.monotonic() + wait)
+        return []
+
+    def heartbeat(self, leases: Sequence[tuple[str, str]], lease_timeout: float) -> set[str]:
+        if not leases:
+            return set()
+        ids = [job_id for job_id, _ in leases]
+        tokens = [token for _, token in leases]
+
+        def run(conn: psycopg.Connection[Any], attempt: int) -> set[str]:
+            rows = conn.execute(q.HEARTBEAT, (lease_timeout, ids, tokens)).fetchall()
+            return {r[0] for r in rows}
+
+        kept = self._run(run)
+        return set(ids) - kept
+
+    def save_checkpoint(self, job_id: str, token: str, checkpoint: Checkpoint, resumption: bool = False) -> None:
+        params = (checkpoint.steps, checkpoint.job_state, checkpoint.progressed, int(resumption), job_id, token)
+        self._guarded(q.SAVE_CHECKPOINT, params, job_id)
+
+    def complete(
+        self,
+        job_id: str,
+        token: str,
+        result: str,
+        checkpoint: Checkpoint,
+        children: Sequence[NewJob],
+        continuation_error: str | None,
+    ) -> list[str]:
+        params = (result, checkpoint.steps, checkpoint.job_state, continuation_error, job_id, token)
+        if not children:
+            self._guarded(q.COMPLETE, params, job_id)
+            return []
+
+        def run(conn: psycopg.Connection[Any], attempt: int) -> list[str] | None:
+            if any(c.unique_key is not None for c in children):
+                with conn.transaction():
+                    row = conn.execute(q.COMPLETE, params).fetchone()
+                    if row is None:
+                        return None
+                    return q.insert_jobs(conn, children, job_id, row[0])
+            done = conn.execute(q.COMPLETE_WITH_CHILDREN, (*params, job_id, *q.complete_columns(children))).fetchone()
+            return [c.id for c in children] if done and done[0] else None
+
+        ids = self._run(run)
+        if ids is None:
+            raise _lease_lost(job_id)
+        self._notified(None)
+        return ids
+
+    def retry(
+        self, job_id: str, token: str, checkpoint: Checkpoint, error: str, delay: float, resumption: bool
+    ) -> None:
+        self._requeue(job_id, token, checkpoint, error, delay, resumption)
+
+    def interrupt(self, job_id: str, token: str, checkpoint: Checkpoint) -> None:
+        self._requeue(job_id, token, checkpoint, None, 0.0, True)
+
+    def _requeue(
+        self, job_id: str, token: str, checkpoint: Checkpoint, error: str | None, delay: float, resumption: bool
+    ) -> None:
+        params = (
+            delay,
+            checkpoint.steps,
+            checkpoint.job_state,
+            error,
+            int(resumption),
+            resumption,
+            job_id,
+            token,
+        )
+        self._guarded(q.REQUEUE, params, job_id)
+        self._notified(None)
+
+    def fail(self, job_id: str, token: str, checkpoint: Checkpoint, error: str, discard: bool = False) -> None:
+        state = "discarded" if discard else "failed"
+        self._guarded(q.FAIL, (state, checkpoint.steps, checkpoint.job_state, error, job_id, token), job_id)
+
+    def release(self, job_id: str, token: str) -> None:
+        self._guarded(q.RELEASE, (job_id, token), job_id)
+        self._notified(None)
+
+    def _guarded(self, sql: str, params: Sequence[Any], job_id: str) -> None:
+        def run(conn: psycopg.Connection[Any], attempt: int) -> int:
+            return conn.execute(sql, params).rowcount
+
+        if self._run(run) == 0:
+            raise _lease_lost(job_id)
+
+    def reap_expired(self) -> int:
+        def run(conn: psycopg.Connection[Any], attempt: int) -> tuple[int, int]:
+            row = conn.execute(q.REAP, (q.LEASE_EXPIRED_ERROR,)).fetchone()
+            return (int(row[0]), int(row[1])) if row else (0, 0)
+
+        reaped, requeued = self._run(run, persist=False)
+        if requeued:
+            self._notified(None)
+        return reaped
+
+    # -- reading --------------------------------------------------------------------------
+    def get(self, job_id: str) -> JobRecord:
+        def run(conn: psycopg.Connection[Any], attempt: int) -> dict[str, Any] | None:
+            with conn.cursor(row_factory=dict_row) as cur:
+                return cur.execute(q.SELECT_JOB + " WHERE j.id = %s", (job_id,)).fetchone()
+
+        row = self._run(run)
+        if row is None:
+            raise KeyError(job_id)
+        return job_record(row, tuple(row["children"]), self)
+
+    def list_jobs(self, where: JobFilter) -> list[JobRecord]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ("state", where.state),
+            ("queue", where.queue),
+            ("job_class", where.job_class),
+            ("parent_id", where.parent_id),
+        ):
+            if value is not None:
+                clauses.append(f"j.{column} = %s")
+                params.append(value)
+        if where.before is not None:
+            clauses.append("j.seq < (SELECT b.seq FROM onward_jobs AS b WHERE b.id = %s)")
+            params.append(where.before)
+        if where.id_prefix:
+            clauses.append("j.id >= %s AND j.id < %s")
+            params.extend(_prefix_range(where.id_prefix))
+        sql = q.SELECT_JOB
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY j.seq DESC LIMIT %s"
+        params.append(where.limit)
+
+        def run(conn: psycopg.Connection[Any], attempt: int) -> list[dict[str, Any]]:
+            with conn.cursor(row_factory=dict_row) as cur:
+                return cur.execute(sql, params).fetchall()
+
+        return [job_record(r, tuple(r["children"]), self) for r in self._run(run)]
+
+    # -- administration (onward.admin) ------------------------------------------------------
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        def run(conn: psycopg.Connection[Any], attempt: int) -> Any:
+            return conn.execute(sql, params).fetchone()
+
+        return self._run(run)
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        def run(conn: psycopg.Connection[Any], attempt: int) -> list[Any]:
+            return conn.execute(sql, params).fetchall()
+
+        return self._run(run)
+
+    def now(self) -> float:
+        return float(self._one("SELECT extract(epoch FROM now())")[0])
+
+    def count_jobs(self) -> list[StateCount]:
+        rows = self._all("SELECT queue, state, count(*) FROM onward_jobs GROUP BY queue, state")
+        return [StateCount(r[0], r[1], int(r[2])) for r in rows]
+
+    def finished_per_minute(self, minutes: int) -> list[FinishedCount]:
+        rows = self._all(
+            "SELECT floor(extract(epoch FROM now() - finished_at) / 60)::int AS ago, state, count(*)"
+            " FROM onward_jobs WHERE finished_at IS NOT NULL AND finished_at > now() - make_interval(secs => %s)"
+            " AND finished_at <= now() AND state IN ('succeeded', 'failed', 'discarded') GROUP BY ago, state",
+            (60.0 * minutes,),
+        )
+        return [FinishedCount(min(int(r[0]), minutes - 1), r[1], int(r[2])) for r in rows]
+
+    def retry_failed_job(self, job_id: str) -> bool:
+        def run(conn: psycopg.Connection[Any], attempt: int) -> bool:
+            with conn.transaction():
+                row = conn.execute(
+                    "SELECT state, unique_key, queue FROM onward_jobs WHERE id = %s", (job_id,)
+                ).fetchone()
+                if row is None:
+                    raise KeyError(job_id)
+                state, key, queue = row
+                if key is not None:
+                    q.lock_keys(conn, [key])
+                    live = conn.execute(
+                        "SELECT 1 FROM onward_jobs WHERE unique_key = %s AND state IN ('enqueued', 'running')", (key,)
+                    ).fetchone()
+                    if live is not None:
+                        return False
+                cur = conn.execute(
+                    "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = false,"
+                    " scheduled_at = now(), finished_at = NULL WHERE id = %s AND state = 'failed'",
+                    (job_id,),
+                )
+                if cur.rowcount == 0:
+                    return False
+                conn.execute("SELECT pg_notify(%s, %s)", (q.CHANNEL, queue))
+                return bool(state == "failed")
+
+        done = self._run(run)
+        if done:
+            self._notified(None)
+        return done
+
+    def discard_job(self, job_id: str) -> bool:
+        row = self._one(
+            "WITH u AS (UPDATE onward_jobs SET state = 'discarded', finished_at = now()"
+            " WHERE id = %s AND state IN ('enqueued', 'failed') RETURNING 1)"
+            " SELECT (SELECT count(*) FROM u), EXISTS (SELECT 1 FROM onward_jobs WHERE id = %s)",
+            (job_id, job_id),
+        )
+        if row[0]:
+            return True
+        if not row[1]:
+            raise KeyError(job_id)
+        return False
+
+    def purge_finished(self, states: Sequence[str], finished_before: float, limit: int) -> int:
+        chosen = [s for s in states if s in ("succeeded", "failed", "discarded")]
+        if not chosen or limit < 1:
+            return 0
+
+        def run(conn: psycopg.Connection[Any], attempt: int) -> int:
+            return conn.execute(
+                "DELETE FROM onward_jobs WHERE seq IN (SELECT seq FROM onward_jobs WHERE finished_at IS NOT NULL"
+                " AND finished_at < to_timestamp(%s) AND state = ANY(%s) ORDER BY finished_at LIMIT %s)",
+                (finished_before, chosen, limit),
+            ).rowcount
+
+        return self._run(run)
+
+
+def _prefix_range(prefix: str) -> tuple[str, str]:
+    """``[low, high)`` bounds of the ids starting with ``prefix`` (ids compare bytewise)."""
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def _lease_lost(job_id: str) -> LeaseLost:
+    return LeaseLost(f"job {job_id} is no longer running under this execution's lease")
+
+
+def _ids_after_commit(conn: psycopg.Connection[Any], jobs: Sequence[NewJob]) -> list[str]:
+    """The ids an ``enqueue`` returned, recovered after its commit's reply was lost."""
+    ids = []
+    for job in jobs:
+        if conn.execute("SELECT 1 FROM onward_jobs WHERE id = %s", (job.id,)).fetchone() or job.unique_key is None:
+            ids.append(job.id)
+        else:
+            latest = q.latest_with_key(conn, job.unique_key)
+            ids.append(latest[0] if latest else job.id)
+    return ids

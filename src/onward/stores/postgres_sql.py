@@ -1,0 +1,269 @@
+"""SQL of the PostgreSQL store, and inserting jobs through any psycopg connection.
+
+Everything here takes a connection, so the same code inserts jobs for the store's own
+transactions and inside a caller's transaction (:func:`onward.transaction`). Times come from
+the database (``now()``: the start of the current transaction), never from a worker's clock.
+Statements are constant strings; values always travel as parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from onward.errors import OnwardError
+from onward.stores.base import Claimed, NewJob
+
+#: The ``LISTEN``/``NOTIFY`` channel; the payload is the queue of the job that may be ready.
+CHANNEL = "onward_jobs"
+
+#: First key of the two-key advisory locks taken on unique keys (``pg_advisory_xact_lock(int, int)``).
+UNIQUE_LOCK_CLASS = 0x6F6E77  # "onw"
+
+LEASE_EXPIRED_ERROR = "onward.LeaseLost: worker lost: lease expired"
+
+GUARD = " WHERE id = %s AND state = 'running' AND lease_token = %s"
+
+CLAIM_COLUMNS = (
+    "id, job_class, queue, priority, args, kwargs, attempts, resumptions, steps, job_state,"
+    " lease_token, resume_pending, parent_id, unique_key, scheduled_at, seq"
+)
+
+_CLAIM = (
+    "WITH ready AS (SELECT seq FROM onward_jobs WHERE state = 'enqueued' AND scheduled_at <= now(){queue}"
+    " ORDER BY priority, scheduled_at, seq LIMIT %s FOR UPDATE SKIP LOCKED)"
+    " UPDATE onward_jobs AS j SET state = 'running', lease_token = gen_random_uuid()::text, worker_id = %s,"
+    " lease_timeout = %s, lease_expires_at = now() + make_interval(secs => %s), started_at = now(),"
+    " attempts = j.attempts + 1 - j.resume_pending::int, progressed = false"
+    f" FROM ready WHERE j.seq = ready.seq RETURNING {', '.join('j.' + c for c in CLAIM_COLUMNS.split(', '))}"
+)
+CLAIM_ANY = _CLAIM.format(queue="")
+CLAIM_ONE_QUEUE = _CLAIM.format(queue=" AND queue = %s")
+CLAIM_QUEUES = _CLAIM.format(queue=" AND queue = ANY(%s)")
+
+NEXT_DUE_ANY = "SELECT extract(epoch FROM min(scheduled_at) - now()) FROM onward_jobs WHERE state = 'enqueued'"
+NEXT_DUE_QUEUES = NEXT_DUE_ANY + " AND queue = ANY(%s)"
+
+HEARTBEAT = (
+    "UPDATE onward_jobs AS j SET lease_expires_at = now() + make_interval(secs => %s)"
+    " FROM unnest(%s::text[], %s::text[]) AS l(id, token)"
+    " WHERE j.id = l.id AND j.state = 'running' AND j.lease_token = l.token RETURNING j.id"
+)
+
+SAVE_CHECKPOINT = (
+    "UPDATE onward_jobs SET steps = %s, job_state = %s, progressed = progressed OR %s,"
+    " resumptions = resumptions + %s" + GUARD
+)
+
+COMPLETE = (
+    "UPDATE onward_jobs SET state = 'succeeded', finished_at = now(), result = %s, steps = %s, job_state = %s,"
+    " continuation_error = %s, lease_token = NULL, lease_expires_at = NULL" + GUARD + " RETURNING finished_at"
+)
+
+# The columns of a batch insert, as parallel arrays (one element per job).
+_ARRAYS = (
+    "unnest(%s::text[], %s::text[], %s::text[], %s::int[], %s::text[], %s::text[], %s::int[], %s::int[],"
+    " %s::float8[], %s::float8[]) WITH ORDINALITY"
+    " AS c(id, job_class, queue, priority, args, kwargs, max_attempts, max_resumptions, delay, run_at, ord)"
+)
+_INSERT_COLUMNS = (
+    "INSERT INTO onward_jobs (id, job_class, queue, priority, args, kwargs, state, max_attempts,"
+    " max_resumptions, scheduled_at, enqueued_at, parent_id)"
+)
+_NOTIFY_NEW = f"SELECT pg_notify('{CHANNEL}', queue) FROM (SELECT DISTINCT queue FROM new) AS q"
+
+INSERT_BATCH = (
+    f"WITH new AS ({_INSERT_COLUMNS} SELECT c.id, c.job_class, c.queue, c.priority, c.args, c.kwargs,"
+    " 'enqueued', c.max_attempts, c.max_resumptions,"
+    " coalesce(to_timestamp(c.run_at), b.base + make_interval(secs => c.delay)), b.base, %s"
+    f" FROM (SELECT coalesce(%s::timestamptz, now()) AS base) AS b CROSS JOIN {_ARRAYS}"
+    f" ORDER BY c.ord RETURNING queue) {_NOTIFY_NEW}"
+)
+
+COMPLETE_WITH_CHILDREN = (
+    "WITH done AS (" + COMPLETE + "),"
+    f" new AS ({_INSERT_COLUMNS} SELECT c.id, c.job_class, c.queue, c.priority, c.args, c.kwargs,"
+    " 'enqueued', c.max_attempts, c.max_resumptions,"
+    " coalesce(to_timestamp(c.run_at), done.finished_at + make_interval(secs => c.delay)), done.finished_at, %s"
+    f" FROM {_ARRAYS} CROSS JOIN done ORDER BY c.ord RETURNING queue),"
+    f" notified AS ({_NOTIFY_NEW})"
+    " SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM notified)"
+)
+
+REQUEUE = (
+    "WITH u AS (UPDATE onward_jobs SET state = 'enqueued', scheduled_at = now() + make_interval(secs => %s),"
+    " steps = %s, job_state = %s, error = coalesce(%s, error), resumptions = resumptions + %s,"
+    " resume_pending = %s, lease_token = NULL, lease_expires_at = NULL" + GUARD + " RETURNING queue)"
+    f" SELECT pg_notify('{CHANNEL}', queue) FROM u"
+)
+
+RELEASE = (
+    "WITH u AS (UPDATE onward_jobs SET state = 'enqueued', scheduled_at = now(), resume_pending = progressed,"
+    " resumptions = resumptions + progressed::int, lease_token = NULL, lease_expires_at = NULL"
+    + GUARD
+    + f" RETURNING queue) SELECT pg_notify('{CHANNEL}', queue) FROM u"
+)
+
+FAIL = (
+    "UPDATE onward_jobs SET state = %s, finished_at = now(), steps = %s, job_state = %s, error = %s,"
+    " lease_token = NULL, lease_expires_at = NULL" + GUARD
+)
+
+# Jobs whose worker died: resume (progress saved), retry, or fail for good. One statement.
+REAP = (
+    "WITH expired AS (SELECT seq, CASE"
+    " WHEN progressed THEN CASE WHEN max_resumptions IS NOT NULL AND resumptions + 1 > max_resumptions"
+    " THEN 'limit' ELSE 'resume' END"
+    " WHEN attempts >= max_attempts THEN 'lost' ELSE 'retry' END AS verdict"
+    " FROM onward_jobs WHERE state = 'running' AND lease_expires_at < now() FOR UPDATE SKIP LOCKED),"
+    " u AS (UPDATE onward_jobs AS j SET"
+    " state = CASE WHEN e.verdict IN ('limit', 'lost') THEN 'failed' ELSE 'enqueued' END,"
+    " finished_at = CASE WHEN e.verdict IN ('limit', 'lost') THEN now() ELSE j.finished_at END,"
+    " scheduled_at = CASE WHEN e.verdict IN ('resume', 'retry') THEN now() ELSE j.scheduled_at END,"
+    " resume_pending = CASE e.verdict WHEN 'resume' THEN true WHEN 'retry' THEN false ELSE j.resume_pending END,"
+    " resumptions = j.resumptions + (e.verdict = 'resume')::int,"
+    " error = CASE e.verdict WHEN 'resume' THEN j.error WHEN 'limit' THEN"
+    " 'onward.ResumeLimitExceeded: worker lost after saving progress; resumed more than max_resumptions='"
+    " || j.max_resumptions || ' times' ELSE %s END,"
+    " lease_token = NULL, lease_expires_at = NULL"
+    " FROM expired AS e WHERE j.seq = e.seq RETURNING j.queue, j.state)"
+    f" SELECT count(*), count(pg_notify('{CHANNEL}', queue)) FILTER (WHERE state = 'enqueued') FROM u"
+)
+
+SELECT_JOB = (
+    "SELECT j.*, ARRAY(SELECT c.id FROM onward_jobs AS c WHERE c.parent_id = j.id ORDER BY c.seq) AS children"
+    " FROM onward_jobs AS j"
+)
+
+_LATEST_WITH_KEY = "SELECT id, state FROM onward_jobs WHERE unique_key = %s ORDER BY seq DESC LIMIT 1"
+_INSERT_ONE = (
+    f"{_INSERT_COLUMNS[:-1]}, unique_key) VALUES (%s, %s, %s, %s, %s, %s, 'enqueued', %s, %s,"
+    " coalesce(%s, %s + make_interval(secs => %s)), %s, %s, %s)"
+)
+_RERUN_FAILED = (
+    "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = false,"
+    " scheduled_at = coalesce(%s, %s + make_interval(secs => %s)), finished_at = NULL"
+    " WHERE id = %s AND state = 'failed'"
+)
+
+
+def lock_keys(conn: psycopg.Connection[Any], keys: Sequence[str | None]) -> None:
+    """Serialise, until the transaction ends, everything done with these unique keys.
+    Keys are locked in sorted order so two batches cannot deadlock."""
+    wanted = sorted({k for k in keys if k is not None})
+    if wanted:
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(k)) FROM unnest(%s::text[]) AS k ORDER BY k",
+            (UNIQUE_LOCK_CLASS, wanted),
+        )
+
+
+def latest_with_key(conn: psycopg.Connection[Any], key: str) -> tuple[str, str] | None:
+    """``(id, state)`` of the newest job with ``key`` (call with the key locked)."""
+    row = conn.execute(_LATEST_WITH_KEY, (key,)).fetchone()
+    return (row[0], row[1]) if row is not None else None
+
+
+def _run_at(job: NewJob) -> datetime | None:
+    from datetime import UTC
+
+    return None if job.run_at is None else datetime.fromtimestamp(job.run_at, UTC)
+
+
+def insert_jobs(
+    conn: psycopg.Connection[Any], jobs: Sequence[NewJob], parent_id: str | None = None, base: datetime | None = None
+) -> list[str]:
+    """Insert ``jobs`` (delays counted from ``base``, default the transaction's ``now()``) and
+    notify idle workers; returns their ids in order, a unique job yielding the id of the job
+    that exists. Jobs with a unique key need an open transaction (the key is locked until it
+    ends); without any, this is one statement."""
+    if not jobs:
+        return []
+    if all(job.unique_key is None for job in jobs):
+        conn.execute(INSERT_BATCH, (parent_id, base, *_columns(jobs)))
+        return [job.id for job in jobs]
+    lock_keys(conn, [job.unique_key for job in jobs])
+    ids = []
+    start = base or conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+    for job in jobs:
+        if job.unique_key is not None:
+            latest = latest_with_key(conn, job.unique_key)
+            if latest is not None and latest[1] in ("enqueued", "running"):
+                ids.append(latest[0])
+                continue
+            if latest is not None and latest[1] == "failed" and not job.fresh:
+                conn.execute(_RERUN_FAILED, (_run_at(job), start, job.delay, latest[0]))
+                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, job.queue))
+                ids.append(latest[0])
+                continue
+        conn.execute(
+            _INSERT_ONE,
+            (
+                job.id,
+                job.job_class,
+                job.queue,
+                job.priority,
+                job.args,
+                job.kwargs,
+                job.max_attempts,
+                job.max_resumptions,
+                _run_at(job),
+                start,
+                job.delay,
+                start,
+                parent_id,
+                job.unique_key,
+            ),
+        )
+        conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, job.queue))
+        ids.append(job.id)
+    return ids
+
+
+def _columns(jobs: Sequence[NewJob]) -> tuple[list[Any], ...]:
+    return (
+        [j.id for j in jobs],
+        [j.job_class for j in jobs],
+        [j.queue for j in jobs],
+        [j.priority for j in jobs],
+        [j.args for j in jobs],
+        [j.kwargs for j in jobs],
+        [j.max_attempts for j in jobs],
+        [j.max_resumptions for j in jobs],
+        [float(j.delay) for j in jobs],
+        [j.run_at for j in jobs],
+    )
+
+
+def complete_columns(jobs: Sequence[NewJob]) -> tuple[list[Any], ...]:
+    """The parallel arrays ``COMPLETE_WITH_CHILDREN`` takes after the parent's id."""
+    return _columns(jobs)
+
+
+def running_with_key(job: NewJob, latest: tuple[str, str] | None) -> None:
+    """``perform_now`` refuses a unique key whose latest job is running."""
+    if latest is not None and latest[1] == "running":
+        raise OnwardError(f"{job.job_class}: a job with unique key {job.unique_key!r} is already running ({latest[0]})")
+
+
+def claimed(row: Sequence[Any]) -> Claimed:
+    """A ``Claimed`` from a row of ``CLAIM_COLUMNS``."""
+    return Claimed(
+        id=row[0],
+        job_class=row[1],
+        queue=row[2],
+        priority=row[3],
+        args=row[4],
+        kwargs=row[5],
+        attempts=row[6],
+        resumptions=row[7],
+        steps=row[8],
+        job_state=row[9],
+        lease_token=row[10],
+        resumed=bool(row[11]),
+        parent_id=row[12],
+        unique_key=row[13],
+    )
