@@ -171,10 +171,12 @@ def steps_table(steps: list[StepProgress]) -> Table:
 
 def step_line(label: str, step: StepProgress) -> str:
     """A plain progress line, for output that is not a terminal."""
-    parts = [f"{label} {step.name}: {counts(step)}"]
-    if step.fraction is not None:
-        parts.append(f"({percent(step.fraction)})")
-    parts.append(f"cursor={compact(step.cursor, 30)}")
+    parts = [f"{label} {step.name}:"]
+    if step.total is not None or step.advanced:
+        parts.append(counts(step))
+        if step.fraction is not None:
+            parts.append(f"({percent(step.fraction)})")
+        parts.append(f"cursor={compact(step.cursor, 30)}")
     if step.rate is not None:
         parts.append(rate(step))
     if step.eta is not None:
