@@ -18,9 +18,9 @@ from typing import Any, ParamSpec, TypeVar
 import click
 from rich.console import Console
 
+from onward import stores
 from onward.admin import Admin, to_plain
-from onward.cli.base import open_store
-from onward.errors import OnwardError
+from onward.errors import ConfigurationError, OnwardError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -69,8 +69,12 @@ def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
 @contextmanager
 def admin_for(database_url: str | None) -> Iterator[Admin]:
-    """The admin facade over the store at ``database_url``, closed afterwards."""
-    store = open_store(database_url)
+    """The admin facade over the store at ``database_url`` (as ``onward.connect`` would
+    resolve it), closed afterwards. The process-wide default store is left alone."""
+    try:
+        store = stores.open_store(database_url)
+    except ConfigurationError as exc:
+        raise click.ClickException(one_line(exc)) from None
     try:
         yield Admin(store)
     finally:
