@@ -588,33 +588,35 @@ class CrashingContinuations(Job):
 
 
 class ZombieParent(Job):
-    """Waits on an event in ``perform`` (in-process), then returns and enqueues a child."""
-
-    checkpoint_interval = 0
+    """On its first attempt waits on an event in ``perform`` (in-process); then returns and
+    enqueues a child. Later attempts do not wait."""
 
     def perform(self, started: str, go: str) -> str:
-        event(started).set()
-        event(go).wait(30)
+        if self.attempt == 1:
+            event(started).set()
+            event(go).wait(30)
         return f"execution {self.attempt}"
 
     def continuations(self, started: str, go: str) -> None:
-        Child.perform_later("from-zombie-or-not")
+        Child.perform_later(f"from execution {self.attempt}")
 
 
 class ZombieStepper(Job):
-    """Advances, waits on an event, then advances again (in-process)."""
+    """Advances once; the first execution then waits on an event and tries to advance again."""
 
     checkpoint_interval = 0
 
     def perform(self, started: str, go: str) -> int:
         self.step("walk", lambda step: self.walk(step, started, go))
-        return int(self.state.get("last", 0))
+        return int(self.resumptions)
 
     def walk(self, step: onward.Step, started: str, go: str) -> None:
+        first = not step.resumed
         step.advance()
-        event(started).set()
-        event(go).wait(30)
-        self.state["last"] = 99
+        if first:
+            event(started).set()
+            event(go).wait(30)
+            self.state["zombie"] = "wrote this"
         step.advance()
 
 
