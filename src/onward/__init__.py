@@ -16,6 +16,7 @@ from onward.retry import Retry
 from onward.steps import Step
 from onward.stores import connect, get_job
 from onward.stores.base import Store
+from onward.transaction import transaction
 from onward.worker import Worker
 
 __version__ = "0.1.0"
@@ -27,6 +28,7 @@ __all__ = [
     # defining and enqueuing jobs
     "Job",
     "Args",
+    "transaction",
     "JobHandle",
     "Retry",
     "Step",

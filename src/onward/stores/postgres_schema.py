@@ -81,13 +81,16 @@ def migrate(conn: psycopg.Connection[Any], target: int | None = None) -> int:
         return found
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-        found = current_version(conn)
+        # Read the version from the table itself, not via to_regclass(): after waiting on an
+        # advisory lock the catalog cache may not show what the lock holder just committed.
+        conn.execute(_VERSION_TABLE)
+        row = conn.execute("SELECT coalesce(max(version), 0) FROM onward_schema").fetchone()
+        found = int(row[0]) if row else 0
         if found > SCHEMA_VERSION:
             raise psycopg.errors.FeatureNotSupported(
                 f"the database has Onward schema version {found}, newer than this Onward"
                 f" ({SCHEMA_VERSION}); upgrade Onward"
             )
-        conn.execute(_VERSION_TABLE)
         steps = migrations()
         if found == 0 and target == SCHEMA_VERSION:
             conn.execute(fresh_schema())
