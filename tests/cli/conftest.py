@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from onward import Store
 from onward.cli import main
 
 HERE = Path(__file__).parent
@@ -17,8 +18,9 @@ Invoke = Callable[..., Result]
 
 
 @pytest.fixture
-def onward_cli(store_url: str) -> Invoke:
-    """``onward_cli("jobs", "--state", "failed")`` runs the command on the test's store."""
+def onward_cli(store: Store, store_url: str) -> Invoke:
+    """``onward_cli("jobs", "--state", "failed")`` runs the command on the test's store
+    (also the default store during the test, where ``perform_later`` puts jobs)."""
     runner = CliRunner()
 
     def invoke(*args: str, url: str | None = None) -> Result:
