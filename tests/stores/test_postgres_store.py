@@ -1,0 +1,211 @@
+"""PostgreSQL-specific store behaviour: SKIP LOCKED claims, race-free unique keys, leases on
+the database clock, NOTIFY wake-ups, and surviving dropped connections."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pytest
+from jobs_pg import Noop, Unique
+
+import onward
+from onward import stores
+from onward.stores.base import Checkpoint, JobFilter, Store
+from onward.testing import drain
+
+NO_PROGRESS = Checkpoint(None, None, False)
+
+
+def poll(condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def run_threads(n: int, target: Callable[[int], Any]) -> list[Any]:
+    start = threading.Barrier(n)
+    results: list[Any] = [None] * n
+    errors: list[BaseException] = []
+
+    def body(i: int) -> None:
+        start.wait()
+        try:
+            results[i] = target(i)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=body, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    return results
+
+
+def test_concurrent_claims_never_hand_out_a_job_twice(pg_store: Store) -> None:
+    Noop.perform_all_later([(i,) for i in range(300)])
+
+    def claim_all(i: int) -> list[str]:
+        got = []
+        while batch := pg_store.claim(f"worker-{i}-{len(got)}", None, 30.0, 7):
+            got.extend(c.id for c in batch)
+        return got
+
+    claimed = [job_id for ids in run_threads(8, claim_all) for job_id in ids]
+    assert len(claimed) == 300
+    assert len(set(claimed)) == 300
+
+
+def test_claims_take_lower_priority_then_older_jobs_first(pg_store: Store) -> None:
+    late = Noop.set(priority=5).perform_later("late")
+    first = Noop.set(priority=-1).perform_later("first")
+    second = Noop.perform_later("second")
+    claimed = pg_store.claim("w", None, 30.0, 3)
+    assert [c.id for c in claimed] == [first.id, second.id, late.id]
+
+
+def test_concurrent_enqueues_of_one_unique_key_make_one_job(pg_store: Store) -> None:
+    ids = run_threads(20, lambda i: Unique.perform_later("same").id)
+    assert len(set(ids)) == 1
+    assert len(pg_store.list_jobs(JobFilter(limit=100))) == 1
+
+
+def test_a_failed_unique_job_rerun_concurrently_is_rerun_once(pg_store: Store, pg_url: str) -> None:
+    handle = Unique.perform_later("k")
+    [claimed] = pg_store.claim("w", None, 30.0, 1)
+    pg_store.fail(claimed.id, claimed.lease_token, NO_PROGRESS, "x.Error: boom")
+    ids = run_threads(10, lambda i: Unique.perform_later("k").id)
+    assert set(ids) == {handle.id}
+    assert handle.refresh().state == "enqueued"
+    assert len(pg_store.list_jobs(JobFilter(limit=100))) == 1
+
+
+def test_leases_are_compared_with_the_database_clock(pg_store: Store, pg_url: str) -> None:
+    handle = Noop.perform_later(1)
+    [claimed] = pg_store.claim("w", None, 3600.0, 1)
+    assert pg_store.reap_expired() == 0
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # age the lease in the database
+        conn.execute(
+            "UPDATE onward_jobs SET lease_expires_at = now() - interval '1 second' WHERE id = %s", (handle.id,)
+        )
+    assert pg_store.reap_expired() == 1
+    record = handle.refresh()
+    assert record.state == "enqueued"
+    assert record.error is not None
+    assert record.error.endswith("worker lost: lease expired")
+    with pytest.raises(onward.LeaseLost):
+        pg_store.complete(claimed.id, claimed.lease_token, "null", NO_PROGRESS, [], None)
+
+
+def test_a_heartbeat_extends_the_lease_from_the_database_clock(pg_store: Store, pg_url: str) -> None:
+    handle = Noop.perform_later(1)
+    [claimed] = pg_store.claim("w", None, 5.0, 1)
+    assert pg_store.heartbeat([(claimed.id, claimed.lease_token), ("unknown", "t")], 600.0) == {"unknown"}
+    with psycopg.connect(pg_url) as conn:
+        row = conn.execute(
+            "SELECT extract(epoch FROM lease_expires_at - now()) FROM onward_jobs WHERE id = %s", (handle.id,)
+        ).fetchone()
+    assert row is not None
+    assert 590 < float(row[0]) <= 600
+
+
+def test_times_are_stored_as_timestamptz(pg_store: Store, pg_url: str) -> None:
+    Noop.perform_later(1)
+    with psycopg.connect(pg_url) as conn:
+        types = dict(
+            conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns"
+                " WHERE table_name = 'onward_jobs' AND column_name LIKE '%%_at'"
+            ).fetchall()
+        )
+    assert set(types.values()) == {"timestamp with time zone"}
+    assert "lease_expires_at" in types
+
+
+def test_a_notification_from_another_process_wakes_an_idle_worker(pg_store: Store, pg_url: str) -> None:
+    wake = threading.Event()
+    pg_store.add_listener(wake)
+    other = stores.open_store(pg_url)  # as if from another process: its own connections
+    try:
+        listener = pg_store._listener  # type: ignore[attr-defined]
+        assert listener.connected.wait(10)
+        wake.clear()
+        pg_store.wait_for_jobs(["mailers"], 0.0, wake)  # this worker serves "mailers" only
+        Noop.set(queue="other").perform_later(0)  # in-process enqueues wake every listener...
+        wake.clear()
+        other.enqueue([Noop.set(queue="other").new_job((1,), {})])
+        assert not wake.wait(0.3), "woken for a queue it does not serve"
+        other.enqueue([Noop.set(queue="mailers").new_job((2,), {})])
+        assert wake.wait(10)
+    finally:
+        other.close()
+        pg_store.remove_listener(wake)
+
+
+def test_the_listener_reconnects_after_losing_its_connection(pg_store: Store, pg_url: str) -> None:
+    wake = threading.Event()
+    pg_store.add_listener(wake)
+    try:
+        listener = pg_store._listener  # type: ignore[attr-defined]
+        assert listener.connected.wait(10)
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'LISTEN%%'"
+            )
+            poll(lambda: not listener.connected.is_set() or _listening(conn) == 0, what="the listener to drop")
+            poll(lambda: listener.connected.is_set() and _listening(conn) == 1, what="the listener to reconnect")
+            wake.clear()
+            conn.execute("SELECT pg_notify('onward_jobs', 'default')")
+        assert wake.wait(10)
+    finally:
+        pg_store.remove_listener(wake)
+
+
+def _listening(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%%'"
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_the_store_reconnects_after_its_connections_are_killed(pg_store: Store, pg_url: str) -> None:
+    first = Noop.perform_later(1)
+    [claimed] = pg_store.claim("w", None, 30.0, 1)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        killed = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert killed is not None
+    assert killed[0] >= 1
+    # Every operation goes on over new connections; the running job keeps its lease.
+    assert pg_store.heartbeat([(claimed.id, claimed.lease_token)], 30.0) == set()
+    second = Noop.perform_later(2)
+    pg_store.complete(claimed.id, claimed.lease_token, "[1]", NO_PROGRESS, [], None)
+    assert first.refresh().state == "succeeded"
+    assert drain() == 1
+    assert second.refresh().result == [2]
+
+
+def test_continuations_are_inserted_with_the_parent_in_one_statement(pg_store: Store) -> None:
+    parent = Noop.perform_later("parent")
+    [claimed] = pg_store.claim("w", None, 30.0, 1)
+    children = [Noop.set().new_job((i,), {}) for i in range(3)]
+    ids = pg_store.complete(claimed.id, claimed.lease_token, "null", NO_PROGRESS, children, None)
+    assert ids == [c.id for c in children]
+    record = parent.refresh()
+    assert record.children == tuple(ids)
+    kids = [pg_store.get(i) for i in ids]
+    assert all(k.parent_id == parent.id and k.enqueued_at == record.finished_at for k in kids)
+    # A second completion (a zombie) inserts nothing.
+    with pytest.raises(onward.LeaseLost):
+        pg_store.complete(claimed.id, claimed.lease_token, "null", NO_PROGRESS, [Noop.set().new_job((9,), {})], None)
+    assert len(pg_store.list_jobs(JobFilter(limit=100))) == 4
