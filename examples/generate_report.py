@@ -1,0 +1,94 @@
+"""The seed's ``GenerateReportJob``: aggregate a large table with a cursor, then render.
+
+The running totals live in ``self.state``, which is saved in the same write as the cursor:
+whatever interrupts the job, the totals and the cursor always agree, so the report is exact
+even when a crash makes a few sales be read twice. The render step is ``isolated``: it gets
+an execution of its own.
+
+    python generate_report.py [SALES] [REPORT.csv]
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from collections.abc import Iterator
+
+import app_db
+
+import onward
+from onward import Job, Step
+
+
+def sales(start: int | None) -> Iterator[tuple[int, str, int]]:
+    """Sales in id order from ``start``, in batches."""
+    next_id = start or 0
+    while True:
+        batch = (
+            app_db.connect()
+            .execute("SELECT id, region, cents FROM sales WHERE id >= ? ORDER BY id LIMIT 100", (next_id,))
+            .fetchall()
+        )
+        if not batch:
+            return
+        yield from batch
+        next_id = batch[-1][0] + 1
+
+
+class GenerateReportJob(Job):
+    """Writes total sales per region to a CSV file."""
+
+    def unique_key(self, report_path: str) -> str:
+        return f"report:{report_path}"
+
+    def perform(self, report_path: str) -> dict[str, int]:
+        self.report_path = report_path
+        self.step("aggregate", self.aggregate)
+        self.step("render", self.render, isolated=True)
+        return dict(self.state["totals"])
+
+    def aggregate(self, step: Step) -> None:
+        totals: dict[str, int] = self.state.setdefault("totals", {})
+        step.total = app_db.connect().execute("SELECT count(*) FROM sales").fetchone()[0]
+        for sale_id, region, cents in sales(step.cursor):
+            app_db.work()
+            app_db.record_effect("aggregated", sale_id)
+            totals[region] = totals.get(region, 0) + cents
+            step.advance(from_=sale_id)
+
+    def render(self) -> None:
+        # write then rename: a crash never leaves half a report behind
+        tmp = f"{self.report_path}.tmp"
+        with open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["region", "cents"])
+            for region, cents in sorted(self.state["totals"].items()):
+                writer.writerow([region, cents])
+        os.replace(tmp, self.report_path)
+
+
+def read_report(report_path: str) -> dict[str, int]:
+    with open(report_path, newline="") as f:
+        return {row["region"]: int(row["cents"]) for row in csv.DictReader(f)}
+
+
+def main(argv: list[str]) -> None:
+    enqueue_only = "--enqueue-only" in argv
+    args = [a for a in argv if not a.startswith("--")]
+    onward.connect()
+    app_db.create_sales(int(args[0]) if args else 2000)
+    report_path = os.path.abspath(args[1] if len(args) > 1 else "report.csv")
+    handle = GenerateReportJob.perform_later(report_path)
+    print(f"job {handle.id} enqueued; report will be written to {report_path}")
+    if enqueue_only:
+        return
+    from onward.testing import drain
+
+    drain()
+    print(f"job {handle.refresh().state}; report: {read_report(report_path)}")
+    print(f"expected:          {app_db.expected_totals()}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
