@@ -137,10 +137,11 @@ class WorkerProcess:
         env["EXAMPLES_APP_DB"] = os.environ["EXAMPLES_APP_DB"]
         env["EXAMPLES_ITEM_SECONDS"] = os.environ["EXAMPLES_ITEM_SECONDS"]
         self.log = tmp / f"worker-{time.monotonic_ns()}.log"
+        command = [sys.executable, "-m", "onward", "worker", "--import", example.module]
+        command += ["--database-url", store.url, *args]
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "onward", "worker", "--import", example.module, "--database-url", store.url]
-                + list(args),
+                command,
                 cwd=EXAMPLES,
                 env=env,
                 stdout=out,
