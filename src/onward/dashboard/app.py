@@ -1,0 +1,239 @@
+"""The dashboard as an ASGI application: :func:`create_app`.
+
+Serve it with ``onward dashboard``, or mount it in your own Starlette or FastAPI
+application::
+
+    from onward.dashboard import create_app
+
+    app.mount("/jobs-dashboard", create_app(store))
+
+Every page is rendered on the server from :mod:`onward.admin` (the dashboard never queries
+a store itself); a little plain JavaScript (``static/dashboard.js``) keeps the overview and
+a running job's steps up to date. Changing a job (retry, discard) is a POST with a CSRF token.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+import onward
+from onward import stores
+from onward.admin import STATES, ActionRefused, Admin, JobNotFound, format_duration
+from onward.dashboard import api, security, views
+from onward.errors import OnwardError
+from onward.records import JobRecord
+from onward.stores.base import Store
+
+__all__ = ["create_app"]
+
+HERE = Path(__file__).parent
+#: Jobs per page in the jobs list.
+PAGE_SIZE = 50
+#: Minutes of throughput on the overview chart.
+CHART_MINUTES = 60
+
+_DONE = {
+    "retry": "Job enqueued again: it runs as soon as a worker is free.",
+    "discard": "Job discarded: it will not run.",
+}
+
+
+def create_app(
+    store: Store | None = None,
+    token: str | None = None,
+    *,
+    allowed_hosts: Iterable[str] | None = None,
+) -> Starlette:
+    """The dashboard over ``store`` (default: ``onward``'s default store, connected on the
+    first request). With ``token``, every request must carry it (see
+    :mod:`onward.dashboard.security`); ``allowed_hosts`` limits the ``Host`` header."""
+    templates = _environment()
+
+    def admin() -> Admin:
+        return Admin(store if store is not None else stores.default())
+
+    def render(request: Request, name: str, status: int = 200, **context: object) -> HTMLResponse:
+        base = security.base_path(request)
+        context.setdefault("nav", None)
+        page = templates.get_template(name).render(
+            base=base,
+            csrf=security.csrf_token(request),
+            csrf_field=security.CSRF_FIELD,
+            version=onward.__version__,
+            store_url=admin().store.url,
+            now=time.time(),
+            request_path=request.url.path,
+            **context,
+        )
+        return HTMLResponse(page, status_code=status, headers={"cache-control": "no-store"})
+
+    def overview(request: Request) -> Response:
+        ops = admin()
+        stats = ops.stats(CHART_MINUTES)
+        context: dict[str, Any] = {
+            "stats": stats,
+            "running": ops.running(limit=50),
+            "chart": views.chart(stats.per_minute),
+        }
+        if request.query_params.get("fragment") == "live":
+            return render(request, "overview_live.html", **context)
+        return render(request, "overview.html", nav="overview", **context)
+
+    def jobs(request: Request) -> Response:
+        q = request.query_params
+        filters = {
+            "state": q.get("state") or None,
+            "queue": q.get("queue") or None,
+            "job_class": q.get("class") or None,
+            "search": q.get("search") or None,
+            "parent_id": q.get("parent") or None,
+        }
+        ops = admin()
+        queues = [c.queue for c in ops.counts()]
+        error = None
+        try:
+            page = ops.jobs(**filters, before=q.get("before") or None, limit=PAGE_SIZE)
+        except ValueError as exc:
+            error, page = str(exc), None
+        kept = {k: v for k, v in q.items() if k not in ("before",) and v}
+        return render(
+            request,
+            "jobs.html",
+            status=400 if error else 200,
+            nav="jobs",
+            page=page,
+            error=error,
+            filters=filters,
+            queues=queues,
+            states=STATES,
+            query=kept,
+            older=_query(kept, before=page.next) if page and page.next else None,
+            first=_query(kept) if q.get("before") else None,
+        )
+
+    def job(request: Request) -> Response:
+        job_id = request.path_params["job_id"]
+        try:
+            detail = admin().job(job_id)
+        except JobNotFound as exc:
+            return render(request, "not_found.html", status=404, nav="jobs", message=str(exc))
+        return _job_page(request, detail.job.id, render, admin, notice=_DONE.get(request.query_params.get("done", "")))
+
+    def action(name: str, run: Callable[[Admin, str], JobRecord]) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> Response:
+            job_id = request.path_params["job_id"]
+            if not await security.csrf_ok(request):
+                return render(request, "refused.html", status=403, message=_CSRF_MESSAGE)
+            ops = admin()
+            try:
+                record = await run_in_threadpool(run, ops, job_id)
+            except JobNotFound as exc:
+                return render(request, "not_found.html", status=404, nav="jobs", message=str(exc))
+            except ActionRefused as exc:
+                return await run_in_threadpool(_job_page, request, job_id, render, admin, None, str(exc), 409)
+            target = f"{security.base_path(request)}/jobs/{record.id}?done={name}"
+            return RedirectResponse(target, status_code=303)
+
+        return endpoint
+
+    async def onward_error(request: Request, exc: Exception) -> Response:
+        if request.url.path[len(security.base_path(request)) :].startswith("/api/"):
+            return JSONResponse({"error": f"the store could not answer: {exc}"}, status_code=503)
+        return render(request, "refused.html", status=503, message=f"The store could not answer: {exc}")
+
+    routes = [
+        Route("/", overview, name="overview"),
+        Route("/jobs", jobs, name="jobs"),
+        Route("/jobs/{job_id}", job, name="job"),
+        Route("/jobs/{job_id}/retry", action("retry", Admin.retry), methods=["POST"], name="retry"),
+        Route("/jobs/{job_id}/discard", action("discard", Admin.discard), methods=["POST"], name="discard"),
+        Mount("/api", routes=api.routes(admin)),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(security.Guard, token=token, allowed_hosts=allowed_hosts)],
+        exception_handlers={OnwardError: onward_error},
+    )
+    return app
+
+
+_CSRF_MESSAGE = (
+    "This form was not sent from this dashboard (its CSRF token is missing or stale). "
+    "Go back, reload the page and try again."
+)
+
+
+def _job_page(
+    request: Request,
+    job_id: str,
+    render: Callable[..., HTMLResponse],
+    admin: Callable[[], Admin],
+    notice: str | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    detail = admin().job(job_id)
+    record = detail.job
+    return render(
+        request,
+        "job.html",
+        status=status,
+        nav="jobs",
+        d=detail,
+        job=record,
+        timeline=views.timeline(record),
+        took=_took(record),
+        notice=notice,
+        error=error,
+        can_retry=record.state == "failed",
+        can_discard=record.state in ("enqueued", "failed"),
+    )
+
+
+def _took(job: JobRecord) -> str:
+    if job.started_at is None:
+        return "-"
+    end = job.finished_at.timestamp() if job.finished_at is not None else time.time()
+    return format_duration(end - job.started_at.timestamp())
+
+
+def _query(params: dict[str, str], **extra: str) -> str:
+    return "?" + urlencode({**params, **extra}) if params or extra else "?"
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        when=views.when,
+        ago=views.ago,
+        class_name=views.class_name,
+        module_name=views.module_name,
+        pretty=views.pretty,
+        compact=views.compact,
+        arguments=views.arguments,
+        percent=views.percent,
+        rate=views.rate,
+        duration=format_duration,
+        last_line=views.last_line,
+    )
+    return env
