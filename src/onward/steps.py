@@ -10,7 +10,6 @@ execution saves the updated cursor), then save if ``checkpoint_interval`` has pa
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import logging
 import threading
@@ -157,16 +156,18 @@ def _claim_hook(hook: Hook) -> bool:
         return True
 
 
-_ARITY: dict[Any, int] = {}
+#: Arity by ``(code object, bound)``: lambdas made afresh in every execution share their
+#: code object, so the cache stays as small as the program (it never holds the functions).
+_ARITY: dict[tuple[Any, bool], int] = {}
 
 
 def _arity(fn: Callable[..., Any], job_name: str, name: str) -> int:
     """0 or 1: how many positional arguments ``fn`` takes; anything else is an InvalidStep."""
-    key = getattr(fn, "__func__", fn)
-    try:
+    bound = hasattr(fn, "__func__")
+    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+    key = (code, bound)
+    if code is not None and key in _ARITY:
         return _ARITY[key]
-    except (KeyError, TypeError):
-        pass
     try:
         params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError) as exc:
@@ -181,7 +182,7 @@ def _arity(fn: Callable[..., Any], job_name: str, name: str) -> int:
             f"(the Step), got {getattr(fn, '__qualname__', fn)}{inspect.signature(fn)}"
         )
     arity = 1 if (positional or variadic) else 0
-    with contextlib.suppress(TypeError):
+    if code is not None:
         _ARITY[key] = arity
     return arity
 

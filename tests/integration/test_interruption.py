@@ -161,3 +161,19 @@ def test_interrupted_job_is_taken_by_the_next_free_worker(store: onward.Store) -
     worker.join()
     assert handle.refresh().state == "succeeded"
     assert js.items() == [0, 1, 2]
+
+
+def test_max_run_time_inside_perform_now_resumes_in_place(store: onward.Store) -> None:
+    assert js.ImportYielding.perform_now(2) == 2
+    [record] = [r for r in store.list_jobs(JobFilter()) if r.job_class.endswith(":ImportYielding")]
+    assert record.state == "succeeded"
+    assert record.resumptions == 4  # initialize, item 0, item 1, process completed
+    assert js.items() == [0, 1]
+
+
+def test_resume_limit_inside_perform_now_raises(store: onward.Store) -> None:
+    with pytest.raises(onward.ResumeLimitExceeded, match="max_resumptions=2"):
+        js.ImportYieldingLimited.perform_now(5)
+    [record] = store.list_jobs(JobFilter())
+    assert record.state == "failed"
+    assert record.resumptions == 2
