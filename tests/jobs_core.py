@@ -377,6 +377,12 @@ class Counted(Job):
             step.advance()
 
 
+class NoResumptions(Counted):
+    """A counted job that may not be interrupted even once."""
+
+    max_resumptions = 0
+
+
 class TwoSteps(Job):
     checkpoint_interval = 0
 

@@ -15,6 +15,7 @@ from jobs_core import (
     Fails,
     FailsUntilAttempt,
     FailsWithDefaultBackoff,
+    NoResumptions,
     NotRetried,
     ProgressThenFailOnce,
     RaisesCustom,
@@ -24,9 +25,10 @@ from jobs_core import (
     StuckOnce,
 )
 from onward import Store
+from onward.job import new_id
 from onward.serialization import to_json
-from onward.stores.base import Checkpoint
-from onward.testing import drain
+from onward.stores.base import Checkpoint, NewJob
+from onward.testing import drain, interrupt_during_step
 
 
 def last_line(record: onward.JobRecord) -> str:
@@ -210,3 +212,58 @@ def test_a_worker_never_applies_its_own_lease_timeout_to_another_worker_s_job(st
     assert record.state == "running"
     assert record.attempts == 1
     assert impatient.executions == 0
+
+
+# -- the errors (API §9) ---------------------------------------------------------------------
+
+ERRORS = (
+    onward.ConfigurationError,
+    onward.SerializationError,
+    onward.JobClassNotFound,
+    onward.InvalidStep,
+    onward.UnadvanceableCursor,
+    onward.ResumeLimitExceeded,
+)
+
+
+@pytest.mark.parametrize("error", ERRORS)
+def test_every_error_derives_from_onward_error_and_is_exported(error: type[Exception]) -> None:
+    assert issubclass(error, onward.OnwardError)
+    assert error.__name__ in onward.__all__
+    assert getattr(onward, error.__name__) is error
+
+
+@pytest.mark.parametrize(
+    ("kind", "where"),
+    [
+        ("InvalidStep", ["RaisesFatal", "step name"]),
+        ("UnadvanceableCursor", ["RaisesFatal", "step 'walk'", "'a'"]),
+        ("SerializationError", ["RaisesFatal", "self.state['bad']"]),
+    ],
+)
+def test_error_messages_say_what_was_wrong_and_where(store: Store, kind: str, where: list[str]) -> None:
+    handle = RaisesFatal.perform_later(kind)
+    drain()
+    message = last_line(handle.refresh())
+    assert message.startswith(f"onward.{kind}: ")
+    for part in where:
+        assert part in message
+
+
+def test_resume_limit_exceeded_names_the_job_and_the_limit(store: Store) -> None:
+    handle = NoResumptions.perform_later(5)
+    with interrupt_during_step(NoResumptions, "count", cursor=2):
+        drain()
+    record = handle.refresh()
+    assert record.state == "failed"
+    message = last_line(record)
+    assert message.startswith("onward.ResumeLimitExceeded: NoResumptions")
+    assert "max_resumptions=0" in message
+
+
+def test_job_class_not_found_names_the_stored_path(store: Store) -> None:
+    [job_id] = store.enqueue([NewJob(new_id(), "gone_module:Gone", "default", 0, "[]", "{}", 3)])
+    drain()
+    message = last_line(store.get(job_id))
+    assert message.startswith("onward.JobClassNotFound: ")
+    assert "gone_module:Gone" in message
