@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 # Importing a command module registers its commands on ``main``.
+from onward.cli import dashboard as _dashboard  # noqa: F401
 from onward.cli import demo as _demo  # noqa: F401
 from onward.cli import inspection as _inspection  # noqa: F401
 from onward.cli import steering as _steering  # noqa: F401
