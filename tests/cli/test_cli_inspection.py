@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 from cli_jobs import Boom, Chain, Flaky, Gated, Greet, Mailing, gate
-from conftest import Invoke
 
+from conftest import Invoke
 from onward import Store, Worker
 from onward.testing import drain
 
