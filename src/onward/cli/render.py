@@ -67,7 +67,7 @@ def ago(when: datetime | None, now: float | None = None) -> str:
 
 
 def took(job: JobRecord) -> str:
-    """How long the job ran (so far, while running); ``-`` while it waits."""
+    """How long its last execution ran (so far, while running); ``-`` while it waits."""
     if job.started_at is None or job.state == "enqueued":
         return "-"
     end = job.finished_at.timestamp() if job.finished_at is not None else time.time()
@@ -89,15 +89,16 @@ def compact(value: Any, limit: int = 60) -> str:
 
 def jobs_table(jobs: list[JobRecord], title: str | None = None) -> Table:
     table = Table(title=title, title_justify="left", header_style="bold", pad_edge=False, box=None)
-    table.add_column("ID", no_wrap=True)
-    table.add_column("CLASS", overflow="fold")
-    table.add_column("QUEUE")
-    table.add_column("STATE")
-    table.add_column("ATTEMPTS", justify="right")
-    table.add_column("RESUMED", justify="right")
-    table.add_column("PROGRESS", justify="right")
-    table.add_column("ENQUEUED", justify="right")
-    table.add_column("TOOK", justify="right")
+    # Only the class and queue columns give way (with an ellipsis) on a narrow terminal.
+    table.add_column("ID", no_wrap=True, min_width=36)
+    table.add_column("CLASS", no_wrap=True, overflow="ellipsis", min_width=8)
+    table.add_column("QUEUE", no_wrap=True, overflow="ellipsis", min_width=5)
+    table.add_column("STATE", no_wrap=True, min_width=9)
+    table.add_column("TRIES", justify="right", no_wrap=True, min_width=5)  # attempts
+    table.add_column("RES", justify="right", no_wrap=True, min_width=3)  # resumptions
+    table.add_column("DONE", justify="right", no_wrap=True, min_width=4)  # progress
+    table.add_column("ENQUEUED", justify="right", no_wrap=True, min_width=10)
+    table.add_column("TOOK", justify="right", no_wrap=True, min_width=5)
     now = time.time()
     for job in jobs:
         table.add_row(
@@ -143,7 +144,9 @@ def bar(fraction: float | None, width: int = 30) -> RenderableType:
 
 
 def counts(step: StepProgress) -> str:
-    return f"{step.advanced}/{step.total}" if step.total is not None else str(step.advanced)
+    if step.total is not None:
+        return f"{step.advanced}/{step.total}"
+    return str(step.advanced) if step.advanced else "-"
 
 
 def rate(step: StepProgress) -> str:
