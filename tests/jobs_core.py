@@ -383,6 +383,18 @@ class NoResumptions(Counted):
     max_resumptions = 0
 
 
+class YieldsOften(Job):
+    """``max_run_time = 0``: yields after every step that made progress."""
+
+    max_run_time = 0.0
+    checkpoint_interval = 0
+
+    def perform(self) -> list[str]:
+        for name in ("one", "two", "three"):
+            self.step(name, lambda: self.state.setdefault("ran", []).append(self.resumptions))
+        return list(self.state["ran"])
+
+
 class TwoSteps(Job):
     checkpoint_interval = 0
 

@@ -129,9 +129,15 @@ def test_import_finds_modules_in_the_current_directory(
 
     handle = Hello.perform_later("world")
     url = f"sqlite:///{tmp_path / 'onward.sqlite3'}"
-    done = run_worker(["--burst", "--import", "myjobs_cli", "--database-url", url], subprocess_env, cwd=project)
+    parent = Parent.perform_later(1)
+    done = run_worker(
+        ["--burst", "--import", "myjobs_cli", "--import", "jobs_core", "--database-url", url],
+        subprocess_env,
+        cwd=project,
+    )
     assert done.returncode == 0, done.stderr
     assert handle.refresh().result == "hello world"
+    assert parent.refresh().state == "succeeded"
 
 
 def test_a_relative_sqlite_url_is_relative_to_the_worker_s_directory(

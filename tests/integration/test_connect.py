@@ -252,3 +252,23 @@ def test_an_unreachable_postgresql_server_is_a_configuration_error_with_the_pass
 
 def test_configuration_errors_are_onward_errors() -> None:
     assert issubclass(onward.ConfigurationError, onward.OnwardError)
+
+
+def test_a_store_written_by_a_newer_onward_is_a_configuration_error(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    stores.open_store(f"sqlite:///{path}").close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 999")
+    with pytest.raises(onward.ConfigurationError, match="upgrade Onward"):
+        stores.open_store(f"sqlite:///{path}")
+
+
+def test_stored_arguments_are_plain_json(sqlite_store: onward.Store, tmp_path: Path) -> None:
+    import json
+    from decimal import Decimal
+
+    handle = Echo.perform_later(Decimal("1.5"), at=[1, 2])
+    with sqlite3.connect(tmp_path / "onward.sqlite3") as conn:
+        args, kwargs = conn.execute("SELECT args, kwargs FROM onward_jobs WHERE id = ?", (handle.id,)).fetchone()
+    assert json.loads(args) == [{"$t": "decimal", "v": "1.5"}]
+    assert json.loads(kwargs) == {"at": [1, 2]}

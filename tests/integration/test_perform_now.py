@@ -20,6 +20,7 @@ from jobs_core import (
     Parent,
     SeesOwnRecord,
     StepThenFail,
+    YieldsOften,
 )
 from onward import Store, stores
 from onward.stores.base import JobFilter
@@ -115,6 +116,12 @@ def test_an_interruption_inside_perform_now_resumes_in_place(store: Store) -> No
     assert record.attempts == 1
     assert record.job_state == {"count": 5}  # nothing ran twice
     assert record.steps[0].advanced == 5
+
+
+def test_max_run_time_inside_perform_now_resumes_in_place(store: Store) -> None:
+    assert YieldsOften.perform_now() == [0, 1, 2]  # each step in an execution of its own
+    record = only_job(store, YieldsOften)
+    assert (record.state, record.attempts, record.resumptions) == ("succeeded", 1, 2)
 
 
 def test_a_job_run_by_perform_now_is_not_picked_up_again_by_a_worker(store: Store) -> None:
