@@ -46,6 +46,8 @@ def check(value: Any, path: str = "value") -> None:
 def tag(value: Any, path: str) -> Any:
     """Return a plain-JSON form of ``value``; typed values become tagged objects."""
     if isinstance(value, _SCALARS):
+        if isinstance(value, str) and not value.isascii():
+            _check_text(value, path)
         return value
     if isinstance(value, float):
         if math.isfinite(value):
@@ -60,6 +62,8 @@ def tag(value: Any, path: str) -> Any:
                 raise SerializationError(
                     f"{path}: dict key {key!r} ({type(key).__name__}) is not serializable; keys must be str"
                 )
+            if not key.isascii():
+                _check_text(key, f"{path}[{key!r}]")
             out[key] = tag(item, f"{path}[{key!r}]")
         if TAG in out:
             # Pairs, not a dict, so the decoder cannot mistake the user's dict for a tag.
@@ -76,6 +80,16 @@ def tag(value: Any, path: str) -> Any:
             raise SerializationError(f"{path}: Decimal {value} is not serializable (NaN and infinities are not JSON)")
         return {TAG: "decimal", "v": str(value)}
     raise SerializationError(f"{path}: {type(value).__name__} is not serializable")
+
+
+def _check_text(text: str, path: str) -> None:
+    """A str holding a lone surrogate has no UTF-8 form, so it cannot be stored as JSON text."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise SerializationError(
+            f"{path}: str with a lone surrogate {text[exc.start]!r} at index {exc.start} is not serializable"
+        ) from None
 
 
 def _untag(obj: dict[str, Any]) -> Any:

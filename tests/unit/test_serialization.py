@@ -205,6 +205,24 @@ def test_non_str_dict_keys_are_refused_naming_the_key(key: Any) -> None:
     assert repr(key) in message
 
 
+surrogates = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+
+
+@given(st.text(max_size=3), surrogates, st.text(max_size=3))
+def test_text_with_a_lone_surrogate_is_refused_naming_its_path(before: str, bad: str, after: str) -> None:
+    text = before + bad + after
+    with pytest.raises(SerializationError) as info:
+        to_json({"name": [text]}, "kwargs")
+    assert str(info.value).startswith("kwargs['name'][0]: str with a lone surrogate ")
+    with pytest.raises(SerializationError, match="lone surrogate"):
+        to_json({text: 1}, "kwargs")
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8")))
+def test_any_unicode_text_round_trips(text: str) -> None:
+    assert from_json(to_json({text: [text]})) == {text: [text]}
+
+
 def test_encode_args_names_args_and_kwargs() -> None:
     with pytest.raises(SerializationError, match=r"^args\[1\]: set is not serializable"):
         encode_args((1, {2}), {})
