@@ -201,6 +201,27 @@ def test_a_lost_worker_on_the_last_attempt_fails_the_job(store: Store) -> None:
     assert last_line(record).endswith("worker lost: lease expired")
 
 
+def test_a_job_that_keeps_killing_its_worker_cannot_loop_forever(store: Store) -> None:
+    handle = Child.perform_later("x")  # three attempts
+    [claimed] = store.claim("dead-worker", None, 0.05, 1)
+    steps = to_json([{"name": "walk", "status": "running", "cursor": 1, "advanced": 1, "total": None}])
+    store.save_checkpoint(claimed.id, claimed.lease_token, Checkpoint(steps, "{}", progressed=True))
+    deadline = time.monotonic() + 10
+    while store.reap_expired() == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert (handle.refresh().attempts, handle.refresh().resumptions) == (1, 1)  # that execution saved progress
+    # Each later execution dies before saving anything: the progress of an earlier execution
+    # does not make its reclaim a resumption, so the attempts run out.
+    expire(store)
+    expire(store)
+    assert (handle.refresh().state, handle.refresh().attempts) == ("enqueued", 2)
+    expire(store)
+    record = handle.refresh()
+    assert (record.state, record.attempts, record.resumptions) == ("failed", 3, 1)
+    assert last_line(record).endswith("worker lost: lease expired")
+
+
 def test_a_worker_never_applies_its_own_lease_timeout_to_another_worker_s_job(store: Store) -> None:
     handle = Child.perform_later("x")
     store.claim("slow-but-alive", None, 60.0, 1)  # a live worker's lease: one minute
