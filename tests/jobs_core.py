@@ -200,6 +200,22 @@ class MeetAtBarrier(Job):
         return threading.current_thread().name
 
 
+class TracksOverlap(Job):
+    """Counts how many jobs of group ``name`` run at once (in-process); returns the peak seen."""
+
+    running: dict[str, int] = {}
+    peak: dict[str, int] = {}
+
+    def perform(self, name: str) -> int:
+        with _registry_lock:
+            now = TracksOverlap.running[name] = TracksOverlap.running.get(name, 0) + 1
+            TracksOverlap.peak[name] = max(TracksOverlap.peak.get(name, 0), now)
+        time.sleep(0.02)  # a little work, so that jobs have the chance to overlap
+        with _registry_lock:
+            TracksOverlap.running[name] -= 1
+        return TracksOverlap.peak[name]
+
+
 # -- failing jobs --------------------------------------------------------------------------
 
 

@@ -28,6 +28,7 @@ from jobs_core import (
     SignalsOwnProcess,
     SteppedParent,
     StepWaitsForEvent,
+    TracksOverlap,
     WaitsForEvent,
     ZombieParent,
     ZombieStepper,
@@ -151,6 +152,15 @@ def test_concurrency_runs_that_many_jobs_at_once(store: Store) -> None:
     records = [h.refresh() for h in handles]
     assert [r.state for r in records] == ["succeeded"] * 3, [r.error for r in records]
     assert len({r.result for r in records}) == 3  # three threads
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_a_worker_never_runs_more_than_concurrency_jobs_at_once(store: Store, concurrency: int) -> None:
+    [name] = unique_names("overlap")
+    handles = [TracksOverlap.perform_later(name) for _ in range(12)]
+    Worker(store=store, concurrency=concurrency).run(burst=True)
+    assert [h.refresh().state for h in handles] == ["succeeded"] * 12
+    assert TracksOverlap.peak[name] <= concurrency
 
 
 def test_async_jobs_run_at_once_on_one_shared_event_loop(store: Store) -> None:
