@@ -79,7 +79,7 @@
         setText(row, "percent", percent(step.fraction));
         setText(row, "count", thousands(step.advanced) + (step.total ? " / " + thousands(step.total) : ""));
         var cursor = json(step.cursor);
-        setText(row, "cursor", cut(cursor, 60));
+        setText(row, "cursor", step.cursor === null ? "-" : cut(cursor, 60));
         var cell = field(row, "cursor");
         if (cell) cell.title = cursor;
         setText(row, "rate", rate(step.rate));

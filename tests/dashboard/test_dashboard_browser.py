@@ -1,0 +1,118 @@
+"""The dashboard in headless Chromium, on each store: follow a running stepped job and watch
+its progress bar advance, retry a failed job, and check that job data stays text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dashboard_jobs as dj
+import pytest
+from dashboard_helpers import LiveServer, running_worker, start_stepped
+
+import onward
+from onward.testing import drain
+
+SCRIPT = "<script>alert('xss')</script>"
+
+
+@pytest.fixture
+def watched(page: Any) -> Any:
+    """The page, failing the test on any script error or console error (CSP violations
+    included) and on any dialog (an injected ``alert``)."""
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on("console", lambda msg: problems.append(f"console: {msg.text}") if msg.type == "error" else None)
+
+    def dialog(d: Any) -> None:
+        problems.append(f"dialog: {d.message}")
+        d.dismiss()
+
+    page.on("dialog", dialog)
+    yield page
+    assert problems == []
+
+
+def test_follow_a_running_job_then_retry_a_failed_one(
+    store: onward.Store, live_server: LiveServer, watched: Any, screenshots: Path, store_url: str
+) -> None:
+    from playwright.sync_api import expect
+
+    page = watched
+    backend = store_url.split(":", 1)[0]
+    failed = dj.Boom.perform_later("the disk is full", path="/var/spool/import.csv").id
+    dj.Parent.perform_later()
+    dj.Quick.perform_later(1)
+    drain(queues=["default"])
+
+    with running_worker(store, ["steps"]):
+        job_id = start_stepped(store, n=10, saved=3)
+
+        # The overview lists the running job with its step and progress.
+        page.goto(live_server.url + "/")
+        running = page.locator(f'tr[data-job="{job_id}"]')
+        expect(running).to_contain_text("process")
+        expect(running.locator('[data-field="percent"]')).to_have_text("30%")
+        expect(page.locator('[data-field="total-failed"]')).to_have_text("1")
+        page.screenshot(path=str(screenshots / f"overview-{backend}.png"), full_page=True)
+
+        # Follow it: its page shows each step; the bar advances as the job does.
+        running.locator("a.job-name").click()
+        expect(page).to_have_url(f"{live_server.url}/jobs/{job_id}")
+        process = page.locator('tr[data-step="1"]')
+        expect(process.locator('[data-field="status"]')).to_have_text("running")
+        expect(process.locator('[data-field="count"]')).to_have_text("3 / 10")
+        expect(process.locator("progress")).to_have_js_property("value", 0.3)
+
+        dj.THROTTLE.allow(4)
+        dj.THROTTLE.wait_saved(7)
+        expect(process.locator('[data-field="count"]')).to_have_text("7 / 10")
+        expect(process.locator("progress")).to_have_js_property("value", 0.7)
+        expect(process.locator('[data-field="percent"]')).to_have_text("70%")
+        expect(process.locator('[data-field="cursor"]')).to_have_text("7")
+        page.screenshot(path=str(screenshots / f"job-{backend}.png"), full_page=True)
+
+        # It finishes: the page notices and shows the outcome.
+        dj.THROTTLE.allow(3)
+        expect(page.locator("h1 .state")).to_have_text("succeeded", timeout=20_000)
+        expect(page.locator('tr[data-step="2"] [data-field="status"]')).to_have_text("completed")
+
+    # Retry the failed job from its page: it is enqueued again.
+    page.goto(f"{live_server.url}/jobs/{failed}")
+    expect(page.locator("h1 .state")).to_have_text("failed")
+    expect(page.locator("pre.traceback")).to_contain_text("builtins.ValueError: the disk is full")
+    page.get_by_role("button", name="Retry").click()
+    expect(page.locator(".banner.ok")).to_contain_text("Job enqueued again")
+    expect(page.locator("h1 .state")).to_have_text("enqueued")
+    assert store.get(failed).state == "enqueued"
+    assert page.get_by_role("button", name="Retry").count() == 0
+
+
+def test_discard_asks_first(store: onward.Store, live_server: LiveServer, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    job_id = dj.Later.set(wait=3600).perform_later().id
+    page.goto(f"{live_server.url}/jobs/{job_id}")
+    page.once("dialog", lambda d: d.dismiss())
+    page.get_by_role("button", name="Discard").click()
+    expect(page.locator("h1 .state")).to_have_text("enqueued")
+    assert store.get(job_id).state == "enqueued"
+    page.once("dialog", lambda d: d.accept())
+    page.get_by_role("button", name="Discard").click()
+    expect(page.locator(".banner.ok")).to_contain_text("Job discarded")
+    assert store.get(job_id).state == "discarded"
+
+
+def test_job_data_renders_as_text(store: onward.Store, live_server: LiveServer, watched: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = watched
+    job_id = dj.Boom.perform_later(SCRIPT, note=SCRIPT).id
+    drain()
+    for path in ("/", "/jobs", f"/jobs/{job_id}"):
+        page.goto(live_server.url + path)
+        assert page.locator("main script").count() == 0, path
+    expect(page.locator("pre.traceback")).to_contain_text(f"builtins.ValueError: {SCRIPT}")
+    expect(page.locator("pre.json").first).to_contain_text(SCRIPT)
+    page.goto(f"{live_server.url}/jobs")
+    expect(page.locator(f'tr[data-job="{job_id}"] td.args')).to_contain_text(SCRIPT)
