@@ -178,6 +178,11 @@ def test_every_change_is_durable_at_interval_zero(store: onward.Store, other: on
     assert other.get(handle.id).state == "succeeded"
 
 
+def test_the_default_checkpoint_interval_is_one_second() -> None:
+    assert onward.Job.checkpoint_interval == 1.0
+    assert js.Import.checkpoint_interval == 1.0
+
+
 def test_advances_within_the_interval_are_not_saved_until_a_checkpoint(
     store: onward.Store, other: onward.Store
 ) -> None:

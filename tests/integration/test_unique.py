@@ -158,3 +158,15 @@ def test_unique_children_of_one_parent_are_deduplicated_among_themselves(store: 
     assert parent.refresh().children == (first.id,)
     assert first.refresh().args == ["fresh-key", 1]
     assert first.refresh().parent_id == parent.id
+
+
+def test_perform_now_with_fresh_starts_a_new_job_after_a_failure(store: onward.Store) -> None:
+    js.FAIL[1] = 1
+    with pytest.raises(RuntimeError):
+        js.UniqueImport.perform_now(3)
+    [failed] = all_jobs(store)
+    assert js.UniqueImport.set(fresh=True).perform_now(3) == 3
+    jobs = [r for r in all_jobs(store) if r.job_class.endswith(":UniqueImport")]
+    assert len(jobs) == 2
+    assert failed.refresh().state == "failed"
+    assert js.items() == [0, 0, 1, 2]  # the fresh job started from the beginning
