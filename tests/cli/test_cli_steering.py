@@ -131,6 +131,7 @@ ALL_COMMANDS = [
     ["discard", "x"],
     ["enqueue", "cli_jobs:Greet"],
     ["purge", "--older-than", "1d"],
+    ["demo"],
 ]
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import tempfile
+from contextlib import suppress
 from pathlib import Path
 
 import click
 
 from onward.cli.base import main
 from onward.cli.output import console
+from onward.errors import ConfigurationError
 
 
 @main.command()
@@ -21,7 +23,12 @@ from onward.cli.output import console
 )
 @click.option("--users", type=click.IntRange(10, 1_000_000), default=3000, show_default=True, help="Users to email.")
 @click.option("--rows", type=click.IntRange(10, 1_000_000), default=3000, show_default=True, help="Rows to import.")
-def demo(directory: Path | None, users: int, rows: int) -> None:
+@click.option(
+    "--database-url",
+    default=None,
+    help="Run on this store instead (e.g. postgresql://...); default: a fresh SQLite file in the demo directory.",
+)
+def demo(directory: Path | None, users: int, rows: int, database_url: str | None) -> None:
     """Run continuations and resumable steps end to end on real worker processes.
 
     A welcome-email chain; a bulk email job whose worker is stopped gracefully (SIGTERM)
@@ -33,8 +40,11 @@ def demo(directory: Path | None, users: int, rows: int) -> None:
 
     path = directory if directory is not None else Path(tempfile.mkdtemp(prefix="onward-demo-"))
     try:
-        ok = Demo(path, console(), users=users, records=rows).run()
-    except DemoError as exc:
+        ok = Demo(path, console(), users=users, records=rows, url=database_url).run()
+    except (DemoError, ConfigurationError) as exc:
+        if directory is None:
+            with suppress(OSError):
+                path.rmdir()  # only if the demo never got to use it
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None

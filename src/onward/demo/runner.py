@@ -93,24 +93,32 @@ class Demo:
     console: Console
     users: int = 3000
     records: int = 3000
+    url: str | None = None  # a store to use instead of a fresh SQLite file in ``directory``
     checks: list[Check] = field(default_factory=list)
     workers: list[WorkerProcess] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.directory = self.directory.resolve()
-        self.store_path = self.directory / "onward.sqlite3"
         self.app_db = str(self.directory / "app.sqlite3")
-        self.url = f"sqlite:///{self.store_path}"
+        self.fresh_store = self.url is None
+        if self.url is None:
+            self.url = f"sqlite:///{self.directory / 'onward.sqlite3'}"
+        self.store_url: str = self.url
+        self.job_ids: list[str] = []  # the jobs this run created (the store may hold others)
 
     # -- running ------------------------------------------------------------------------------
     def run(self) -> bool:
         """Run every part and print the summary; True when every check passed."""
         started = time.monotonic()
-        self._prepare()
-        store = stores.open_store(self.url)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if self.fresh_store:
+            for name in ("onward.sqlite3", "onward.sqlite3-wal", "onward.sqlite3-shm"):
+                (self.directory / name).unlink(missing_ok=True)
+        store = stores.open_store(self.store_url)  # a bad URL stops here, before anything else
         previous = stores.set_default(store)
         self.admin = Admin(store)
         try:
+            self._prepare()
             chain_root = self.part_chain()
             bulk = self.part_graceful_stop()
             imported = self.part_crash()
@@ -129,16 +137,13 @@ class Demo:
         return all(c.ok for c in self.checks)
 
     def _prepare(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        for name in ("onward.sqlite3", "onward.sqlite3-wal", "onward.sqlite3-shm"):
-            (self.directory / name).unlink(missing_ok=True)
         for old in self.directory.glob("worker-*.log"):
             old.unlink()
         app.create(self.app_db, self.users, self.records)
         os.environ[app.ENV_VAR] = self.app_db
         out = self.console
         out.print(Text("Onward demo: continuations and resumable steps", style="bold"))
-        out.print(f"Store:        {self.url}")
+        out.print(f"Store:        {stores.mask_url(self.store_url)}")
         out.print(f"Application:  {self.app_db} ({self.users:,} users, an import of {self.records:,} rows)")
         out.print(f"Worker logs:  {self.directory}/worker-*.log")
 
@@ -150,7 +155,7 @@ class Demo:
         env[jobs.TIPS_WAIT_VAR] = str(TIPS_WAIT)
         env["PYTHONUNBUFFERED"] = "1"
         command = [sys.executable, "-m", "onward", "worker", "--import", "onward.demo.jobs"]
-        command += ["--database-url", self.url, "--concurrency", "2", "--lease-timeout", str(LEASE_TIMEOUT)]
+        command += ["--database-url", self.store_url, "--concurrency", "2", "--lease-timeout", str(LEASE_TIMEOUT)]
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.directory)
         worker = WorkerProcess(name, process, log_path, log)
         self.workers.append(worker)
@@ -195,6 +200,7 @@ class Demo:
             return len(nodes) == 4 and all(n.state == "succeeded" for n in nodes)
 
         detail = self.follow(handle.id, report, None, worker)
+        self.job_ids += [node.id for node in _flatten(detail.tree)]
         out.print(render.chain_tree(detail.tree))
         emails = app.email_tally(self.app_db, "welcome").rows + app.email_tally(self.app_db, "onboarding-tips").rows
         self.checks.append(Check("welcome chain", True, f"4 jobs succeeded in order; {emails} emails sent"))
@@ -239,6 +245,7 @@ class Demo:
                 view.note(f"  worker B log: {line}", "dim")
             view.note(f"  ✓ resumed and finished; {len(detail.job.children)} continuation enqueued", "green")
         self.follow(detail.job.children[0], lambda d: d.job.state == "succeeded", None, self.worker)
+        self.job_ids += [handle.id, detail.job.children[0]]
         tally = app.email_tally(self.app_db, "bulk-welcome")
         self.bulk_tally = tally
         self.checks.append(
@@ -254,6 +261,7 @@ class Demo:
         out = self.console
         out.rule(f"3. Steps: ProcessImport of {self.records:,} rows, worker killed (SIGKILL) midway")
         handle = jobs.ProcessImport.perform_later(1)
+        self.job_ids.append(handle.id)
         out.print(f"  ProcessImport.perform_later(1) -> job {handle.id}")
         bound = jobs.crash_bound()
         with StepsView(out, "ProcessImport") as view:
@@ -293,11 +301,11 @@ class Demo:
     def summary(self, chain: TreeNode, bulk: JobDetail, imported: JobDetail, seconds: float) -> None:
         out = self.console
         out.rule("Summary")
-        page = self.admin.jobs(limit=100)
+        demo_jobs = [self.admin.get(job_id) for job_id in self.job_ids]
         table = Table(header_style="bold", box=None, pad_edge=False)
         for column in ("JOB", "STATE", "ATTEMPTS", "RESUMPTIONS", "TOOK"):
             table.add_column(column)
-        for job in reversed(page.jobs):
+        for job in demo_jobs:
             table.add_row(
                 render.class_name(job.job_class),
                 render.state_text(str(job.state)),
@@ -308,8 +316,8 @@ class Demo:
         out.print(table)
         out.print(Text("\nChain", style="bold"))
         out.print(render.chain_tree(chain))
-        all_ok = all(j.state == "succeeded" for j in page.jobs)
-        jobs_line = f"{len(page.jobs)} jobs, all succeeded" if all_ok else "not every job succeeded"
+        all_ok = all(j.state == "succeeded" for j in demo_jobs)
+        jobs_line = f"{len(demo_jobs)} jobs, all succeeded" if all_ok else "not every job succeeded"
         self.checks.insert(0, Check("jobs", all_ok, jobs_line))
         resumed = bulk.job.resumptions >= 1 and imported.job.resumptions >= 1
         self.checks.append(
@@ -325,8 +333,9 @@ class Demo:
             mark = Text("✓ " if check.ok else "✗ ", style="green" if check.ok else "bold red")
             out.print(Text.assemble(mark, (f"{check.what}: ", "bold"), check.detail))
         out.print(f"\nDone in {seconds:.1f} s. Look around with:")
-        out.print(f"  onward jobs --database-url {self.url}")
-        out.print(f"  onward show {imported.job.id} --database-url {self.url}")
+        url = stores.mask_url(self.store_url)
+        out.print(f"  onward jobs --database-url {url}")
+        out.print(f"  onward show {imported.job.id} --database-url {url}")
 
 
 def _flatten(node: TreeNode) -> list[TreeNode]:
