@@ -205,17 +205,20 @@ def test_handles_and_records_remember_their_store_after_another_connect(
     no_default: None, store_url: str, tmp_path: Path
 ) -> None:
     first = onward.connect(store_url)
-    handle = Add.perform_later(20, 22)
-    record = handle.refresh()
-    other = onward.connect(f"sqlite:///{tmp_path / 'other.db'}")
-    assert stores.current() is other
-    with pytest.raises(KeyError):
-        onward.get_job(handle.id)  # the default is now the other store
-    drain(store=first)
-    assert handle.refresh().state == "succeeded"
-    assert handle.wait(timeout=10).result == 42
-    assert record.refresh().result == 42
-    assert handle.store is first
+    try:
+        handle = Add.perform_later(20, 22)
+        record = handle.refresh()
+        other = onward.connect(f"sqlite:///{tmp_path / 'other.db'}")
+        assert stores.current() is other
+        with pytest.raises(KeyError):
+            onward.get_job(handle.id)  # the default is now the other store
+        drain(store=first)
+        assert handle.refresh().state == "succeeded"
+        assert handle.wait(timeout=10).result == 42
+        assert record.refresh().result == 42
+        assert handle.store is first
+    finally:
+        first.close()
 
 
 # -- configuration errors --------------------------------------------------------------------
