@@ -14,6 +14,7 @@ import inspect
 import logging
 import threading
 import traceback
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
@@ -83,6 +84,9 @@ class Execution:
         self._state_json = claimed.job_state
         self._pending_save: asyncio.Future[None] | None = None
         self._save_again = False
+        # Set by a worker that batches completions: a success without continuations is
+        # handed to it instead of being committed here (see ``onward.completions``).
+        self.defer_completion: Callable[[Execution, str, Checkpoint, str | None], None] | None = None
 
     @property
     def job_id(self) -> str:
@@ -326,6 +330,12 @@ class Execution:
             checkpoint = self.checkpoint()
         except SerializationError as exc:
             return self._finish_error(exc)
+        if not children and self.defer_completion is not None:
+            # The worker commits this success with others in one transaction, after this
+            # thread has moved on; it logs the success (or the lost lease) once committed.
+            self.result = result
+            self.defer_completion(self, result_json, checkpoint, cont_error)
+            return self._set(Outcome.SUCCEEDED)
         try:
             ids = self.store.complete(
                 self.claimed.id, self.claimed.lease_token, result_json, checkpoint, children, cont_error
@@ -335,14 +345,25 @@ class Execution:
         for handle, child_id in zip(handles, ids, strict=True):
             handle._id = child_id
         self.result = result
+        self.log_success(len(ids))
+        return self._set(Outcome.SUCCEEDED)
+
+    def log_success(self, continuations: int = 0) -> None:
         log.info(
             "%s %s succeeded%s",
             self._name,
             self.claimed.id,
-            f" ({len(ids)} continuations)" if ids else "",
+            f" ({continuations} continuations)" if continuations else "",
             extra={"job_id": self.claimed.id, "event": "succeeded"},
         )
-        return self._set(Outcome.SUCCEEDED)
+
+    def log_lost(self) -> None:
+        log.warning(
+            "%s %s: lease lost; this execution's result is dropped",
+            self._name,
+            self.claimed.id,
+            extra={"job_id": self.claimed.id, "event": "lease_lost"},
+        )
 
     def _on_exception(self, exc: BaseException) -> Outcome:
         interrupt = _interrupt_in(exc)
@@ -442,12 +463,7 @@ class Execution:
         return self._set(Outcome.RESUMING if resumption else Outcome.RETRYING)
 
     def _lost(self) -> Outcome:
-        log.warning(
-            "%s %s: lease lost; this execution's result is dropped",
-            self._name,
-            self.claimed.id,
-            extra={"job_id": self.claimed.id, "event": "lease_lost"},
-        )
+        self.log_lost()
         return self._set(Outcome.LOST)
 
     def _set(self, outcome: Outcome) -> Outcome:

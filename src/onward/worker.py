@@ -8,6 +8,7 @@ reads at least every ``SIGNAL_CHECK`` seconds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import queue
@@ -22,7 +23,8 @@ from concurrent.futures import Future
 from types import FrameType
 from typing import Any
 
-from onward import stores
+from onward import completions, stores
+from onward.completions import Completer
 from onward.errors import LeaseLost, OnwardError
 from onward.execution import Execution, Outcome
 from onward.leases import LeaseKeeper
@@ -33,6 +35,12 @@ log = logging.getLogger("onward.worker")
 
 SIGNAL_CHECK = 0.05
 MAX_ERROR_BACKOFF = 5.0
+# Prefetch: while jobs take less than PREFETCH_BELOW seconds on average, claim up to
+# PREFETCH_FACTOR * concurrency jobs ahead, in one transaction, so that claiming costs a
+# fraction of a commit per job. Long jobs are never prefetched: a prefetched job waits
+# behind the running ones, and other workers cannot take it.
+PREFETCH_FACTOR = 4
+PREFETCH_BELOW = 0.02
 
 
 class _Threads:
@@ -126,6 +134,14 @@ class Worker:
         self._threads: _Threads | None = None
         self._loop: _Loop | None = None
         self._keeper: LeaseKeeper | None = None
+        self._completer: Completer | None = None
+        self._unclaim: Callable[[Sequence[tuple[str, str]]], None] | None = None
+        # By execution, not job id: a job retried at once is claimed again before the
+        # callback of its previous execution has run.
+        self._started: set[Execution] = set()  # claimed jobs whose execution began
+        self._given_back: set[Execution] = set()  # returned unstarted; never start them
+        self._avg_run: float | None = None  # moving average of execution seconds
+        self._async_gate: asyncio.Semaphore | None = None
 
     # -- control --------------------------------------------------------------------------
     def stop(self) -> None:
@@ -153,6 +169,10 @@ class Worker:
         previous = self._install_signals()
         self._threads = _Threads(self.concurrency)
         self._keeper = LeaseKeeper(store, self.lease_timeout)
+        self._unclaim = getattr(store, "unclaim", None)
+        batch_store = completions.batching(store)
+        if batch_store is not None:
+            self._completer = Completer(batch_store, self._committed)
         store.add_listener(self._wake)
         log.info(
             "worker %s started (queues: %s, concurrency %d, store %s)",
@@ -168,6 +188,8 @@ class Worker:
             try:
                 self._shutdown(store)
             finally:
+                if self._completer is not None:
+                    self._completer.close()
                 store.remove_listener(self._wake)
                 self._keeper.close()
                 self._threads.close()
@@ -187,16 +209,22 @@ class Worker:
                 if now >= next_reap:
                     store.reap_expired()
                     next_reap = now + reap_every
-                free = self.concurrency - len(self._running)
+                free = self._room()
                 if free > 0:
+                    # Idle *before* the claim: a job finishing during the claim may have
+                    # re-enqueued itself (a retry) after the claim looked.
+                    idle = not self._running
                     claimed = store.claim(self.worker_id, self.queues, self.lease_timeout, free)
                     for job in claimed:
                         self._dispatch(store, job)
                     if claimed:
                         backoff = 0.0
                         continue
-                    if burst and not self._running:
-                        return
+                    if burst and idle:
+                        if self._completer is None or self._completer.idle:
+                            return
+                        self._completer.flush()
+                        continue
                     timeout = min(self.poll_interval, next_reap - time.monotonic(), SIGNAL_CHECK)
                     store.wait_for_jobs(self.queues, max(timeout, 0.0), self._wake)
                 else:
@@ -208,6 +236,17 @@ class Worker:
                 backoff = self._back_off(exc, backoff)
             except Exception as exc:
                 backoff = self._back_off(exc, backoff)
+
+    def _room(self) -> int:
+        """How many jobs to claim now: free slots, plus prefetch while jobs are short."""
+        in_flight = len(self._running)
+        avg = self._avg_run
+        if self._unclaim is None or avg is None or avg >= PREFETCH_BELOW:
+            return self.concurrency - in_flight
+        ahead = PREFETCH_FACTOR * self.concurrency
+        if in_flight >= self.concurrency + ahead // 2:
+            return 0  # enough queued here; claim again in a batch once half of it ran
+        return self.concurrency + ahead - in_flight
 
     def _back_off(self, exc: Exception, backoff: float) -> float:
         backoff = min(MAX_ERROR_BACKOFF, backoff * 2 or 0.05)
@@ -223,6 +262,8 @@ class Worker:
 
     def _dispatch(self, store: Store, claimed: Claimed) -> None:
         execution = Execution(store, claimed, StopSignal())
+        if self._completer is not None:
+            execution.defer_completion = self._completer.add
         assert self._keeper is not None
         assert self._threads is not None
         with self._lock:
@@ -235,21 +276,89 @@ class Worker:
         elif execution.is_async:
             if self._loop is None:
                 self._loop = _Loop()
-            future = asyncio.run_coroutine_threadsafe(execution.run_async(), self._loop.loop)
+            future = asyncio.run_coroutine_threadsafe(self._run_async(execution), self._loop.loop)
         else:
-            future = self._threads.submit(execution.run)
+            future = self._threads.submit(lambda: self._run(execution))
         future.add_done_callback(lambda f: self._finished(execution, f))
+
+    def _begin(self, execution: Execution) -> bool:
+        """Whether a claimed job may start now (not when stopping: it goes back unstarted)."""
+        with self._lock:
+            if self.stopping or execution.signal.stopping or execution in self._given_back:
+                return False
+            self._started.add(execution)
+            return True
+
+    def _run(self, execution: Execution) -> Outcome | None:
+        if not self._begin(execution):
+            return None
+        started = time.monotonic()
+        try:
+            return execution.run()
+        finally:
+            self._ran_for(time.monotonic() - started)
+
+    async def _run_async(self, execution: Execution) -> Outcome | None:
+        if self._async_gate is None:  # prefetched async jobs still run at most `concurrency` at once
+            self._async_gate = asyncio.Semaphore(self.concurrency)
+        async with self._async_gate:
+            if not self._begin(execution):
+                return None
+            started = time.monotonic()
+            try:
+                return await execution.run_async()
+            finally:
+                self._ran_for(time.monotonic() - started)
+
+    def _ran_for(self, seconds: float) -> None:
+        avg = self._avg_run
+        self._avg_run = seconds if avg is None else avg + (seconds - avg) * 0.2
 
     def _finished(self, execution: Execution, future: Future[Any]) -> None:
         if not future.cancelled() and future.exception() is not None:
             log.error("job %s: unexpected error in the worker", execution.job_id, exc_info=future.exception())
         assert self._keeper is not None
-        self._keeper.remove(execution.job_id)
+        job_id = execution.job_id
         with self._lock:
-            self._running.pop(execution.job_id, None)
-            self.executions += 1
-            self.outcomes[str(execution.outcome or Outcome.LOST)] += 1
+            unstarted = execution.outcome is None and execution not in self._started
+            self._started.discard(execution)
+            given_back = execution in self._given_back
+        if unstarted and not given_back:
+            self._give_back([execution])
+        with self._lock:
+            if self._running.get(job_id) is execution:  # not a newer execution of the same job
+                del self._running[job_id]
+                self._keeper.remove(job_id)
+            self._given_back.discard(execution)
+            if not unstarted:
+                self.executions += 1
+                self.outcomes[str(execution.outcome or Outcome.LOST)] += 1
         self._wake.set()
+
+    def _give_back(self, executions: list[Execution]) -> None:
+        """Return claimed jobs that never started to the queue, using no attempt."""
+        leases = [(e.job_id, e.claimed.lease_token) for e in executions]
+        try:
+            if self._unclaim is not None:
+                self._unclaim(leases)
+            else:
+                assert self.store is not None
+                for job_id, token in leases:
+                    with contextlib.suppress(LeaseLost):
+                        self.store.release(job_id, token)
+        except Exception:
+            log.exception("could not return %d unstarted job(s); their leases will expire", len(leases))
+
+    def _committed(self, execution: Execution, lost: bool) -> None:
+        """A success handed to the completer was committed (or refused: lease lost)."""
+        if not lost:
+            execution.log_success()
+            return
+        execution.log_lost()
+        with self._lock:
+            self.outcomes[str(Outcome.SUCCEEDED)] -= 1
+            self.outcomes[str(Outcome.LOST)] += 1
+        execution.outcome = Outcome.LOST
 
     def _shutdown(self, store: Store) -> None:
         with self._lock:
@@ -272,7 +381,13 @@ class Worker:
                 self._wake.wait(min(SIGNAL_CHECK, max(0.0, deadline - time.monotonic())))
         with self._lock:
             left = list(self._running.values())
+            unstarted = [e for e in left if e not in self._started and e.outcome is None]
+            self._given_back.update(unstarted)
+        if unstarted:
+            self._give_back(unstarted)
         for execution in left:
+            if execution in unstarted:
+                continue
             execution.signal.stop("worker stopped: shutdown timeout", lost=True)
             try:
                 store.release(execution.job_id, execution.claimed.lease_token)

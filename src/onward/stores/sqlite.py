@@ -21,6 +21,7 @@ from contextlib import contextmanager, suppress
 from typing import Any
 from urllib.parse import parse_qs
 
+from onward.completions import Completion
 from onward.errors import ConfigurationError, LeaseLost, OnwardError
 from onward.records import JobRecord, job_record
 from onward.stores.base import Checkpoint, Claimed, FinishedCount, JobFilter, NewJob, StateCount
@@ -238,6 +239,39 @@ class SQLiteStore:
             ids = _insert_jobs(conn, children, now, job_id)
         self._notify()
         return ids
+
+    def complete_many(self, done: Sequence[Completion]) -> set[str]:
+        """Mark many jobs succeeded (none with continuations) in one transaction: a busy
+        worker's successes share one commit. Returns the ids whose lease was lost; those
+        are left as they are, exactly as ``complete`` would."""
+        if not done:
+            return set()
+        now = self.clock()
+        lost = set()
+        with self._write() as conn:
+            for c in done:
+                cur = conn.execute(
+                    "UPDATE onward_jobs SET state = 'succeeded', finished_at = ?, result = ?, steps = ?,"
+                    " job_state = ?, continuation_error = ?, lease_token = NULL, lease_expires_at = NULL" + _GUARD,
+                    (now, c.result, c.checkpoint.steps, c.checkpoint.job_state, c.continuation_error, c.id, c.token),
+                )
+                if cur.rowcount == 0:
+                    lost.add(c.id)
+        return lost
+
+    def unclaim(self, leases: Sequence[tuple[str, str]]) -> None:
+        """Give back jobs that were claimed but never started (a worker's prefetched jobs when
+        it stops), as if they had not been claimed: no attempt is used."""
+        if not leases:
+            return
+        with self._write() as conn:
+            for job_id, token in leases:
+                conn.execute(
+                    "UPDATE onward_jobs SET state = 'enqueued', attempts = attempts - 1 + resume_pending,"
+                    " lease_token = NULL, lease_expires_at = NULL, worker_id = NULL" + _GUARD,
+                    (job_id, token),
+                )
+        self._notify()
 
     def retry(
         self, job_id: str, token: str, checkpoint: Checkpoint, error: str, delay: float, resumption: bool

@@ -1,0 +1,123 @@
+"""Group commit of successes: a busy worker marks many jobs succeeded in one transaction.
+
+Committing is most of what finishing a short job costs (a transaction per job, each writing
+the same few index pages). A worker whose store offers ``complete_many`` therefore hands
+every success *without continuations* to a :class:`Completer`, whose thread commits all the
+successes waiting at that moment in one transaction while the job threads go on with the
+next jobs. A job with continuations is still completed on its own, in the one transaction
+that also inserts its children.
+
+Nothing about durability changes: a success is reported (logged, counted as committed, seen
+by ``JobHandle.wait``) only once its transaction has committed, and each row keeps its
+lease guard, so a zombie's success is refused exactly as with ``complete``. If the process
+dies before the commit, the job runs again after its lease expires, as it would if the
+process had died just before a single ``complete``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from onward.stores.base import Checkpoint
+
+if TYPE_CHECKING:
+    from onward.execution import Execution
+
+log = logging.getLogger("onward.worker")
+
+MAX_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """One success to commit: the job, its lease, its result and final checkpoint."""
+
+    id: str
+    token: str
+    result: str
+    checkpoint: Checkpoint
+    continuation_error: str | None = None
+
+
+class BatchingStore(Protocol):
+    def complete_many(self, done: Sequence[Completion]) -> set[str]: ...
+
+
+def batching(store: Any) -> BatchingStore | None:
+    """``store`` if it can commit many successes at once, else ``None``."""
+    return store if callable(getattr(store, "complete_many", None)) else None
+
+
+class Completer:
+    """Commits handed-over successes in batches from one thread.
+
+    ``committed(execution, lost)`` is called after each commit (``lost``: the lease had been
+    taken back and nothing was written).
+    """
+
+    def __init__(self, store: BatchingStore, committed: Callable[[Execution, bool], None]) -> None:
+        self.store = store
+        self.committed = committed
+        self._pending: list[tuple[Execution, Completion]] = []
+        self._cond = threading.Condition()
+        self._busy = False
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="onward-completer", daemon=True)
+        self._thread.start()
+
+    def add(self, execution: Execution, result: str, checkpoint: Checkpoint, continuation_error: str | None) -> None:
+        """Queue ``execution``'s success (the ``Execution.defer_completion`` hook)."""
+        claimed = execution.claimed
+        item = Completion(claimed.id, claimed.lease_token, result, checkpoint, continuation_error)
+        with self._cond:
+            self._pending.append((execution, item))
+            self._cond.notify_all()
+
+    @property
+    def idle(self) -> bool:
+        with self._cond:
+            return not self._pending and not self._busy
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every queued success is committed; ``False`` on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
+
+    def close(self) -> None:
+        """Commit what is queued, then stop the thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._pending or self._closed)
+                if not self._pending:
+                    return
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                self._busy = True
+            try:
+                self._commit(batch)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _commit(self, batch: list[tuple[Execution, Completion]]) -> None:
+        try:
+            lost = self.store.complete_many([item for _, item in batch])
+        except Exception:
+            # Not committed: the jobs stay running under their leases and are taken back
+            # when those expire, as after a crash. Say so once per job.
+            log.exception("could not record %d successful job(s); they will run again", len(batch))
+            for execution, _ in batch:
+                self.committed(execution, True)
+            return
+        for execution, item in batch:
+            self.committed(execution, item.id in lost)
