@@ -562,6 +562,20 @@ class PerformNowInContinuations(Job):
         raise RuntimeError("after perform_now")
 
 
+class NestedPerformNow(Job):
+    """Its continuations run ``Parent`` with ``perform_now`` (whose own continuations enqueue
+    two children), then enqueue a child of their own: the collectors must nest."""
+
+    def perform(self) -> str:
+        return "outer"
+
+    def continuations(self) -> None:
+        before = Child.perform_later("outer-before")
+        Parent.perform_now(8)
+        after = Child.perform_later("outer-after")
+        self.state["handles"] = [before.id, after.id]
+
+
 class FailingParent(Job):
     retry = Retry(attempts=2, backoff=0)
 

@@ -14,6 +14,7 @@ from jobs_core import (
     ConditionalParent,
     DiscardedParent,
     FailingParent,
+    NestedPerformNow,
     Parent,
     ParentOfFailingChild,
     PerformNowInContinuations,
@@ -168,6 +169,18 @@ def test_perform_now_inside_continuations_runs_at_once_outside_the_transaction(s
     # The perform_later was discarded with the failing block; the perform_now had already run.
     assert [(c.args, c.state) for c in children] == [(["ran-now"], "succeeded")]
     assert children[0].result == "ran-now"
+
+
+def test_perform_now_inside_continuations_commits_its_own_children_and_the_block_goes_on(store: Store) -> None:
+    handle = NestedPerformNow.perform_later()
+    run_one(store)
+    outer = handle.refresh()
+    [inner] = jobs_of(store, Parent)
+    assert inner.state == "succeeded"
+    assert inner.parent_id is None  # perform_now is not a continuation of the outer job
+    assert [store.get(c).args for c in inner.children] == [["first-8"], ["second-8"]]
+    assert [store.get(c).args for c in outer.children] == [["outer-before"], ["outer-after"]]
+    assert outer.job_state["handles"] == list(outer.children)
 
 
 def test_a_child_s_failure_never_changes_its_parent(store: Store) -> None:
