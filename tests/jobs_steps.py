@@ -127,6 +127,10 @@ class ImportThrottled(Import):
     checkpoint_interval = 3600.0
 
 
+class ImportShortInterval(Import):
+    checkpoint_interval = 0.05
+
+
 class ImportOnce(Import):
     """Fails for good (one attempt) when a failure is injected."""
 
@@ -328,6 +332,10 @@ class AsyncImport(Job):
 
 class AsyncImportEveryChange(AsyncImport):
     checkpoint_interval = 0
+
+
+class AsyncImportShortInterval(AsyncImport):
+    checkpoint_interval = 0.05
 
 
 class AsyncTaskGroup(Job):

@@ -10,6 +10,7 @@ execution saves the updated cursor), then save if ``checkpoint_interval`` has pa
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import threading
@@ -17,8 +18,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from onward import serialization
-from onward.errors import Interrupt, InvalidStep, SerializationError, UnadvanceableCursor
+from onward import serialization, step_hooks, trailing_saves
+from onward.errors import Interrupt, InvalidStep, OnwardError, SerializationError, UnadvanceableCursor
 
 if TYPE_CHECKING:
     from onward.job import Job
@@ -92,70 +93,6 @@ class Step:
         self._runner.tick(self, True)
 
 
-class Hook:
-    """A test-only instruction to interrupt a job once at a given point (see ``onward.testing``)."""
-
-    def __init__(self, job_class: type, step: str, after: bool, cursor: Any) -> None:
-        self.job_class = job_class
-        self.step = step
-        self.after = after
-        self.cursor = cursor
-        self.fired = False
-
-    def matches(self, job: Job, step: str) -> bool:
-        return not self.fired and self.step == step and isinstance(job, self.job_class)
-
-
-ANY: Any = object()
-_hooks: list[Hook] = []
-_hooks_lock = threading.Lock()
-
-
-def add_hook(hook: Hook) -> None:
-    with _hooks_lock:
-        _hooks.append(hook)
-
-
-def remove_hook(hook: Hook) -> None:
-    with _hooks_lock:
-        if hook in _hooks:
-            _hooks.remove(hook)
-
-
-def _fire_during(job: Job, step: Step) -> bool:
-    """Whether an ``interrupt_during_step`` hook fires at this checkpoint (marking it fired)."""
-    with _hooks_lock:
-        for hook in _hooks:
-            if hook.after or not hook.matches(job, step.name):
-                continue
-            if hook.cursor is not ANY and step.cursor != hook.cursor:
-                continue
-            hook.fired = True
-            return True
-    return False
-
-
-def _after_hook(job: Job, name: str) -> Hook | None:
-    """The ``interrupt_after_step`` hook waiting for the boundary after step ``name``.
-
-    It is marked fired only at that boundary: after a job's last step no boundary follows,
-    so the hook stays unfired and its context manager reports it.
-    """
-    with _hooks_lock:
-        for hook in _hooks:
-            if hook.after and hook.matches(job, name):
-                return hook
-    return None
-
-
-def _claim_hook(hook: Hook) -> bool:
-    with _hooks_lock:
-        if hook.fired:
-            return False
-        hook.fired = True
-        return True
-
-
 #: Arity by ``(code object, bound)``: lambdas made afresh in every execution share their
 #: code object, so the cache stays as small as the program (it never holds the functions).
 _ARITY: dict[tuple[Any, bool], int] = {}
@@ -205,7 +142,10 @@ class StepRunner:
         self.job_name = type(job).__qualname__
         self.records = records
         self.signal = signal
-        self._save = save
+        self._save_now = save
+        self._lock = threading.Lock()  # one save at a time: the job's own or a trailing one
+        self._saved: tuple[Step | None, int] = (None, -1)  # (step, step.advanced) last saved
+        self._trailing = False  # a trailing save is scheduled
         self.interval = interval
         started = time.monotonic()
         self.deadline = None if max_run_time is None else started + max_run_time
@@ -216,7 +156,7 @@ class StepRunner:
         self.completed_here = 0
         self.touched: list[tuple[Step, Any]] = []  # steps entered here, with their starting cursor
         self.isolate_next = False
-        self.after_hook: Hook | None = None
+        self.after_hook: step_hooks.Hook | None = None
         self._encoded: list[str] | None = None  # see steps_json
         self._slot = 0
         self._head = self._tail = ""
@@ -275,11 +215,50 @@ class StepRunner:
         parts[self._slot] = f'{self._head}{cursor_json},"advanced":{step.advanced},"total":{total_json}{self._tail}'
         return "[" + ",".join(parts) + "]"
 
+    # -- saving ---------------------------------------------------------------------------
+    def _save(self, force: bool) -> None:
+        with self._lock:
+            step = self.current
+            self._saved = (step, step.advanced if step is not None else -1)
+            self._save_now(force)
+
+    def _schedule_trailing(self) -> None:
+        self._trailing = True
+        if not self.async_mode:
+            trailing_saves.schedule(self, self._next_save)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # advanced from another thread: the next advance saves
+            self._trailing = False
+            return
+        loop.call_later(max(0.0, self._next_save - time.monotonic()), self.trailing_save)
+
+    def trailing_save(self) -> None:
+        """Save a cursor left unsaved when ``checkpoint_interval`` ended (see
+        :mod:`onward.trailing_saves`). Between two advances ``self.state`` may hold part of
+        the next item's changes; a crash repeats that item anyway."""
+        with self._lock:
+            self._trailing = False
+            step = self.current
+            if step is None or self.signal.lost or self._saved == (step, step.advanced):
+                return
+            now = time.monotonic()
+            if now < self._next_save:  # the job saved meanwhile: look again when this interval ends
+                self._schedule_trailing()
+                return
+            self._next_save = now + self.interval
+            self._saved = (step, step.advanced)
+            try:
+                self._save_now(False)
+            except (Interrupt, OnwardError, RuntimeError) as exc:  # lease lost, or state changing
+                log.debug("trailing save of job %s skipped: %r", self.job.id, exc)
+
     # -- the interruption point -----------------------------------------------------------
     def tick(self, step: Step, force: bool) -> None:
         if self.signal.stopping:
             self._interrupt(self.signal.reason or "worker stopping", step)
-        if _hooks and _fire_during(self.job, step):
+        if step_hooks.active and step_hooks.fire_during(self.job, step.name, step.cursor):
             self._interrupt("interrupt_during_step", step)
         now = time.monotonic()
         if self.deadline is not None and now >= self.deadline and self.progressed():
@@ -287,6 +266,8 @@ class StepRunner:
         if force or now >= self._next_save:
             self._next_save = now + self.interval
             self._save(force)
+        elif not self._trailing:
+            self._schedule_trailing()
 
     def _interrupt(self, reason: str, step: Step | None, before: str | None = None) -> None:
         where = f"step {step.name!r} at cursor {step.cursor!r}" if step is not None else f"before step {before!r}"
@@ -324,7 +305,7 @@ class StepRunner:
             if self.signal.stopping:
                 self._interrupt(self.signal.reason or "worker stopping", None, name)
             hook, self.after_hook = self.after_hook, None
-            if hook is not None and _claim_hook(hook):
+            if hook is not None and step_hooks.claim(hook):
                 self._interrupt("interrupt_after_step", None, name)
             if isolated or self.isolate_next:
                 self._interrupt("isolated step", None, name)
@@ -347,8 +328,9 @@ class StepRunner:
         record["status"] = "running"
         step = Step(self, record, resumed)
         self.touched.append((step, step.cursor))
-        self.current = step
-        self._encoded = None
+        with self._lock:
+            self.current = step
+            self._encoded = None
         log.info(
             "step %r %s",
             name,
@@ -381,8 +363,9 @@ class StepRunner:
         return None
 
     def leave(self, step: Step, completed: bool, isolated: bool) -> None:
-        self.current = None
-        self._encoded = None
+        with self._lock:  # a trailing save in progress finishes first; none starts after
+            self.current = None
+            self._encoded = None
         rec = step._record
         rec["cursor"], rec["advanced"], rec["total"] = step.cursor, step.advanced, step.total
         if not completed:
@@ -391,8 +374,8 @@ class StepRunner:
         rec["completed_at"] = time.time()
         self.completed_here += 1
         self.isolate_next = isolated
-        if _hooks:
-            self.after_hook = _after_hook(self.job, step.name)
+        if step_hooks.active:
+            self.after_hook = step_hooks.after_step(self.job, step.name)
         log.info("step %r completed", step.name, extra={"job_id": self.job.id, "event": "step_completed"})
 
     def finish(self) -> None:
@@ -443,6 +426,8 @@ class StepRunner:
         if self._flush is None:
             self._save(True)
         else:
+            step = self.current
+            self._saved = (step, step.advanced if step is not None else -1)
             await self._flush()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -194,6 +195,33 @@ def test_advances_within_the_interval_are_not_saved_until_a_checkpoint(
     js.gate("g").open()
     worker.join()
     assert other.get(handle.id).steps[1].cursor == 5  # saved on completion
+
+
+def wait_for_cursor(store: onward.Store, job_id: str, cursor: object) -> onward.StepRecord:
+    """Poll (with a deadline) until the step in progress shows ``cursor`` in ``store``."""
+    deadline = time.monotonic() + 10
+    while True:
+        step = store.get(job_id).steps[-1]
+        if step.cursor == cursor or time.monotonic() > deadline:
+            return step
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("job", [js.ImportShortInterval, js.AsyncImportShortInterval])
+def test_an_advance_is_saved_when_the_interval_ends_even_if_the_job_stops_advancing(
+    store: onward.Store, other: onward.Store, job: type[onward.Job]
+) -> None:
+    handle = job.perform_later(5, 1, "g")  # held at the gate after advancing past item 1
+    worker = js.BackgroundWorker(store, burst=True)
+    try:
+        js.gate("g").wait_reached()
+        step = wait_for_cursor(other, handle.id, 2)
+        assert (step.name, step.status, step.cursor, step.advanced) == ("process", "running", 2, 2)
+        assert other.get(handle.id).job_state == {"count": 2}
+    finally:
+        js.gate("g").open()
+        worker.join()
+    assert handle.refresh().state == "succeeded"
 
 
 def test_checkpoint_forces_a_durable_save(store: onward.Store, other: onward.Store) -> None:

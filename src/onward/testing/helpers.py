@@ -6,9 +6,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from onward import stores
+from onward import step_hooks, stores
 from onward.job import Job
-from onward.steps import ANY, Hook, add_hook, remove_hook
+from onward.step_hooks import ANY, Hook
 from onward.stores.base import Store
 from onward.worker import Worker
 
@@ -28,11 +28,11 @@ def _hook(job_class: type[Job], step_name: str, after: bool, cursor: Any) -> Ite
     if not (isinstance(job_class, type) and issubclass(job_class, Job)):
         raise TypeError(f"expected a Job subclass, got {job_class!r}")
     hook = Hook(job_class, step_name, after, cursor)
-    add_hook(hook)
+    step_hooks.add(hook)
     try:
         yield hook
     finally:
-        remove_hook(hook)
+        step_hooks.remove(hook)
     if not hook.fired:
         where = f"after step {step_name!r}" if after else f"during step {step_name!r}"
         if not after and cursor is not ANY:
