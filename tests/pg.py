@@ -121,12 +121,24 @@ def drop_later(name: str) -> None:
 
 
 def _drop_loop() -> None:
-    with admin_connect() as admin:
-        while (name := _drops.get()) is not None:
+    admin = None
+    while (name := _drops.get()) is not None:
+        for attempt in range(3):  # the server may have been restarted by a test meanwhile
             try:
+                if admin is None or admin.closed:
+                    admin = admin_connect()
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            except Exception as exc:  # leave it for the next run's cleanup
-                print(f"could not drop test database {name}: {exc}")
+                break
+            except Exception as exc:
+                if admin is not None:
+                    admin.close()
+                admin = None
+                if attempt == 2:
+                    print(f"could not drop test database {name}: {exc}")
+                else:
+                    time.sleep(1)
+    if admin is not None:
+        admin.close()
 
 
 def _finish_drops() -> None:
