@@ -1,9 +1,9 @@
 """The seed's ``GenerateReportJob``: aggregate a large table with a cursor, then render.
 
-The running totals live in ``self.state``, which is saved in the same write as the cursor:
-whatever interrupts the job, the totals and the cursor always agree, so the report is exact
-even when a crash makes a few sales be read twice. The render step is ``isolated``: it gets
-an execution of its own.
+The running totals live in ``self.state``, which is saved in the same write as the cursor,
+together with the id of the last sale they include. Whatever interrupts the job, a sale is
+counted once: the report is exact even when a crash makes a few sales be read twice. The
+render step is ``isolated``: it gets an execution of its own.
 
     python generate_report.py [SALES] [REPORT.csv]
 """
@@ -46,15 +46,19 @@ class GenerateReportJob(Job):
         self.report_path = report_path
         self.step("aggregate", self.aggregate)
         self.step("render", self.render, isolated=True)
-        return dict(self.state["totals"])
+        return dict(self.state["report"]["totals"])
 
     def aggregate(self, step: Step) -> None:
-        totals: dict[str, int] = self.state.setdefault("totals", {})
         step.total = app_db.connect().execute("SELECT count(*) FROM sales").fetchone()[0]
         for sale_id, region, cents in sales(step.cursor):
             app_db.work()
             app_db.record_effect("aggregated", sale_id)
-            totals[region] = totals.get(region, 0) + cents
+            report = self.state.get("report", {"through": 0, "totals": {}})
+            if sale_id > report["through"]:  # a save may already hold this sale, not yet its advance
+                totals = dict(report["totals"])
+                totals[region] = totals.get(region, 0) + cents
+                # one assignment: a save never sees the totals without the matching "through"
+                self.state["report"] = {"through": sale_id, "totals": totals}
             step.advance(from_=sale_id)
 
     def render(self) -> None:
@@ -63,7 +67,7 @@ class GenerateReportJob(Job):
         with open(tmp, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["region", "cents"])
-            for region, cents in sorted(self.state["totals"].items()):
+            for region, cents in sorted(self.state["report"]["totals"].items()):
                 writer.writerow([region, cents])
         os.replace(tmp, self.report_path)
 
