@@ -28,6 +28,7 @@ import psycopg
 import psycopg_pool
 from psycopg.rows import dict_row
 
+from onward.completions import Completion
 from onward.errors import ConfigurationError, LeaseLost, OnwardError
 from onward.records import JobRecord, job_record
 from onward.stores import mask_url
@@ -353,6 +354,35 @@ class PostgresStore:
             raise _lease_lost(job_id)
         self._notified(None)
         return ids
+
+    def complete_many(self, done: Sequence[Completion]) -> set[str]:
+        """Mark many jobs succeeded (none with continuations) in one statement, so a busy
+        worker's successes share one commit; returns the ids whose lease was lost (those
+        are left as they are, as ``complete`` would)."""
+        if not done:
+            return set()
+        columns = (
+            [c.id for c in done],
+            [c.token for c in done],
+            [c.result for c in done],
+            [c.checkpoint.steps for c in done],
+            [c.checkpoint.job_state for c in done],
+            [c.continuation_error for c in done],
+        )
+
+        def run(conn: psycopg.Connection[Any], attempt: int) -> set[str]:
+            return {r[0] for r in conn.execute(q.COMPLETE_MANY, columns).fetchall()}
+
+        return set(columns[0]) - self._run(run)
+
+    def unclaim(self, leases: Sequence[tuple[str, str]]) -> None:
+        """Give back jobs claimed but never started (a stopping worker's prefetched jobs), as
+        if they had not been claimed: no attempt is used."""
+        if not leases:
+            return
+        ids, tokens = [i for i, _ in leases], [t for _, t in leases]
+        self._run(lambda conn, attempt: conn.execute(q.UNCLAIM, (ids, tokens)))
+        self._notified(None)
 
     def retry(
         self, job_id: str, token: str, checkpoint: Checkpoint, error: str, delay: float, resumption: bool

@@ -63,6 +63,22 @@ COMPLETE = (
     " continuation_error = %s, lease_token = NULL, lease_expires_at = NULL" + GUARD + " RETURNING finished_at"
 )
 
+COMPLETE_MANY = (
+    "UPDATE onward_jobs AS j SET state = 'succeeded', finished_at = now(), result = c.result, steps = c.steps,"
+    " job_state = c.job_state, continuation_error = c.continuation_error, lease_token = NULL, lease_expires_at = NULL"
+    " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])"
+    " AS c(id, token, result, steps, job_state, continuation_error)"
+    " WHERE j.id = c.id AND j.state = 'running' AND j.lease_token = c.token RETURNING j.id"
+)
+
+UNCLAIM = (
+    "WITH u AS (UPDATE onward_jobs AS j SET state = 'enqueued', attempts = j.attempts - 1 + j.resume_pending::int,"
+    " lease_token = NULL, lease_expires_at = NULL, worker_id = NULL"
+    " FROM unnest(%s::text[], %s::text[]) AS l(id, token)"
+    " WHERE j.id = l.id AND j.state = 'running' AND j.lease_token = l.token RETURNING j.queue)"
+    f" SELECT pg_notify('{CHANNEL}', queue) FROM (SELECT DISTINCT queue FROM u) AS q"
+)
+
 # The columns of a batch insert, as parallel arrays (one element per job).
 _ARRAYS = (
     "unnest(%s::text[], %s::text[], %s::text[], %s::int[], %s::text[], %s::text[], %s::int[], %s::int[],"
