@@ -14,6 +14,8 @@ a running job's steps up to date. Changing a job (retry, discard) is a POST with
 
 from __future__ import annotations
 
+import math
+import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -44,6 +46,8 @@ HERE = Path(__file__).parent
 PAGE_SIZE = 50
 #: Minutes of throughput on the overview chart.
 CHART_MINUTES = 60
+#: Seconds the jobs list reuses the queue names it offers as filters.
+QUEUE_NAMES_TTL = 60.0
 
 _DONE = {
     "retry": "Job enqueued again: it runs as soon as a worker is free.",
@@ -61,6 +65,7 @@ def create_app(
     first request). With ``token``, every request must carry it (see
     :mod:`onward.dashboard.security`); ``allowed_hosts`` limits the ``Host`` header."""
     templates = _environment()
+    queue_names = _QueueNames()
 
     def admin() -> Admin:
         return Admin(store if store is not None else stores.default())
@@ -83,6 +88,7 @@ def create_app(
     def overview(request: Request) -> Response:
         ops = admin()
         stats = ops.stats(CHART_MINUTES)
+        queue_names.update(q.queue for q in stats.queues)
         context: dict[str, Any] = {
             "stats": stats,
             "running": ops.running(limit=50),
@@ -102,7 +108,7 @@ def create_app(
             "parent_id": q.get("parent") or None,
         }
         ops = admin()
-        queues = [c.queue for c in ops.counts()]
+        queues = queue_names.get(ops)
         error = None
         try:
             page = ops.jobs(**filters, before=q.get("before") or None, limit=PAGE_SIZE)
@@ -169,6 +175,29 @@ def create_app(
         exception_handlers={OnwardError: onward_error},
     )
     return app
+
+
+class _QueueNames:
+    """The queue names offered by the jobs list's filter, at most :data:`QUEUE_NAMES_TTL`
+    seconds old. Finding them counts every job, which a page of 50 jobs should not pay for
+    on a big table; the overview refreshes them for free."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._names: list[str] = []
+        self._at = -math.inf
+
+    def update(self, names: Iterable[str]) -> None:
+        with self._lock:
+            self._names, self._at = sorted(names), time.monotonic()
+
+    def get(self, ops: Admin) -> list[str]:
+        with self._lock:
+            if time.monotonic() - self._at < QUEUE_NAMES_TTL:
+                return list(self._names)
+        names = [c.queue for c in ops.counts()]
+        self.update(names)
+        return names
 
 
 _CSRF_MESSAGE = (

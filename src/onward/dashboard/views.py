@@ -89,6 +89,8 @@ def rate(per_second: float | None) -> str:
     """Items per second, or per minute when slow: ``12.5/s``, ``3.0/min``."""
     if per_second is None:
         return "-"
+    if per_second >= 100:
+        return f"{per_second:,.0f}/s"
     if per_second >= 1:
         return f"{per_second:.1f}/s"
     return f"{per_second * 60:.1f}/min"
@@ -127,7 +129,7 @@ def timeline(job: JobRecord) -> list[Event]:
         if step.started_at is not None:
             timed.append(Event(step.started_at, "step", f"Step {step.name!r} started"))
         if step.completed_at is not None:
-            timed.append(Event(step.completed_at, "step", f"Step {step.name!r} completed ({step.advanced} advanced)"))
+            timed.append(Event(step.completed_at, "step", f"Step {step.name!r} completed ({step.advanced:,} advanced)"))
     if job.started_at is not None:
         label = "Running" if job.state == State.RUNNING else "Latest execution started"
         timed.append(Event(job.started_at, "started", f"{label} (attempt {max(job.attempts, 1)})"))
@@ -185,9 +187,9 @@ class Chart:
 
 
 CHART_WIDTH = 720
-CHART_HEIGHT = 150
-_TOP = 12
-_BOTTOM = 128
+CHART_HEIGHT = 190
+_TOP = 14
+_BOTTOM = 168
 _OUTCOMES = ("succeeded", "failed", "discarded")
 
 

@@ -23,6 +23,7 @@
   function pad(n) { return (n < 10 ? "0" : "") + n; }
   function rate(perSecond) {
     if (perSecond === null || perSecond === undefined) return "-";
+    if (perSecond >= 100) return thousands(Math.round(perSecond)) + "/s";
     return perSecond >= 1 ? perSecond.toFixed(1) + "/s" : (perSecond * 60).toFixed(1) + "/min";
   }
   function percent(fraction) {
