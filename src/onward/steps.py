@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from onward import serialization, step_hooks, trailing_saves
 from onward.errors import Interrupt, InvalidStep, OnwardError, SerializationError, UnadvanceableCursor
+from onward.step_json import StepsEncoder
 
 if TYPE_CHECKING:
     from onward.job import Job
@@ -157,9 +158,7 @@ class StepRunner:
         self.touched: list[tuple[Step, Any]] = []  # steps entered here, with their starting cursor
         self.isolate_next = False
         self.after_hook: step_hooks.Hook | None = None
-        self._encoded: list[str] | None = None  # see steps_json
-        self._slot = 0
-        self._head = self._tail = ""
+        self._encoder = StepsEncoder(self.job_name)
         self.async_mode = flush is not None
         self._flush = flush
 
@@ -178,42 +177,8 @@ class StepRunner:
         return self.records
 
     def steps_json(self) -> str:
-        """The step records as JSON text, for a checkpoint.
-
-        Within a step only the step in progress changes between saves, so the other records
-        are encoded once (until the next step boundary) and the current one is written from
-        a template: with ``checkpoint_interval = 0`` this runs at every ``advance``.
-        """
-        step = self.current
-        if step is None:
-            return serialization.to_json(self.records, "steps")
-        parts = self._encoded
-        if parts is None:
-            parts = self._encoded = [
-                "" if rec is step._record else serialization.to_json(rec, f"steps[{i}]")
-                for i, rec in enumerate(self.records)
-            ]
-            self._slot = next(i for i, rec in enumerate(self.records) if rec is step._record)
-            rec = step._record
-            self._head = '{"name":' + serialization.to_json(rec["name"]) + ',"status":"running","cursor":'
-            self._tail = (
-                ',"started_at":' + serialization.to_json(rec["started_at"], "started_at") + ',"completed_at":null}'
-            )
-        cursor, total = step.cursor, step.total
-        if cursor is None:
-            cursor_json = "null"
-        elif type(cursor) is int:
-            cursor_json = int.__repr__(cursor)
-        else:
-            cursor_json = serialization.to_json(cursor, f"{self.job_name}: step {step.name!r}: cursor")
-        if total is None:
-            total_json = "null"
-        elif type(total) is int:
-            total_json = int.__repr__(total)
-        else:
-            total_json = serialization.to_json(total, f"{self.job_name}: step {step.name!r}: total")
-        parts[self._slot] = f'{self._head}{cursor_json},"advanced":{step.advanced},"total":{total_json}{self._tail}'
-        return "[" + ",".join(parts) + "]"
+        """The step records as JSON text, for a checkpoint (see :class:`StepsEncoder`)."""
+        return self._encoder.encode(self.records, self.current)
 
     # -- saving ---------------------------------------------------------------------------
     def _save(self, force: bool) -> None:
@@ -330,7 +295,7 @@ class StepRunner:
         self.touched.append((step, step.cursor))
         with self._lock:
             self.current = step
-            self._encoded = None
+            self._encoder.reset()
         log.info(
             "step %r %s",
             name,
@@ -365,7 +330,7 @@ class StepRunner:
     def leave(self, step: Step, completed: bool, isolated: bool) -> None:
         with self._lock:  # a trailing save in progress finishes first; none starts after
             self.current = None
-            self._encoded = None
+            self._encoder.reset()
         rec = step._record
         rec["cursor"], rec["advanced"], rec["total"] = step.cursor, step.advanced, step.total
         if not completed:
