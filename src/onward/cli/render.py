@@ -117,15 +117,21 @@ def jobs_table(jobs: list[JobRecord], title: str | None = None) -> Table:
 
 def running_table(running: list[RunningJob]) -> Table:
     table = Table(header_style="bold", pad_edge=False, box=None)
-    for name in ("ID", "CLASS", "STEP", "", "DONE", "RATE", "ETA", "RUNNING FOR"):
-        table.add_column(name, no_wrap=True)
+    table.add_column("ID", no_wrap=True, min_width=36)
+    table.add_column("CLASS", no_wrap=True, overflow="ellipsis", min_width=8)
+    table.add_column("STEP", no_wrap=True, overflow="ellipsis", min_width=6)
+    table.add_column("", no_wrap=True, min_width=20)
+    table.add_column("DONE", justify="right", no_wrap=True, min_width=9)
+    table.add_column("RATE", justify="right", no_wrap=True, min_width=7)
+    table.add_column("ETA", justify="right", no_wrap=True, min_width=5)
+    table.add_column("FOR", justify="right", no_wrap=True, min_width=5)
     for item in running:
         step = item.step
         table.add_row(
             item.job.id,
             class_name(item.job.job_class),
             step.name if step else "-",
-            bar(step.fraction if step else None, 24),
+            bar(step.fraction if step else None, 20),
             counts(step) if step else "-",
             rate(step) if step else "-",
             format_duration(step.eta) if step and step.eta is not None else "-",
