@@ -140,7 +140,6 @@ class Supervisor:
         log.info("worker process %d started (pid %d)", slot.index, slot.proc.pid, extra={"event": "process_started"})
 
     def _loop(self) -> int:
-        status = 0
         while True:
             now = self.clock()
             live = 0
@@ -153,8 +152,6 @@ class Supervisor:
                         continue
                     slot.proc = None
                     slot.history.append(code)
-                    if code != 0 and not status:
-                        status = code if code > 0 else 128 - code
                     self._exited(slot, code, now)
                 if slot.restart_at is not None and self._stopping is None and now >= slot.restart_at:
                     self._spawn(slot)
@@ -162,11 +159,21 @@ class Supervisor:
                 elif slot.restart_at is not None and self._stopping is None:
                     live += 1  # waiting to restart still counts as running
             if live == 0:
-                return 0 if self._stopping is None and all(s.done for s in self.slots) else status
+                return self._status()
             if self._stopping is not None and now >= self._stop_deadline:
                 self._kill_leftovers()
             self._wake.wait(POLL)
             self._wake.clear()
+
+    def _status(self) -> int:
+        """0 if every child's last exit was clean, else the first bad status (128 + signal)."""
+        for slot in self.slots:
+            code = slot.history[-1] if slot.history else 0
+            if self._stopping is not None and code == -self._stopping:
+                continue  # killed by the signal we passed on before it could install a handler
+            if code != 0:
+                return code if code > 0 else 128 - code
+        return 0
 
     def _exited(self, slot: _Slot, code: int, now: float) -> None:
         if self._stopping is not None:
