@@ -141,7 +141,7 @@ def test_import_finds_modules_in_the_current_directory(
 
 
 def test_a_relative_sqlite_url_is_relative_to_the_worker_s_directory(
-    tmp_path: Path, subprocess_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, subprocess_env: dict[str, str]
 ) -> None:
     from onward import stores
 
