@@ -56,15 +56,20 @@ def test_follow_a_running_job_then_retry_a_failed_one(
         expect(page.locator('[data-field="total-failed"]')).to_have_text("1")
         page.screenshot(path=str(screenshots / f"overview-{backend}.png"), full_page=True)
 
+        # The overview refreshes itself.
+        dj.THROTTLE.allow(2)
+        dj.THROTTLE.wait_saved(5)
+        expect(running.locator('[data-field="percent"]')).to_have_text("50%")
+
         # Follow it: its page shows each step; the bar advances as the job does.
         running.locator("a.job-name").click()
         expect(page).to_have_url(f"{live_server.url}/jobs/{job_id}")
         process = page.locator('tr[data-step="1"]')
         expect(process.locator('[data-field="status"]')).to_have_text("running")
-        expect(process.locator('[data-field="count"]')).to_have_text("3 / 10")
-        expect(process.locator("progress")).to_have_js_property("value", 0.3)
+        expect(process.locator('[data-field="count"]')).to_have_text("5 / 10")
+        expect(process.locator("progress")).to_have_js_property("value", 0.5)
 
-        dj.THROTTLE.allow(4)
+        dj.THROTTLE.allow(2)
         dj.THROTTLE.wait_saved(7)
         expect(process.locator('[data-field="count"]')).to_have_text("7 / 10")
         expect(process.locator("progress")).to_have_js_property("value", 0.7)

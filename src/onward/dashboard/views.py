@@ -129,7 +129,8 @@ def timeline(job: JobRecord) -> list[Event]:
         if step.started_at is not None:
             timed.append(Event(step.started_at, "step", f"Step {step.name!r} started"))
         if step.completed_at is not None:
-            timed.append(Event(step.completed_at, "step", f"Step {step.name!r} completed ({step.advanced:,} advanced)"))
+            done = f" ({step.advanced:,} advanced)" if step.advanced else ""
+            timed.append(Event(step.completed_at, "step", f"Step {step.name!r} completed{done}"))
     if job.started_at is not None:
         label = "Running" if job.state == State.RUNNING else "Latest execution started"
         timed.append(Event(job.started_at, "started", f"{label} (attempt {max(job.attempts, 1)})"))
