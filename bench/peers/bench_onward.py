@@ -76,8 +76,20 @@ def main() -> None:
     store = onward.connect(url)
     threads = max(1, args.concurrency // processes)
     worker_argv = [
-        sys.executable, "-m", "onward", "worker", "--queues", "bench", "--concurrency", str(threads),
-        "--import", "bench_onward", "--log-level", "WARNING", "--database-url", url,
+        sys.executable,
+        "-m",
+        "onward",
+        "worker",
+        "--queues",
+        "bench",
+        "--concurrency",
+        str(threads),
+        "--import",
+        "bench_onward",
+        "--log-level",
+        "WARNING",
+        "--database-url",
+        url,
     ]
     if processes > 1:
         worker_argv[4:4] = ["--processes", str(processes)]
