@@ -325,6 +325,11 @@ class Admin:
             children.append(self._subtree(child, budget))
         return TreeNode(record.id, record.job_class, str(record.state), children, truncated=truncated)
 
+    def wait(self, job_id: str, timeout: float | None = None) -> JobRecord:
+        """Block until the job is succeeded, failed or discarded, and return its record;
+        ``TimeoutError`` after ``timeout`` seconds."""
+        return JobHandle(self.resolve(job_id), self.store).wait(timeout)
+
     def running(self, limit: int = 100) -> list[RunningJob]:
         """Running jobs (newest first) with the step each is in."""
         now = time.time()

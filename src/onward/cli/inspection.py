@@ -12,7 +12,7 @@ from rich.console import Group
 from rich.live import Live
 from rich.text import Text
 
-from onward.admin import STATES, Admin, JobDetail, RunningJob
+from onward.admin import STATES, Admin, JobDetail, JobNotFound, RunningJob
 from onward.cli import render
 from onward.cli.base import database_url_option, main
 from onward.cli.output import admin_for, console, print_json, user_errors
@@ -168,8 +168,8 @@ def _watch_all_lines(admin: Admin, interval: float) -> None:
                 click.echo(f"{render.class_name(item.job.job_class)} {item.job.id}: {where}")
         for gone in sorted(seen.keys() - current.keys()):
             try:
-                now = str(admin.store.get(gone).state)
-            except KeyError:
+                now = str(admin.get(gone).state)
+            except JobNotFound:
                 now = "purged"
             click.echo(f"{gone}: {now}")
         seen = current

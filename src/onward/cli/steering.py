@@ -80,7 +80,7 @@ def enqueue(
     with admin_for(database_url) as admin:
         handle = admin.enqueue(class_path, args, kwargs, queue=queue, priority=priority, wait=seconds)
         if not wait:
-            record = handle.refresh()
+            record = admin.get(handle.id)
             if as_json:
                 print_json(record)
             else:
@@ -90,7 +90,7 @@ def enqueue(
             click.echo(f"Enqueued {handle.id}; waiting for it to finish (a worker must be running)…")
         started = time.monotonic()
         try:
-            record = handle.wait(timeout)
+            record = admin.wait(handle.id, timeout)
         except TimeoutError:
             raise click.ClickException(f"job {handle.id} did not finish within {timeout} s") from None
     if as_json:
