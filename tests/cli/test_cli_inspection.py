@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -182,3 +183,23 @@ def test_watch_all_shows_running_jobs_until_interrupted(
         watch.kill()
     assert watch.returncode == 0
     assert "Traceback" not in err
+
+
+def test_show_a_running_job_with_its_step_in_progress(onward_cli: Invoke, store: Store, gated_worker: Worker) -> None:
+    handle = Gated.perform_later()
+    deadline = time.monotonic() + 30
+    while not (store.get(handle.id).steps and store.get(handle.id).steps[0].advanced == 3):
+        assert time.monotonic() < deadline, "the job never reached its gate"
+        time.sleep(0.01)
+    out = onward_cli("show", handle.id).output
+    assert "state        running" in out
+    assert "worker       " in out
+    step = next(line for line in out.splitlines() if " work " in line)
+    assert step.split()[0] == "▶"
+    assert "3/10" in step
+    assert "30%" in step
+    assert step.split()[-1].endswith("s")  # an ETA, not "-"
+    data = json.loads(onward_cli("show", handle.id, "--json").output)
+    assert data["job"]["worker_id"] == gated_worker.worker_id
+    assert data["steps"][0]["status"] == "running"
+    assert data["steps"][0]["eta"] > 0
