@@ -127,3 +127,16 @@ class Later(Job):
 
     def perform(self) -> None:
         pass
+
+
+class Flaky(Job):
+    """Fails its first try, then succeeds."""
+
+    retry = Retry(attempts=2, backoff=0)
+    tries: dict[str, int] = {}
+
+    def perform(self) -> str:
+        Flaky.tries[self.id] = Flaky.tries.get(self.id, 0) + 1
+        if Flaky.tries[self.id] == 1:
+            raise ConnectionError("the mail server hung up")
+        return "sent"
