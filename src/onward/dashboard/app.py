@@ -33,7 +33,7 @@ from starlette.staticfiles import StaticFiles
 
 import onward
 from onward import stores
-from onward.admin import STATES, ActionRefused, Admin, JobNotFound, format_duration
+from onward.admin import STATES, ActionRefused, Admin, JobDetail, JobNotFound, format_duration
 from onward.dashboard import api, security, views
 from onward.errors import OnwardError
 from onward.records import JobRecord
@@ -80,7 +80,6 @@ def create_app(
             version=onward.__version__,
             store_url=admin().store.url,
             now=time.time(),
-            request_path=request.url.path,
             **context,
         )
         return HTMLResponse(page, status_code=status, headers={"cache-control": "no-store"})
@@ -136,7 +135,7 @@ def create_app(
             detail = admin().job(job_id)
         except JobNotFound as exc:
             return render(request, "not_found.html", status=404, nav="jobs", message=str(exc))
-        return _job_page(request, detail.job.id, render, admin, notice=_DONE.get(request.query_params.get("done", "")))
+        return _job_page(request, detail, render, notice=_DONE.get(request.query_params.get("done", "")))
 
     def action(name: str, run: Callable[[Admin, str], JobRecord]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
@@ -149,7 +148,8 @@ def create_app(
             except JobNotFound as exc:
                 return render(request, "not_found.html", status=404, nav="jobs", message=str(exc))
             except ActionRefused as exc:
-                return await run_in_threadpool(_job_page, request, job_id, render, admin, None, str(exc), 409)
+                detail = await run_in_threadpool(ops.job, job_id)
+                return _job_page(request, detail, render, error=str(exc), status=409)
             target = f"{security.base_path(request)}/jobs/{record.id}?done={name}"
             return RedirectResponse(target, status_code=303)
 
@@ -208,14 +208,12 @@ _CSRF_MESSAGE = (
 
 def _job_page(
     request: Request,
-    job_id: str,
+    detail: JobDetail,
     render: Callable[..., HTMLResponse],
-    admin: Callable[[], Admin],
     notice: str | None = None,
     error: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    detail = admin().job(job_id)
     record = detail.job
     return render(
         request,
