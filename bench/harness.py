@@ -1,0 +1,157 @@
+"""What every benchmark needs: fresh stores, a real ``onward worker`` process, counting
+finished jobs, and reading a process's memory."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import onward
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PG_ADMIN_URL = os.environ.get("ONWARD_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_DATABASE = "onward_bench_suite"
+
+
+def postgres_unavailable() -> str | None:
+    """Why the PostgreSQL benchmarks cannot run here, or ``None`` when they can."""
+    try:
+        import psycopg
+
+        from onward.stores import postgres  # noqa: F401
+    except ImportError as exc:
+        return f"the PostgreSQL store cannot be imported ({exc})"
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return None
+    except psycopg.Error as exc:
+        return f"no server at {PG_ADMIN_URL} ({str(exc).strip()})"
+
+
+@contextmanager
+def fresh_store(kind: str) -> Iterator[tuple[onward.Store, str]]:
+    """A new, empty store of ``kind`` ("sqlite" or "postgresql"), the default while in use."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="onward-bench-") as tmp:
+            url = f"sqlite:///{tmp}/bench.sqlite3"
+            store = onward.connect(url)
+            try:
+                yield store, url
+            finally:
+                store.close()
+        return
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {PG_DATABASE}")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + PG_DATABASE
+    store = onward.connect(url)
+    try:
+        yield store, url
+    finally:
+        store.close()
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
+
+
+def sql(store: onward.Store, statement: str) -> Any:
+    """Run one read-only statement on the store's own connection (counting, ANALYZE)."""
+    if hasattr(store, "_exec"):  # SQLite
+        return store._exec(statement).fetchone()
+    import psycopg
+
+    with psycopg.connect(store.url, autocommit=True) as conn:
+        return conn.execute(statement).fetchone()
+
+
+def succeeded(store: onward.Store) -> int:
+    return int(sql(store, "SELECT count(*) FROM onward_jobs WHERE state = 'succeeded'")[0])
+
+
+def enqueued(store: onward.Store) -> int:
+    return int(sql(store, "SELECT count(*) FROM onward_jobs WHERE state = 'enqueued'")[0])
+
+
+class WorkerProcess:
+    """``onward worker`` in a subprocess, with the benchmark jobs importable."""
+
+    def __init__(self, url: str, concurrency: int = 2, processes: int = 1) -> None:
+        argv = [
+            sys.executable, "-m", "onward", "worker", "--import", "bench.jobs", "--concurrency", str(concurrency),
+            "--log-level", "WARNING", "--database-url", url,
+        ]  # fmt: skip
+        if processes > 1:
+            argv += ["--processes", str(processes)]
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def rss_kib(self) -> int:
+        """Resident memory of the worker (and its children under ``--processes``), KiB."""
+        total = 0
+        for pid in [self.proc.pid, *_children(self.proc.pid)]:
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmRSS:"):
+                            total += int(line.split()[1])
+            except OSError:
+                pass
+        return total
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-3000:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def __enter__(self) -> WorkerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def wait_until(store: onward.Store, target: int, worker: WorkerProcess, timeout: float = 900.0) -> dict[str, float]:
+    """Poll the count of succeeded jobs until it reaches ``target``; the rate counts from the
+    first observed success (worker start-up excluded), like the peer benchmarks."""
+    first_t = first_n = None
+    deadline = time.perf_counter() + timeout
+    while True:
+        n = succeeded(store)
+        now = time.perf_counter()
+        if n and first_t is None:
+            first_t, first_n = now, n
+        if n >= target:
+            break
+        if now > deadline or worker.proc.poll() is not None:
+            raise RuntimeError(f"{n}/{target} jobs done; worker output:\n{worker.output()}")
+        time.sleep(0.02)
+    assert first_t is not None
+    assert first_n is not None
+    span = now - first_t
+    return {"per_s": (target - first_n) / span if span > 0 else float("inf"), "startup_s": first_t - worker.started}

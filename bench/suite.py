@@ -1,0 +1,161 @@
+"""The measurements of ``python -m bench``, one function per figure, each on a fresh store.
+
+Every figure uses durable commits: SQLite in WAL mode with ``synchronous=NORMAL`` (the
+default: survives a crash of any process), PostgreSQL with the server's
+``synchronous_commit`` (``on`` by default). Workers are real ``onward worker`` processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+from bench.harness import ROOT, WorkerProcess, enqueued, fresh_store, sql, wait_until
+from bench.jobs import Noop, StartedAt, TenChildren
+
+CHUNK = 20_000
+
+
+def enqueue_one_by_one(kind: str, n: int) -> dict[str, Any]:
+    """``perform_later`` called ``n`` times from one thread, one transaction each."""
+    with fresh_store(kind):
+        for i in range(20):
+            Noop.perform_later(i)  # warm: connection, statements
+        t = time.perf_counter()
+        for i in range(n):
+            Noop.perform_later(i)
+        return {"jobs": n, "per_s": n / (time.perf_counter() - t)}
+
+
+def enqueue_bulk(kind: str, n: int, repeat: int = 3) -> dict[str, Any]:
+    """``perform_all_later`` with ``n`` jobs: one transaction; the median of ``repeat`` calls."""
+    rates = []
+    with fresh_store(kind):
+        Noop.perform_all_later([(i,) for i in range(100)])
+        for _ in range(repeat):
+            calls = [(i,) for i in range(n)]
+            t = time.perf_counter()
+            Noop.perform_all_later(calls)
+            rates.append(n / (time.perf_counter() - t))
+    return {"jobs": n, "per_s": statistics.median(rates), "runs": rates}
+
+
+def fill(n: int, job: Any = Noop) -> None:
+    for start in range(0, n, CHUNK):
+        job.perform_all_later([(i,) for i in range(start, min(n, start + CHUNK))])
+
+
+def analyze(store: Any) -> None:
+    """Fresh planner statistics, as autovacuum / a long-lived database would have."""
+    sql(store, "ANALYZE") if hasattr(store, "_exec") else sql(store, "ANALYZE onward_jobs")
+
+
+def throughput(kind: str, n: int, concurrency: int = 2, processes: int = 1) -> dict[str, Any]:
+    """``n`` queued no-op jobs run by one ``onward worker``: jobs per second, start-up excluded."""
+    with fresh_store(kind) as (store, url):
+        fill(n)
+        analyze(store)
+        with WorkerProcess(url, concurrency, processes) as worker:
+            result = wait_until(store, n, worker)
+        return {"jobs": n, "concurrency": concurrency, "processes": processes, **result}
+
+
+def latency(kind: str, samples: int, idle: float = 0.1) -> dict[str, Any]:
+    """Enqueue-to-start with an idle worker: the job returns its start time."""
+    with fresh_store(kind) as (_store, url), WorkerProcess(url, 1) as worker:
+        StartedAt.perform_later().wait(timeout=60)  # the worker is up
+        values = []
+        for i in range(samples + 5):
+            time.sleep(idle)  # the worker goes back to waiting for work
+            t = time.time()
+            record = StartedAt.perform_later().wait(timeout=60)
+            if i >= 5:
+                values.append((float(record.result) - t) * 1000.0)
+        values.sort()
+        worker.stop()
+    return {
+        "samples": samples,
+        "p50_ms": statistics.median(values),
+        "p90_ms": values[int(0.9 * (len(values) - 1))],
+        "max_ms": values[-1],
+    }
+
+
+def continuation_cost(kind: str, parents: int) -> dict[str, Any]:
+    """``parents`` jobs each enqueuing 10 continuations on success, against the same number of
+    jobs enqueued directly: what committing children with their parent costs."""
+    total = parents * 11
+    with fresh_store(kind) as (store, url):
+        fill(total)
+        analyze(store)
+        with WorkerProcess(url) as worker:
+            plain = wait_until(store, total, worker)
+    with fresh_store(kind) as (store, url):
+        fill(parents, TenChildren)
+        analyze(store)
+        with WorkerProcess(url) as worker:
+            chained = wait_until(store, total, worker)
+    return {
+        "parents": parents,
+        "jobs": total,
+        "plain_per_s": plain["per_s"],
+        "with_children_per_s": chained["per_s"],
+        "ratio": chained["per_s"] / plain["per_s"],
+    }
+
+
+def backlog(kind: str, sizes: tuple[int, ...], measure: int, memory_jobs: int) -> dict[str, Any]:
+    """Run ``measure`` jobs off the top of a queue of ``size + measure`` ready jobs, for each
+    size; on the largest, keep going to ``memory_jobs`` and compare the worker's memory."""
+    out: dict[str, Any] = {}
+    for size in sizes:
+        with fresh_store(kind) as (store, url):
+            t = time.perf_counter()
+            fill(size + max(measure, memory_jobs if size == max(sizes) else 0))
+            fill_s = time.perf_counter() - t
+            analyze(store)
+            with WorkerProcess(url) as worker:
+                rate = wait_until(store, measure, worker)
+                entry: dict[str, Any] = {"queued": enqueued(store) + measure, "fill_s": fill_s, **rate}
+                if size == max(sizes) and memory_jobs > measure:
+                    early = measure
+                    rss_early = worker.rss_kib()
+                    wait_until(store, memory_jobs, worker)
+                    rss_late = worker.rss_kib()
+                    entry["memory"] = {
+                        "after_jobs": [early, memory_jobs],
+                        "rss_kib": [rss_early, rss_late],
+                        "change": rss_late / rss_early - 1.0,
+                    }
+            out[str(size)] = entry
+    small, large = out[str(min(sizes))], out[str(max(sizes))]
+    out["ratio"] = large["per_s"] / small["per_s"]
+    return out
+
+
+def idle_rss(kind: str) -> dict[str, Any]:
+    """Resident memory of a worker that has started and is waiting for work."""
+    with fresh_store(kind) as (_, url), WorkerProcess(url, 2) as worker:
+        StartedAt.perform_later().wait(timeout=60)
+        time.sleep(1.0)  # settled: threads started, first claim done
+        return {"rss_kib": worker.rss_kib(), "concurrency": 2}
+
+
+def checkpoint_overhead(quick: bool) -> dict[str, Any] | None:
+    """``bench/checkpoint_overhead.py`` (SQLite), when present."""
+    if not os.path.exists(os.path.join(ROOT, "bench", "checkpoint_overhead.py")):
+        return None
+    argv = [sys.executable, "-m", "bench.checkpoint_overhead", "--json"]
+    if quick:
+        argv += ["--n", "200000", "--n-work", "20000", "--n-every-change", "5000", "--repeat", "3"]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False, timeout=1800)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        return {"error": done.stderr[-500:]}
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
