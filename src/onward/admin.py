@@ -12,15 +12,13 @@ a user interface only formats them::
     ops.retry(detail.job.id)
 
 Job ids may be given in full or as a unique prefix (at least :data:`MIN_PREFIX` characters),
-as the CLI shows them shortened. Unknown ids raise :class:`JobNotFound` (a ``KeyError``);
+which is handy when typing them. Unknown ids raise :class:`JobNotFound` (a ``KeyError``);
 actions a job's state forbids raise :class:`ActionRefused`. Both are ``OnwardError``, with a
 one-line message meant for the user.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -410,16 +408,13 @@ class Admin:
         priority: int | None = None,
         wait: timedelta | float | None = None,
     ) -> JobHandle:
-        """Enqueue ``module:Class`` with these arguments, as ``perform_later`` would (the
-        class is imported from the current directory or the installed packages, so its
-        queue, retry policy and unique key apply). ``ValueError`` for a malformed path,
+        """Enqueue ``module:Class`` with these arguments, as ``perform_later`` would: the
+        class is imported (from ``sys.path``, as a worker would), so its queue, retry policy
+        and unique key apply. ``ValueError`` for a malformed path,
         ``onward.JobClassNotFound`` when it cannot be imported, ``SerializationError``
         for arguments that cannot be stored."""
         if ":" not in class_path or class_path.startswith(":") or class_path.endswith(":"):
             raise ValueError(f"job class must be written module:ClassName, got {class_path!r}")
-        cwd = os.getcwd()
-        if cwd not in sys.path:
-            sys.path.insert(0, cwd)
         cls = load_job_class(class_path)
         configured = Configured(cls, Options.build(wait=wait, queue=queue, priority=priority))
         new = configured.new_job(list(args), dict(kwargs or {}))

@@ -12,7 +12,7 @@ import click
 
 from onward.admin import decode_arguments, format_duration, parse_duration
 from onward.cli import render
-from onward.cli.base import database_url_option, main
+from onward.cli.base import database_url_option, import_modules, main
 from onward.cli.output import admin_for, print_json, user_errors
 from onward.records import FINISHED_STATES
 
@@ -77,6 +77,7 @@ def enqueue(
     """
     args, kwargs = decode_arguments(args_json, kwargs_json)
     seconds = parse_duration(delay).total_seconds() if delay else None
+    import_modules(())  # puts the current directory on the import path, as `onward worker` does
     with admin_for(database_url) as admin:
         handle = admin.enqueue(class_path, args, kwargs, queue=queue, priority=priority, wait=seconds)
         if not wait:
