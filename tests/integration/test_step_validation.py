@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+import jobs_step_rules as rules
 import jobs_steps as js
 import onward
 from onward.testing import drain, interrupt_after_step, interrupt_during_step
@@ -46,7 +47,7 @@ def failed_at_once(handle: onward.JobHandle, error_type: str = "onward.InvalidSt
     ],
 )
 def test_invalid_step_fails_at_once_naming_the_step(store: onward.Store, shape: str, names: list[str]) -> None:
-    handle = js.Shapes.perform_later(shape)
+    handle = rules.Shapes.perform_later(shape)
     drain()
     last = failed_at_once(handle)
     for fragment in names:
@@ -55,7 +56,7 @@ def test_invalid_step_fails_at_once_naming_the_step(store: onward.Store, shape: 
 
 
 def test_invalid_step_after_progress_is_not_resumed(store: onward.Store) -> None:
-    handle = js.Shapes.perform_later("duplicate")  # "a" completes (progress), then "a" again
+    handle = rules.Shapes.perform_later("duplicate")  # "a" completes (progress), then "a" again
     drain()
     failed_at_once(handle)
     assert handle.refresh().resumptions == 0
@@ -63,7 +64,7 @@ def test_invalid_step_after_progress_is_not_resumed(store: onward.Store) -> None
 
 
 def test_a_start_that_cannot_be_stored_names_the_step(store: onward.Store) -> None:
-    handle = js.Shapes.perform_later("bad_start")
+    handle = rules.Shapes.perform_later("bad_start")
     drain()
     last = failed_at_once(handle, "onward.SerializationError")
     assert "'st'" in last
@@ -71,15 +72,15 @@ def test_a_start_that_cannot_be_stored_names_the_step(store: onward.Store) -> No
 
 
 def test_the_method_named_like_the_step_is_the_default_function(store: onward.Store) -> None:
-    handle = js.Shapes.perform_later("method_default")
+    handle = rules.Shapes.perform_later("method_default")
     drain()
     assert handle.refresh().state == "succeeded"
     assert js.events("ran") == [("ran", "noop")]
 
 
 def test_completed_step_reached_out_of_order(store: onward.Store) -> None:
-    handle = js.Shapes.perform_later("resume_swapped")
-    with interrupt_after_step(js.Shapes, "b"):
+    handle = rules.Shapes.perform_later("resume_swapped")
+    with interrupt_after_step(rules.Shapes, "b"):
         drain()
     last = failed_at_once(handle)
     assert "completed step 'b' reached out of order" in last
@@ -87,16 +88,16 @@ def test_completed_step_reached_out_of_order(store: onward.Store) -> None:
 
 
 def test_new_step_reached_before_a_completed_one(store: onward.Store) -> None:
-    handle = js.Shapes.perform_later("resume_new_before_completed")
-    with interrupt_after_step(js.Shapes, "a"):
+    handle = rules.Shapes.perform_later("resume_new_before_completed")
+    with interrupt_after_step(rules.Shapes, "a"):
         drain()
     last = failed_at_once(handle)
     assert "new step 'z' reached before completed step 'a'" in last
 
 
 def test_different_step_reached_before_the_one_in_progress(store: onward.Store) -> None:
-    handle = js.Shapes.perform_later("resume_other_before_in_progress")
-    with interrupt_during_step(js.Shapes, "b", cursor=2):
+    handle = rules.Shapes.perform_later("resume_other_before_in_progress")
+    with interrupt_during_step(rules.Shapes, "b", cursor=2):
         drain()
     last = failed_at_once(handle)
     assert "step 'c' reached before step 'b', which is in progress" in last
@@ -104,8 +105,8 @@ def test_different_step_reached_before_the_one_in_progress(store: onward.Store) 
 
 
 def test_steps_added_after_the_last_completed_one_are_allowed(store: onward.Store) -> None:
-    handle = js.Shapes.perform_later("resume_added_after_completed")
-    with interrupt_after_step(js.Shapes, "a"):
+    handle = rules.Shapes.perform_later("resume_added_after_completed")
+    with interrupt_after_step(rules.Shapes, "a"):
         drain()
     record = handle.refresh()
     assert record.state == "succeeded"
@@ -115,4 +116,4 @@ def test_steps_added_after_the_last_completed_one_are_allowed(store: onward.Stor
 
 def test_step_outside_a_running_job_is_refused() -> None:
     with pytest.raises(RuntimeError, match="while the job runs"):
-        js.Shapes().step("a", js.Shapes().noop)
+        rules.Shapes().step("a", rules.Shapes().noop)
