@@ -190,3 +190,16 @@ def test_text_helpers() -> None:
         decode_arguments("[1,", None)
     with pytest.raises(ValueError, match="--kwargs must be a JSON object"):
         decode_arguments(None, "[1]")
+
+
+def test_chain_of_a_job_whose_parent_was_purged_starts_at_the_job(admin: Admin, store: Store) -> None:
+    parent = Chain.perform_later("x")
+    drain()
+    first, second = parent.refresh().children
+    store.purge_finished(["succeeded"], store.now() + 1, 1)  # the oldest finished job: the parent
+    with pytest.raises(JobNotFound):
+        admin.get(parent.id)
+    tree = admin.job(first).tree
+    assert (tree.id, tree.children) == (first, [])
+    assert admin.get(first).parent_id == parent.id
+    assert admin.job(second).tree.id == second
