@@ -1,0 +1,96 @@
+"""How a busy worker saves commits without changing what users see: successes committed in
+batches (``complete_many``), and short jobs prefetched in one claim and given back unstarted,
+with no attempt used, when the worker stops."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from jobs_core import Echo, WaitsForEvent, event, unique_names
+from onward import Store, Worker, worker
+from onward.completions import Completion
+from onward.stores.base import Checkpoint, JobFilter, NewJob
+from onward.testing import drain
+
+NO_PROGRESS = Checkpoint(None, None, False)
+
+
+def poll(condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.005)
+
+
+def new_job(n: int) -> NewJob:
+    return NewJob(id=f"job-{n}", job_class="jobs_core:Echo", queue="default", priority=0, args=f"[{n}]",
+                  kwargs="{}", max_attempts=3)  # fmt: skip
+
+
+def test_many_successes_in_one_commit_are_each_recorded(store: Store) -> None:
+    handles = Echo.perform_all_later([(i,) for i in range(200)])
+    assert drain() == 200
+    records = [h.refresh() for h in handles]
+    assert {r.state for r in records} == {"succeeded"}
+    assert [r.result["args"] for r in records] == [[i] for i in range(200)]
+    assert all(r.finished_at is not None and r.attempts == 1 for r in records)
+
+
+def test_complete_many_refuses_a_job_whose_lease_was_taken(store: Store) -> None:
+    store.enqueue([new_job(1), new_job(2)])
+    first, second = store.claim("w", None, 30.0, 2)
+    lost = store.complete_many(  # type: ignore[attr-defined]
+        [
+            Completion(first.id, first.lease_token, '"done"', NO_PROGRESS),
+            Completion(second.id, "not-the-token", '"done"', NO_PROGRESS),
+        ]
+    )
+    assert lost == {second.id}
+    assert store.get(first.id).state == "succeeded"
+    assert store.get(first.id).result == "done"
+    assert store.get(second.id).state == "running"  # untouched: its real owner still runs it
+
+
+def test_unclaim_puts_a_job_back_as_if_never_claimed(store: Store) -> None:
+    store.enqueue([new_job(1)])
+    [claimed] = store.claim("w", None, 30.0, 1)
+    assert store.get(claimed.id).attempts == 1
+    store.unclaim([(claimed.id, claimed.lease_token)])  # type: ignore[attr-defined]
+    record = store.get(claimed.id)
+    assert record.state == "enqueued"
+    assert record.attempts == 0
+    [again] = store.claim("w", None, 30.0, 1)
+    assert again.id == claimed.id
+    assert again.attempts == 1
+
+
+def test_prefetched_jobs_go_back_unstarted_when_the_worker_stops(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker, "PREFETCH_BELOW", 1e9)  # prefetch whatever the jobs' duration
+    started, go = unique_names("started", "go")
+    Echo.perform_later("first")  # once it has run, the worker knows its jobs are short
+    waiting = WaitsForEvent.perform_later(started, go)
+    queued = Echo.perform_all_later([(i,) for i in range(6)])
+    w = Worker(concurrency=1, store=store, shutdown_timeout=30)
+    thread = threading.Thread(target=w.run, daemon=True)
+    thread.start()
+    try:
+        assert event(started).wait(20)
+        running = lambda: store.list_jobs(JobFilter(state="running", limit=100))  # noqa: E731
+        poll(lambda: len(running()) >= 3, what="jobs prefetched behind the running one")
+    finally:
+        w.stop()
+        event(go).set()
+        thread.join(30)
+    assert not thread.is_alive()
+    assert waiting.refresh().state == "succeeded"
+    records = [h.refresh() for h in queued]
+    assert "running" not in {r.state for r in records}
+    given_back = [r for r in records if r.state == "enqueued"]
+    assert len(given_back) >= 2
+    assert all(r.attempts == 0 for r in given_back)  # never started: no attempt used
+    drain()
+    assert {h.refresh().attempts for h in queued} == {1}
