@@ -239,12 +239,15 @@ class Admin:
         limit: int = 50,
     ) -> JobPage:
         """Jobs matching every given filter, newest first, at most ``limit`` (capped at
-        :data:`MAX_PAGE`). ``search`` is an id or id prefix. ``before`` is the ``next`` of
-        the previous page. ``ValueError`` for an unknown state or a limit below 1."""
+        :data:`MAX_PAGE`). ``job_class`` is an import path (``module:ClassName``), ``search``
+        an id or id prefix, ``before`` the ``next`` of the previous page. ``ValueError`` for
+        an unknown state, a class name without its module, or a limit below 1."""
         if state is not None and state not in STATES:
             raise ValueError(f"unknown state {state!r}; use one of {', '.join(STATES)}")
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
+        if job_class and ":" not in job_class:
+            raise ValueError(f"a job class is given by its import path, module:ClassName; got {job_class!r}")
         limit = min(limit, MAX_PAGE)
         prefix = search.strip().lower() if search and search.strip() else None
         found = self.store.list_jobs(

@@ -39,6 +39,9 @@ def test_jobs_lists_newest_first_with_filters(onward_cli: Invoke) -> None:
     assert first.id in by_class
     assert mail.id not in by_class
     assert onward_cli("jobs", "--state", "running").output.strip() == "No jobs match."
+    bare = onward_cli("jobs", "--class", "Greet")
+    assert bare.exit_code == 1
+    assert bare.output == "Error: a job class is given by its import path, module:ClassName; got 'Greet'\n"
 
 
 def test_jobs_pages_with_before(onward_cli: Invoke) -> None:
