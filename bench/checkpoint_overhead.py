@@ -1,6 +1,7 @@
 """Checkpoint overhead: what ``Step.advance`` costs next to the same loop without a step.
 
-Three figures, each the median of ``--repeat`` runs on one SQLite file (WAL,
+Three figures, each the median of ``--repeat`` runs (the two sides of each comparison
+interleaved) on one SQLite file (WAL,
 ``synchronous=NORMAL``, the embedded default):
 
 1. A trivial loop body, ``--n`` advances (default 1,000,000) at the default
@@ -92,18 +93,27 @@ def raw_update_rate(path: str, n: int) -> float:
     return n / secs
 
 
-def median_of(repeat: int, run: Callable[[], float]) -> float:
-    return statistics.median(run() for _ in range(repeat))
+def paired_medians(repeat: int, first: Callable[[], float], second: Callable[[], float]) -> tuple[float, float]:
+    """Medians of ``repeat`` runs of each, interleaved so that load drifting on a shared
+    machine affects both sides of a comparison alike."""
+    a, b = [], []
+    for _ in range(repeat):
+        a.append(first())
+        b.append(second())
+    return statistics.median(a), statistics.median(b)
 
 
 def measure(n: int, n_work: int, n_durable: int, work_us: float, repeat: int, path: str) -> dict[str, Any]:
     onward.connect(f"sqlite:///{path}")
-    bare = median_of(repeat, lambda: bare_loop(n, 0))
-    stepped = median_of(repeat, lambda: float(Loop.perform_now(n, 0)))
-    bare_work = median_of(repeat, lambda: bare_loop(n_work, work_us))
-    stepped_work = median_of(repeat, lambda: float(Loop.perform_now(n_work, work_us)))
-    durable_rate = median_of(repeat, lambda: n_durable / float(LoopEveryChange.perform_now(n_durable, 0)))
-    raw_rate = median_of(repeat, lambda: raw_update_rate(path, n_durable))
+    bare, stepped = paired_medians(repeat, lambda: bare_loop(n, 0), lambda: float(Loop.perform_now(n, 0)))
+    bare_work, stepped_work = paired_medians(
+        repeat, lambda: bare_loop(n_work, work_us), lambda: float(Loop.perform_now(n_work, work_us))
+    )
+    durable_rate, raw_rate = paired_medians(
+        repeat,
+        lambda: n_durable / float(LoopEveryChange.perform_now(n_durable, 0)),
+        lambda: raw_update_rate(path, n_durable),
+    )
     overhead_us = (stepped - bare) / n * 1e6
     return {
         "n": n,
