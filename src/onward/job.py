@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
-from uuid import UUID
 
 from onward import serialization, stores
 from onward.errors import JobClassNotFound, SerializationError
@@ -32,10 +31,19 @@ if TYPE_CHECKING:
 
 def new_id() -> str:
     """A time-ordered UUID (version 7 layout), so ids sort roughly by creation."""
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & (2**48 - 1)) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64 | 0b10 << 62 | rand & (2**62 - 1)
-    return str(UUID(int=value))
+    return new_ids(1)[0]
+
+
+def new_ids(n: int) -> list[str]:
+    """``n`` ids as :func:`new_id` makes them, with one call for the random bytes (bulk enqueue)."""
+    stamp = (time.time_ns() // 1_000_000 & (2**48 - 1)).to_bytes(6, "big")
+    pool = os.urandom(10 * n)
+    ids = []
+    for i in range(0, 10 * n, 10):
+        rand = pool[i : i + 10]
+        h = (stamp + bytes((0x70 | rand[0] & 0x0F, rand[1], 0x80 | rand[2] & 0x3F)) + rand[3:]).hex()
+        ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return ids
 
 
 # -- handles -----------------------------------------------------------------------------
@@ -224,16 +232,16 @@ class Configured:
     def __repr__(self) -> str:
         return f"<{self.job_class.__qualname__} with {self.options}>"
 
-    def new_job(self, args: Sequence[Any], kwargs: dict[str, Any]) -> NewJob:
+    def new_job(self, args: Sequence[Any], kwargs: dict[str, Any], job_id: str | None = None) -> NewJob:
         cls = self.job_class
         path = job_path(cls)
         encoded_args, encoded_kwargs = serialization.encode_args(args, kwargs)
-        key = cls().unique_key(*args, **kwargs)
+        key = cls().unique_key(*args, **kwargs) if cls.unique_key is not Job.unique_key else None
         if key is not None and not isinstance(key, str):
             raise TypeError(f"{cls.__qualname__}.unique_key must return a str or None, got {key!r}")
         opts = self.options
         return NewJob(
-            id=new_id(),
+            id=job_id or new_id(),
             job_class=path,
             queue=opts.queue or cls.queue,
             priority=cls.priority if opts.priority is None else opts.priority,
@@ -263,6 +271,8 @@ class Configured:
     def perform_all_later(self, calls: Iterable[Sequence[Any] | Args]) -> list[JobHandle]:
         """Enqueue many jobs in one transaction. Each call is a tuple of positional arguments
         or an :class:`Args`; a bad argument anywhere refuses the whole batch."""
+        calls = calls if isinstance(calls, (list, tuple)) else list(calls)
+        ids = new_ids(len(calls))
         jobs = []
         for i, call in enumerate(calls):
             if isinstance(call, Args):
@@ -272,7 +282,7 @@ class Configured:
             else:
                 raise TypeError(f"calls[{i}]: expected a tuple of arguments or onward.Args, got {call!r}")
             try:
-                jobs.append(self.new_job(args, kwargs))
+                jobs.append(self.new_job(args, kwargs, ids[i]))
             except SerializationError as exc:
                 raise SerializationError(f"calls[{i}]: {exc}") from None
         pending = collector.get()

@@ -24,6 +24,7 @@ TAG = "$t"
 
 _ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False)
 _SCALARS = (str, int, bool, type(None))
+_PLAIN = frozenset((int, bool, type(None)))
 
 
 def to_json(value: Any, path: str = "value") -> str:
@@ -54,7 +55,11 @@ def tag(value: Any, path: str) -> Any:
             return value
         raise SerializationError(f"{path}: float {value!r} is not serializable (NaN and infinities are not JSON)")
     if isinstance(value, (list, tuple)):
-        return [tag(item, f"{path}[{i}]") for i, item in enumerate(value)]
+        # Plain scalars are kept as they are, without a call (the common case, e.g. ids).
+        return [
+            item if type(item) in _PLAIN or (type(item) is str and item.isascii()) else tag(item, f"{path}[{i}]")
+            for i, item in enumerate(value)
+        ]
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
@@ -121,4 +126,4 @@ def _parse_datetime(raw: str) -> datetime:
 
 def encode_args(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[str, str]:
     """Encode a job's arguments, naming ``args[i]`` / ``kwargs['k']`` on error."""
-    return to_json(list(args), "args"), to_json(kwargs, "kwargs")
+    return to_json(list(args), "args"), to_json(kwargs, "kwargs") if kwargs else "{}"
