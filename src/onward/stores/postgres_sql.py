@@ -32,13 +32,19 @@ CLAIM_COLUMNS = (
     " lease_token, resume_pending, parent_id, unique_key, scheduled_at, seq"
 )
 
+# A claim is committed without waiting for the WAL flush (``synchronous_commit`` off for this
+# transaction only): it is a lease, not a result. If the server crashes before the flush, the
+# claim is forgotten and the job is ready again; the worker that ran it finds its lease gone
+# at its next write, exactly as if the lease had expired. Any later synchronous commit
+# (a checkpoint, a result) flushes the claim first, so nothing durable can depend on a lost one.
 _CLAIM = (
-    "WITH ready AS (SELECT seq FROM onward_jobs WHERE state = 'enqueued' AND scheduled_at <= now(){queue}"
+    "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)),"
+    " ready AS (SELECT seq FROM onward_jobs WHERE state = 'enqueued' AND scheduled_at <= now(){queue}"
     " ORDER BY priority, scheduled_at, seq LIMIT %s FOR UPDATE SKIP LOCKED)"
     " UPDATE onward_jobs AS j SET state = 'running', lease_token = gen_random_uuid()::text, worker_id = %s,"
     " lease_timeout = %s, lease_expires_at = now() + make_interval(secs => %s), started_at = now(),"
     " attempts = j.attempts + 1 - j.resume_pending::int, progressed = false"
-    f" FROM ready WHERE j.seq = ready.seq RETURNING {', '.join('j.' + c for c in CLAIM_COLUMNS.split(', '))}"
+    f" FROM ready, relaxed WHERE j.seq = ready.seq RETURNING {', '.join('j.' + c for c in CLAIM_COLUMNS.split(', '))}"
 )
 CLAIM_ANY = _CLAIM.format(queue="")
 CLAIM_ONE_QUEUE = _CLAIM.format(queue=" AND queue = %s")
