@@ -8,14 +8,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from cli_jobs import Boom, Chain, Flaky, Gated, Greet, Mailing, gate
+from click.testing import Result
 
-from conftest import Invoke
 from onward import Store, Worker
 from onward.testing import drain
+
+Invoke = Callable[..., Result]  # the onward_cli fixture (tests/cli/conftest.py)
 
 
 def test_jobs_lists_newest_first_with_filters(onward_cli: Invoke) -> None:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from cli_jobs import Boom, Flaky, Greet, flaky_fail
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
-from conftest import Invoke
 from onward import Store, Worker
 from onward.cli import main
 from onward.testing import drain
+
+Invoke = Callable[..., Result]  # the onward_cli fixture (tests/cli/conftest.py)
 
 
 def test_retry_reruns_a_failed_job_from_its_progress(onward_cli: Invoke) -> None:
