@@ -1,35 +1,35 @@
-"""Fresh PostgreSQL databases for tests.
+"""Fresh PostgreSQL stores for tests.
 
 ``ONWARD_TEST_POSTGRES_URL`` names the server (default ``postgresql://postgres@127.0.0.1:5432/postgres``).
 
-Each test gets a database of its own, copied from a template that already holds the schema
-(``CREATE DATABASE ... TEMPLATE``: about a tenth of a second). The template is named after a
-hash of the migration files, so a schema change makes a new one, and it is built under an
-advisory lock so concurrent test runs share it. Databases are dropped in a background thread
-so tests do not wait for it.
+Each test gets a schema of its own, in a database that belongs to this test process: the
+test's URL selects the schema (``options=-csearch_path=...``) and names its connections after
+it (``application_name``). Creating a schema holding the tables takes a few milliseconds,
+and dropping one, unlike dropping a database, does not force a checkpoint, so a whole test
+run costs the server almost nothing. Schemas are dropped in a background thread after
+closing any connection the test left open; the process's database is dropped when the
+process exits, and databases left by processes that died are dropped by the next run.
 """
 
 from __future__ import annotations
 
 import atexit
-import hashlib
 import os
 import queue
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from importlib import resources
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 
 ADMIN_URL = os.environ.get("ONWARD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-PREFIX = "onward_test_"
+PREFIX = "onward_tests_"
 
-_template: str | None = None
-_template_lock = threading.Lock()
+_lock = threading.Lock()
+_database: str | None = None
 _drops: queue.SimpleQueue[str | None] = queue.SimpleQueue()
 _dropper: threading.Thread | None = None
 
@@ -41,137 +41,156 @@ def unavailable(reason: str) -> None:
     pytest.skip(message)
 
 
-def url_for(database: str) -> str:
-    """``ADMIN_URL`` pointing at ``database``."""
+def url_for(database: str, schema: str | None = None) -> str:
+    """``ADMIN_URL`` pointing at ``database`` (and, given one, at ``schema`` in it)."""
     parts = urlsplit(ADMIN_URL)
-    return urlunsplit(parts._replace(path="/" + database))
+    query = parts.query
+    if schema is not None:
+        query = "&".join(
+            q for q in (query, f"options={quote('-csearch_path=' + schema)}", f"application_name={schema}") if q
+        )
+    return urlunsplit(parts._replace(path="/" + database, query=query))
 
 
-def admin_connect() -> Any:
+def admin_connect(database: str | None = None) -> Any:
     import psycopg
 
-    return psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5)
+    return psycopg.connect(url_for(database) if database else ADMIN_URL, autocommit=True, connect_timeout=5)
 
 
-def _schema_hash() -> str:
-    digest = hashlib.sha1()
-    folder = resources.files("onward").joinpath("stores", "migrations", "postgres")
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".sql"):
-            digest.update(entry.name.encode())
-            digest.update(entry.read_bytes())
-    return digest.hexdigest()[:12]
+def _retrying(action: Any, attempts: int = 20) -> Any:
+    """Run ``action()``, retrying while the server is restarting (a slow test may restart it)."""
+    import psycopg
+
+    for attempt in range(attempts):
+        try:
+            return action()
+        except psycopg.OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
+    return None
 
 
-def template() -> str:
-    """The name of a database holding the current schema, built once (per schema)."""
-    global _template
-    with _template_lock:
-        if _template is not None:
-            return _template
-        import psycopg
-
-        from onward.stores.postgres_schema import migrate
-
-        name = f"onward_template_{_schema_hash()}"
+def process_database() -> str:
+    """This process's database (created on first use, dropped at exit)."""
+    global _database
+    with _lock:
+        if _database is not None:
+            return _database
+        name = f"{PREFIX}{os.getpid()}_{uuid.uuid4().hex[:8]}"
         with admin_connect() as admin:
-            admin.execute("SELECT pg_advisory_lock(4242424242)")
-            try:
-                exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-                if not exists:
-                    building = name + "_build"
-                    admin.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
-                    admin.execute(f'CREATE DATABASE "{building}"')
-                    with psycopg.connect(url_for(building), autocommit=True) as conn:
-                        migrate(conn)
-                    admin.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
-            finally:
-                admin.execute("SELECT pg_advisory_unlock(4242424242)")
-        _template = name
+            _drop_abandoned(admin)
+            admin.execute(f'CREATE DATABASE "{name}"')
+        _database = name
+        atexit.register(_drop_process_database)
         return name
 
 
-def create_database(name: str | None = None, from_template: bool = True) -> str:
-    """Create a database (with the schema, from the template, unless told otherwise); returns its name."""
-    import psycopg
-
-    name = name or f"{PREFIX}{uuid.uuid4().hex[:16]}"
-    source = f' TEMPLATE "{template()}"' if from_template else ""
-    with admin_connect() as admin:
-        for attempt in range(50):
-            try:
-                admin.execute(f'CREATE DATABASE "{name}"{source}')
-                break
-            except psycopg.errors.ObjectInUse:  # another run is copying the template too
-                if attempt == 49:
-                    raise
-                time.sleep(0.02 * (attempt + 1))
-    return name
+def _drop_abandoned(admin: Any) -> None:
+    """Drop the databases of test processes that are gone (same machine, nobody connected)."""
+    rows = admin.execute(
+        "SELECT datname FROM pg_database d WHERE datname LIKE %s"
+        " AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)",
+        (PREFIX + "%",),
+    ).fetchall()
+    for (name,) in rows:
+        pid = name[len(PREFIX) :].split("_", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
-def drop_later(name: str) -> None:
-    """Drop ``name`` in the background (closing any connection left open)."""
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def new_schema(migrated: bool = True) -> str:
+    """Create a schema in this process's database (holding Onward's tables if ``migrated``)
+    and return a URL that uses it."""
+    from onward.stores.postgres_schema import migrate
+
+    database = process_database()
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+
+    def create() -> None:
+        with admin_connect(database) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+            if migrated:
+                conn.execute(f'SET search_path TO "{schema}"')
+                migrate(conn)
+
+    _retrying(create)
+    return url_for(database, schema)
+
+
+def drop_later(url: str) -> None:
+    """Drop the schema of ``url`` in the background (closing any connection left open)."""
     global _dropper
-    with _template_lock:
+    with _lock:
         if _dropper is None:
-            _dropper = threading.Thread(target=_drop_loop, name="drop-test-databases", daemon=True)
+            _dropper = threading.Thread(target=_drop_loop, name="drop-test-schemas", daemon=True)
             _dropper.start()
-            atexit.register(_finish_drops)
-    _drops.put(name)
+    _drops.put(url)
 
 
 def _drop_loop() -> None:
-    admin = None
-    while (name := _drops.get()) is not None:
-        for attempt in range(3):  # the server may have been restarted by a test meanwhile
-            try:
-                if admin is None or admin.closed:
-                    admin = admin_connect()
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                break
-            except Exception as exc:
-                if admin is not None:
-                    admin.close()
-                admin = None
-                if attempt == 2:
-                    print(f"could not drop test database {name}: {exc}")
-                else:
-                    time.sleep(1)
-    if admin is not None:
-        admin.close()
+    from urllib.parse import parse_qs
+
+    while (url := _drops.get()) is not None:
+        parts = urlsplit(url)
+        schema = parse_qs(parts.query)["application_name"][0]
+        try:
+            _retrying(lambda d=parts.path.lstrip("/"), s=schema: _drop_schema(d, s), attempts=10)
+        except Exception as exc:  # dropped with the process's database anyway
+            print(f"could not drop test schema {schema}: {exc}")
 
 
-def _finish_drops() -> None:
+def _drop_schema(database: str, schema: str) -> None:
+    with admin_connect(database) as conn:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s", (schema,))
+        conn.execute("SET lock_timeout = '10s'")
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def _drop_process_database() -> None:
     _drops.put(None)
     if _dropper is not None:
-        _dropper.join(timeout=60)
+        _dropper.join(timeout=30)
+    if _database is not None:
+        try:
+            with admin_connect() as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{_database}" WITH (FORCE)')
+        except Exception as exc:
+            print(f"could not drop test database {_database}: {exc}")
 
 
-def fresh_database(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Yield the URL of a new database holding the current schema; drop it afterwards."""
+def _fresh(request: pytest.FixtureRequest, migrated: bool) -> Iterator[str]:
     try:
         from onward.stores import postgres  # noqa: F401
     except ImportError as exc:
         unavailable(f"the PostgreSQL store cannot be imported ({exc})")
     try:
-        name = create_database()
+        url = new_schema(migrated)
     except Exception as exc:
-        unavailable(f"cannot create a database on {ADMIN_URL} ({type(exc).__name__}: {exc})")
+        unavailable(f"cannot create a test schema on {ADMIN_URL} ({type(exc).__name__}: {exc})")
         raise  # unreachable: unavailable() raises
     try:
-        yield url_for(name)
+        yield url
     finally:
-        drop_later(name)
+        drop_later(url)
+
+
+def fresh_database(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Yield the URL of a new, private store location holding the current schema; drop it afterwards."""
+    yield from _fresh(request, migrated=True)
 
 
 def empty_database(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Yield the URL of a new database without any schema; drop it afterwards."""
-    try:
-        name = create_database(from_template=False)
-    except Exception as exc:
-        unavailable(f"cannot create a database on {ADMIN_URL} ({type(exc).__name__}: {exc})")
-        raise
-    try:
-        yield url_for(name)
-    finally:
-        drop_later(name)
+    """Yield the URL of a new, private store location without any Onward schema; drop it afterwards."""
+    yield from _fresh(request, migrated=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from jobs_pg import Noop
@@ -53,6 +53,7 @@ def test_django_connection_inside_atomic(pg_store: Store, pg_url: str, monkeypat
         "PASSWORD": parts.password or "",
         "HOST": parts.hostname or "",
         "PORT": str(parts.port or 5432),
+        "OPTIONS": {"options": parse_qs(parts.query).get("options", [""])[0]},  # the test's schema
     }
     if not settings.configured:
         settings.configure(DATABASES={"default": database}, USE_TZ=True)

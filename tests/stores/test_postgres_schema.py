@@ -20,27 +20,35 @@ CATALOG_QUERIES = {
         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-        WHERE n.nspname = 'public' AND a.attnum > 0 AND NOT a.attisdropped AND c.relkind = 'r'
+        WHERE n.nspname = current_schema() AND a.attnum > 0 AND NOT a.attisdropped AND c.relkind = 'r'
         ORDER BY 1, 2""",
     "indexes": """
-        SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1""",
+        SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() ORDER BY 1""",
     "constraints": """
         SELECT c.relname, k.conname, pg_get_constraintdef(k.oid)
         FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
-        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' ORDER BY 1, 2""",
+        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() ORDER BY 1, 2""",
     "relations": """
         SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = 'public' ORDER BY 1""",
+        WHERE n.nspname = current_schema() ORDER BY 1""",
     "functions": """
         SELECT p.proname, pg_get_functiondef(p.oid) FROM pg_proc p
-        JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public' ORDER BY 1""",
+        JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = current_schema() ORDER BY 1""",
     "versions": "SELECT version, name FROM onward_schema ORDER BY version",
 }
 
 
 def catalog(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """The schema's catalog, with the schema's own name replaced (each test has its own)."""
     with psycopg.connect(url) as conn:
-        return {name: conn.execute(query).fetchall() for name, query in CATALOG_QUERIES.items()}  # type: ignore[arg-type]
+        row = conn.execute("SELECT current_schema()").fetchone()
+        assert row is not None
+        schema = row[0]
+        dump = {name: conn.execute(query).fetchall() for name, query in CATALOG_QUERIES.items()}  # type: ignore[arg-type]
+    return {
+        name: [tuple(v.replace(schema, "<schema>") if isinstance(v, str) else v for v in r) for r in rows]
+        for name, rows in dump.items()
+    }
 
 
 def test_a_new_database_gets_the_schema_on_connect(empty_pg_url: str) -> None:
@@ -52,9 +60,8 @@ def test_a_new_database_gets_the_schema_on_connect(empty_pg_url: str) -> None:
         store.close()
 
 
-def test_migrating_step_by_step_gives_the_same_catalog_as_a_fresh_schema(request: pytest.FixtureRequest) -> None:
-    fresh = next(pg.empty_database(request))
-    stepped = next(pg.empty_database(request))
+def test_migrating_step_by_step_gives_the_same_catalog_as_a_fresh_schema() -> None:
+    fresh, stepped = pg.new_schema(migrated=False), pg.new_schema(migrated=False)
     with psycopg.connect(fresh, autocommit=True) as conn:
         migrate(conn)
     for version in range(1, SCHEMA_VERSION + 1):  # as if each release had been installed in turn
@@ -69,6 +76,8 @@ def test_migrating_step_by_step_gives_the_same_catalog_as_a_fresh_schema(request
     assert fresh_catalog["indexes"], "the catalog dump is empty"
     assert stepped_catalog == fresh_catalog
     assert [v for v, _ in fresh_catalog["versions"]] == [m.version for m in migrations()]
+    pg.drop_later(fresh)
+    pg.drop_later(stepped)
 
 
 def test_twenty_workers_connecting_at_once_to_a_new_database_all_succeed(empty_pg_url: str) -> None:

@@ -158,7 +158,8 @@ def test_the_listener_reconnects_after_losing_its_connection(pg_store: Store, pg
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'LISTEN%%'"
+                " WHERE application_name = current_setting('application_name') AND pid <> pg_backend_pid()"
+                " AND query LIKE 'LISTEN%%'"
             )
             poll(lambda: not listener.connected.is_set() or _listening(conn) == 0, what="the listener to drop")
             poll(lambda: listener.connected.is_set() and _listening(conn) == 1, what="the listener to reconnect")
@@ -171,7 +172,8 @@ def test_the_listener_reconnects_after_losing_its_connection(pg_store: Store, pg
 
 def _listening(conn: psycopg.Connection[Any]) -> int:
     row = conn.execute(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%%'"
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = current_setting('application_name')"
+        " AND query LIKE 'LISTEN%%'"
     ).fetchone()
     return int(row[0]) if row else 0
 
@@ -182,7 +184,7 @@ def test_the_store_reconnects_after_its_connections_are_killed(pg_store: Store, 
     with psycopg.connect(pg_url, autocommit=True) as conn:
         killed = conn.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " WHERE application_name = current_setting('application_name') AND pid <> pg_backend_pid()"
         ).fetchone()
     assert killed is not None
     assert killed[0] >= 1
