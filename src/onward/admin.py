@@ -296,34 +296,35 @@ class Admin:
         return JobDetail(record, [step_progress(s, now) for s in record.steps], self.tree(record))
 
     def tree(self, record: JobRecord) -> TreeNode:
-        """The chain ``record`` belongs to, from its first job down (at most
-        :data:`MAX_TREE` jobs)."""
+        """The chain ``record`` belongs to, from its first job down, always containing
+        ``record``; about :data:`MAX_TREE` jobs at most (in a longer chain it starts
+        :data:`MAX_TREE` // 2 ancestors up, and ``truncated`` marks the cut branches)."""
         root = record
-        seen = {record.id}
-        while root.parent_id is not None and root.parent_id not in seen:
-            seen.add(root.parent_id)
+        path = {record.id}  # the jobs from the root down to record: never cut
+        while root.parent_id is not None and root.parent_id not in path and len(path) <= MAX_TREE // 2:
             try:
-                root = self.store.get(root.parent_id)
+                parent = self.store.get(root.parent_id)
             except KeyError:
                 break  # the parent was purged: the chain starts here
-        budget = [MAX_TREE]
-        return self._subtree(root, budget)
+            path.add(parent.id)
+            root = parent
+        return self._subtree(root, [MAX_TREE], path)
 
-    def _subtree(self, record: JobRecord, budget: list[int]) -> TreeNode:
+    def _subtree(self, record: JobRecord, budget: list[int], path: set[str]) -> TreeNode:
         budget[0] -= 1
         children: list[TreeNode] = []
         truncated = False
         for child_id in record.children:
-            if budget[0] <= 0:
+            if budget[0] <= 0 and child_id not in path:
                 truncated = True
-                break
+                continue
             try:
                 child = self.store.get(child_id)
             except KeyError:
                 budget[0] -= 1
                 children.append(TreeNode(child_id, "?", "purged", missing=True))
                 continue
-            children.append(self._subtree(child, budget))
+            children.append(self._subtree(child, budget, path))
         return TreeNode(record.id, record.job_class, str(record.state), children, truncated=truncated)
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobRecord:

@@ -85,3 +85,14 @@ class Gated(Job):
                 if not gate.wait(30):
                     raise TimeoutError("the test never opened the gate")
             step.advance(from_=i)
+
+
+class Countdown(Job):
+    """A chain of ``n + 1`` jobs, each enqueuing the next as its continuation."""
+
+    def perform(self, n: int) -> int:
+        return n
+
+    def continuations(self, n: int) -> None:
+        if n > 0:
+            Countdown.perform_later(n - 1)

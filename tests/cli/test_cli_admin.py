@@ -203,3 +203,28 @@ def test_chain_of_a_job_whose_parent_was_purged_starts_at_the_job(admin: Admin, 
     assert (tree.id, tree.children) == (first, [])
     assert admin.get(first).parent_id == parent.id
     assert admin.job(second).tree.id == second
+
+
+def test_a_long_chain_is_cut_to_a_bounded_tree(admin: Admin, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cli_jobs import Countdown
+
+    from onward import admin as admin_module
+
+    monkeypatch.setattr(admin_module, "MAX_TREE", 20)
+    first = Countdown.perform_later(50)
+    drain()
+    newest = admin.jobs(limit=1).jobs[0]
+    assert newest.args == [0]
+    tree = admin.job(newest.id).tree
+    chain = [tree]
+    while chain[-1].children:
+        chain.append(chain[-1].children[0])
+    assert chain[-1].id == newest.id  # the tree always reaches the job asked about
+    assert len(chain) == 11  # 10 ancestors up
+    assert tree.id != first.id
+    below = admin.job(tree.id).tree  # asked from higher up, the tree is cut further down
+    chain = [below]
+    while chain[-1].children:
+        chain.append(chain[-1].children[0])
+    assert len(chain) == 20
+    assert chain[-1].truncated
