@@ -155,9 +155,11 @@ REAP = (
     f" SELECT count(*), count(pg_notify('{CHANNEL}', queue)) FILTER (WHERE state = 'enqueued') FROM u"
 )
 
+# ``id`` has the "C" collation and ``parent_id`` the default one: without the explicit
+# COLLATE the comparison cannot use onward_jobs_parent and scans the table for every job read.
 SELECT_JOB = (
-    "SELECT j.*, ARRAY(SELECT c.id FROM onward_jobs AS c WHERE c.parent_id = j.id ORDER BY c.seq) AS children"
-    " FROM onward_jobs AS j"
+    "SELECT j.*, ARRAY(SELECT c.id FROM onward_jobs AS c WHERE c.parent_id = j.id COLLATE \"default\""
+    " ORDER BY c.seq) AS children FROM onward_jobs AS j"
 )
 
 _LATEST_WITH_KEY = "SELECT id, state FROM onward_jobs WHERE unique_key = %s ORDER BY seq DESC LIMIT 1"
