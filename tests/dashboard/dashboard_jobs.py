@@ -140,3 +140,14 @@ class Flaky(Job):
         if Flaky.tries[self.id] == 1:
             raise ConnectionError("the mail server hung up")
         return "sent"
+
+
+class Fanout(Job):
+    """Its success enqueues ``n`` :class:`Later` jobs (which wait an hour)."""
+
+    def perform(self, n: int) -> None:
+        pass
+
+    def continuations(self, n: int) -> None:
+        for _ in range(n):
+            Later.set(wait=3600).perform_later()

@@ -17,6 +17,7 @@ from dashboard_helpers import TestClient
 import onward
 from onward.admin import Admin
 from onward.dashboard import create_app
+from onward.testing import drain
 
 FILTERS: list[dict[str, str]] = [
     {},
@@ -134,3 +135,22 @@ def test_each_page_reads_an_index_and_costs_the_same_at_any_depth_and_size(
     with meter.measure():
         meter.conn.execute("SELECT count(*) FROM onward_jobs WHERE queue || '' = 'q1'").fetchall()
     assert meter.steps > 5 * max(first.values())
+
+
+def test_on_postgresql_each_listed_jobs_children_are_read_through_an_index(store: onward.Store, store_url: str) -> None:
+    if not store_url.startswith("postgres"):
+        pytest.skip("PostgreSQL only: SQLite reads children with a query of its own, covered above")
+    import psycopg
+
+    from onward.stores import postgres_sql
+
+    for _ in range(100):
+        dj.Fanout.perform_later(10)
+    assert drain(queues=["default"]) == 100
+    assert Admin(store).jobs(limit=1).jobs[0].parent_id is not None  # a page of continuations
+    with psycopg.connect(store_url, autocommit=True) as conn:
+        conn.execute("ANALYZE onward_jobs")
+        rows = conn.execute("EXPLAIN " + postgres_sql.SELECT_JOB + " ORDER BY j.seq DESC LIMIT 51").fetchall()
+    plan = "\n".join(r[0] for r in rows)
+    assert "Seq Scan" not in plan, plan
+    assert "Index Cond: (parent_id = " in plan, plan
