@@ -137,13 +137,18 @@ ALL_COMMANDS = [
 
 
 @pytest.mark.parametrize("command", ALL_COMMANDS, ids=lambda c: c[0])
-@pytest.mark.parametrize("url", ["nosuch://db", "sqlite:///no/such/dir/x.db", "sqlite:relative.db"])
+@pytest.mark.parametrize(
+    "url",
+    ["nosuch://db", "sqlite:///no/such/dir/x.db", "sqlite:relative.db", "postgresql://u:secret@127.0.0.1:1/db"],
+    ids=["scheme", "directory", "form", "unreachable"],
+)
 def test_bad_database_url_is_a_one_line_error(command: list[str], url: str) -> None:
     result = CliRunner().invoke(main, [*command, "--database-url", url], catch_exceptions=False)
     assert result.exit_code == 1
     assert result.output.startswith("Error: cannot open ")
     assert result.output.count("\n") == 1
     assert "Traceback" not in result.output
+    assert "secret" not in result.output  # passwords are masked
 
 
 @pytest.mark.parametrize(
