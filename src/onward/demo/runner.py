@@ -34,7 +34,7 @@ from onward.demo import app, jobs
 from onward.demo.view import StepsView
 
 POLL = 0.1
-LEASE_TIMEOUT = 3.0
+LEASE_TIMEOUT = 5.0  # short, so the crash part does not wait long; long enough for a loaded machine
 TIPS_WAIT = 3.0
 STOP_AT = 0.35  # fraction of the bulk send at which the worker gets SIGTERM
 KILL_AT = 0.40  # fraction of the import at which the worker gets SIGKILL
