@@ -59,7 +59,7 @@ def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except (OnwardError, ValueError, KeyError) as exc:
+        except (OnwardError, ValueError) as exc:
             raise click.ClickException(one_line(exc)) from None
         except KeyboardInterrupt:
             raise SystemExit(0) from None
