@@ -138,9 +138,7 @@ def main() -> None:
         "show (detail and chain)": median_ms(lambda: admin.job(newest.id), repeat),
         "counts per queue and state": median_ms(admin.counts, repeat),
         "finished per minute, 15 min": median_ms(lambda: admin.throughput(15), repeat),
-        "purge, one batch of 1000": median_ms(
-            lambda: store.purge_finished(["succeeded"], time.time(), 1000), repeat
-        ),
+        "purge, one batch of 1000": median_ms(lambda: store.purge_finished(["succeeded"], time.time(), 1000), repeat),
     }
     store.close()
     tmp.cleanup()
