@@ -53,9 +53,12 @@ def _browser_unavailable(reason: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Chromium (Debian's package, not a browser downloaded by Playwright)."""
+    """Headless Chromium (Debian's package, not a browser downloaded by Playwright).
+
+    Module-scoped: Playwright's sync API keeps an event loop running in the main thread while
+    it is open, and later tests that call ``asyncio.run`` there would fail."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:
