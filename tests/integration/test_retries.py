@@ -225,9 +225,9 @@ def test_a_job_that_keeps_killing_its_worker_cannot_loop_forever(store: Store) -
 def test_a_worker_never_applies_its_own_lease_timeout_to_another_worker_s_job(store: Store) -> None:
     handle = Child.perform_later("x")
     store.claim("slow-but-alive", None, 60.0, 1)  # a live worker's lease: one minute
-    impatient = onward.Worker(store=store, lease_timeout=0.05)
-    impatient.run(burst=True)
     time.sleep(0.1)  # longer than the impatient worker's lease, far shorter than the job's
+    impatient = onward.Worker(store=store, lease_timeout=0.05)
+    impatient.run(burst=True)  # looks for expired leases as it starts
     assert store.reap_expired() == 0
     record = handle.refresh()
     assert record.state == "running"
