@@ -108,6 +108,19 @@ class SeesOwnRecord(Job):
         return {"state": str(record.state), "worker_id": record.worker_id}
 
 
+class WaitsForHeartbeat(Job):
+    """Returns once its own lease was renewed (its expiry moved), or False after 20 s."""
+
+    def perform(self) -> bool:
+        first = onward.get_job(self.id).lease_expires_at
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if onward.get_job(self.id).lease_expires_at != first:
+                return True
+            time.sleep(0.01)
+        return False
+
+
 class AppendLine(Job):
     """Appends ``text`` to the file ``path``: the order in which jobs ran."""
 

@@ -21,9 +21,10 @@ from jobs_core import (
     Parent,
     SeesOwnRecord,
     StepThenFail,
+    WaitsForHeartbeat,
     YieldsOften,
 )
-from onward import Store, stores
+from onward import Store, execution, stores
 from onward.stores.base import JobFilter
 from onward.testing import drain, interrupt_during_step
 
@@ -48,6 +49,14 @@ def test_the_record_is_running_and_owned_by_the_caller_while_it_runs(store: Stor
     seen = SeesOwnRecord.perform_now()
     assert seen["state"] == "running"
     assert seen["worker_id"]  # the caller holds the lease
+
+
+def test_the_caller_renews_the_lease_like_a_worker(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(execution, "PERFORM_NOW_LEASE", 0.3)  # renewed every 0.1 s
+    assert WaitsForHeartbeat.perform_now() is True
+    assert store.reap_expired() == 0
+    record = only_job(store, WaitsForHeartbeat)
+    assert (record.state, record.attempts) == ("succeeded", 1)
 
 
 def test_steps_checkpoint_under_perform_now(store: Store) -> None:
