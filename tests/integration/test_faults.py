@@ -42,10 +42,13 @@ def spawn(tmp_path: Path, subprocess_env: dict[str, str]) -> Iterator[Callable[.
         return proc
 
     yield start
-    for proc in procs:
+    for i, proc in enumerate(procs):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        # Shown by pytest when the test failed: what each process said.
+        print(f"--- process {i} ({' '.join(proc.args[:4])}...) exited {proc.returncode}")  # type: ignore[index]
+        print((tmp_path / f"process-{i}.log").read_text(errors="replace")[-4000:])
 
 
 def worker(store_url: str, *extra: str) -> list[str]:
