@@ -211,3 +211,29 @@ def test_continuations_are_inserted_with_the_parent_in_one_statement(pg_store: S
     with pytest.raises(onward.LeaseLost):
         pg_store.complete(claimed.id, claimed.lease_token, "null", NO_PROGRESS, [Noop.set().new_job((9,), {})], None)
     assert len(pg_store.list_jobs(JobFilter(limit=100))) == 4
+
+
+def test_without_a_listening_worker_every_claim_asks_the_database(pg_store: Store, pg_url: str) -> None:
+    assert pg_store.claim("w", None, 30.0, 1) == []
+    other = stores.open_store(pg_url)  # another process's enqueue: no in-process notice
+    try:
+        other.enqueue([Noop.set().new_job((1,), {})])
+    finally:
+        other.close()
+    assert len(pg_store.claim("w", None, 30.0, 1)) == 1
+
+
+def test_an_idle_worker_finds_a_job_scheduled_for_later_when_it_is_due(pg_store: Store) -> None:
+    handle = Noop.set(wait=0.3).perform_later(1)
+    worker = onward.Worker(store=pg_store)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        handle.wait(10)  # woken by nothing but the job's own schedule
+    finally:
+        worker.stop()
+        thread.join(10)
+    record = handle.refresh()
+    assert record.state == "succeeded"
+    assert record.started_at is not None
+    assert record.started_at >= record.scheduled_at

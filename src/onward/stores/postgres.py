@@ -266,14 +266,22 @@ class PostgresStore(ReadingAndAdmin):
     def claim(self, worker_id: str, queues: Sequence[str] | None, lease_timeout: float, limit: int) -> list[Claimed]:
         """Claim up to ``limit`` ready jobs. After finding none, a worker does not ask the
         database again until a notification arrives, the next scheduled job is due, or
-        ``FALLBACK_POLL`` seconds passed."""
+        ``FALLBACK_POLL`` seconds passed; this holds only while this process is listening
+        (a worker is running): without notifications every call asks the database."""
         if limit < 1:
             return []
         key = (worker_id, tuple(queues) if queues else None)
         generation = self._generation
         idle = self._idle.get(key)
-        if idle is not None and idle[0] == generation and time.monotonic() < idle[1]:
-            return []
+        listener = self._listener
+        if (
+            idle is not None
+            and idle[0] == generation
+            and time.monotonic() < idle[1]
+            and listener is not None
+            and listener.connected.is_set()
+        ):
+            return []  # nothing was notified since this worker last found nothing
 
         def run(conn: psycopg.Connection[Any], attempt: int) -> tuple[list[Any], Any]:
             if not queues:
