@@ -86,6 +86,8 @@ class PostgresStore(ReadingAndAdmin):
         try:
             with psycopg.connect(conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
                 migrate(conn)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"cannot open {self.url}: {exc}") from None
         except psycopg.Error as exc:
             message = str(exc).strip().replace("\n", " ")
             password = urlsplit(url).password

@@ -17,6 +17,8 @@ from typing import Any
 
 import psycopg
 
+from onward.errors import ConfigurationError
+
 #: ``pg_advisory_xact_lock`` key serialising schema changes (any constant shared by all versions).
 MIGRATION_LOCK = 0x6F6E77617264  # "onward"
 
@@ -87,7 +89,7 @@ def migrate(conn: psycopg.Connection[Any], target: int | None = None) -> int:
         row = conn.execute("SELECT coalesce(max(version), 0) FROM onward_schema").fetchone()
         found = int(row[0]) if row else 0
         if found > SCHEMA_VERSION:
-            raise psycopg.errors.FeatureNotSupported(
+            raise ConfigurationError(
                 f"the database has Onward schema version {found}, newer than this Onward"
                 f" ({SCHEMA_VERSION}); upgrade Onward"
             )
