@@ -154,3 +154,26 @@ def test_an_explicit_store_is_used_for_the_handles(pg_url: str) -> None:
         assert handle.refresh().state == "enqueued"
     finally:
         store.close()
+
+
+def test_perform_now_inside_the_block_is_not_part_of_the_transaction(pg_store: Store, pg_url: str) -> None:
+    with psycopg.connect(pg_url) as conn:
+        with onward.transaction(conn):
+            assert Noop.perform_now("now") == ["now"]
+            later = Noop.perform_later("later")
+        conn.rollback()
+    assert [j.args for j in all_jobs(pg_store)] == [["now"]]
+    with pytest.raises(KeyError):
+        later.refresh()
+
+
+def test_nested_blocks_each_follow_their_own_connection(pg_store: Store, pg_url: str) -> None:
+    with psycopg.connect(pg_url) as outer_conn, psycopg.connect(pg_url) as inner_conn:
+        with onward.transaction(outer_conn):
+            Noop.perform_later("outer")
+            with onward.transaction(inner_conn):
+                Noop.perform_later("inner")
+            Noop.perform_later("outer again")
+        inner_conn.rollback()
+        outer_conn.commit()
+    assert sorted(j.args[0] for j in all_jobs(pg_store)) == ["outer", "outer again"]
