@@ -75,11 +75,38 @@ def main(directory: str) -> None:
             a, b = med[o][key], med[best][key]
             cells.append(f"{(a / b if higher else b / a):.2f}x ({best})")
             print(f"| {o} | " + " | ".join(cells) + " |")
+    paired(directory, onward, peers)
     print()
     for name, runs in rows.items():
         notes = next((r.get("notes") for r in runs if r.get("notes")), None)
         if notes:
             print(f"- **{name}**: {notes}")
+
+
+def paired(directory: str, onward: list[str], peers: list[str]) -> None:
+    """Within each repetition, Onward's processing rate over the best peer's of that same
+    repetition (they ran minutes apart, under the same load); then the median of those."""
+    print("\n### processing, paired per repetition: Onward / best peer of the same repetition\n")
+    print("| Onward | " + " | ".join(f"rep {i + 1}" for i in range(len(_reps(directory)))) + " | median |")
+    print("|---|" + "---|" * (len(_reps(directory)) + 1))
+    for o in onward:
+        ratios = []
+        for rep in _reps(directory):
+            ok = {r["peer"]: r for r in rep if "error" not in r}
+            best = max((ok[p] for p in peers if p in ok), key=lambda r: r["process_per_s"], default=None)
+            if o in ok and best is not None:
+                ratios.append((ok[o]["process_per_s"] / best["process_per_s"], best["peer"]))
+        cells = [f"{r:.2f}x ({p})" for r, p in ratios]
+        med = statistics.median(r for r, _ in ratios) if ratios else float("nan")
+        print(f"| {o} | " + " | ".join(cells) + f" | {med:.2f}x |")
+
+
+def _reps(directory: str) -> list[list[dict[str, Any]]]:
+    reps = []
+    for path in sorted(glob.glob(os.path.join(directory, "rep*", "results.jsonl"))):
+        with open(path) as f:
+            reps.append([json.loads(line) for line in f if line.startswith("{")])
+    return reps
 
 
 if __name__ == "__main__":
