@@ -158,7 +158,7 @@ REAP = (
 # ``id`` has the "C" collation and ``parent_id`` the default one: without the explicit
 # COLLATE the comparison cannot use onward_jobs_parent and scans the table for every job read.
 SELECT_JOB = (
-    "SELECT j.*, ARRAY(SELECT c.id FROM onward_jobs AS c WHERE c.parent_id = j.id COLLATE \"default\""
+    'SELECT j.*, ARRAY(SELECT c.id FROM onward_jobs AS c WHERE c.parent_id = j.id COLLATE "default"'
     " ORDER BY c.seq) AS children FROM onward_jobs AS j"
 )
 
