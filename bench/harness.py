@@ -69,7 +69,8 @@ def sql(store: onward.Store, statement: str) -> Any:
     import psycopg
 
     with psycopg.connect(store.url, autocommit=True) as conn:
-        return conn.execute(statement).fetchone()
+        cur = conn.execute(statement)
+        return cur.fetchone() if cur.description is not None else None
 
 
 def succeeded(store: onward.Store) -> int:
