@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from onward.records import JobRecord
 
@@ -79,6 +79,32 @@ class JobFilter:
     before: str | None = None
     limit: int = 50
     id_prefix: str | None = None  # jobs whose id starts with this (lower-case) text
+
+    def where_sql(self, mark: str, alias: str = "") -> tuple[str, list[Any]]:
+        """The ``WHERE`` clause (``""`` when nothing is filtered) and its parameters, with
+        ``mark`` as the driver's placeholder and ``alias`` the jobs table's alias. Columns come
+        from this code only; every value is a parameter. The id prefix becomes a range, so the
+        unique index on ``id`` serves it."""
+        col = f"{alias}." if alias else ""
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ("state", self.state),
+            ("queue", self.queue),
+            ("job_class", self.job_class),
+            ("parent_id", self.parent_id),
+        ):
+            if value is not None:
+                clauses.append(f"{col}{column} = {mark}")
+                params.append(value)
+        if self.before is not None:
+            clauses.append(f"{col}seq < (SELECT b.seq FROM onward_jobs AS b WHERE b.id = {mark})")
+            params.append(self.before)
+        if self.id_prefix:
+            prefix = self.id_prefix
+            clauses.append(f"{col}id >= {mark} AND {col}id < {mark}")
+            params.extend((prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)))
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
 @dataclass(frozen=True, slots=True)

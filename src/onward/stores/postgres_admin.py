@@ -43,27 +43,8 @@ class ReadingAndAdmin:
         return job_record(row, tuple(row["children"]), cast("Store", self))
 
     def list_jobs(self, where: JobFilter) -> list[JobRecord]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        for column, value in (
-            ("state", where.state),
-            ("queue", where.queue),
-            ("job_class", where.job_class),
-            ("parent_id", where.parent_id),
-        ):
-            if value is not None:
-                clauses.append(f"j.{column} = %s")
-                params.append(value)
-        if where.before is not None:
-            clauses.append("j.seq < (SELECT b.seq FROM onward_jobs AS b WHERE b.id = %s)")
-            params.append(where.before)
-        if where.id_prefix:
-            clauses.append("j.id >= %s AND j.id < %s")
-            params.extend(_prefix_range(where.id_prefix))
-        sql = q.SELECT_JOB
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
-        sql += " ORDER BY j.seq DESC LIMIT %s"
+        clause, params = where.where_sql("%s", alias="j")
+        sql = q.SELECT_JOB + clause + " ORDER BY j.seq DESC LIMIT %s"
         params.append(where.limit)
 
         def run(conn: psycopg.Connection[Any], attempt: int) -> list[dict[str, Any]]:
@@ -158,8 +139,3 @@ class ReadingAndAdmin:
             ).rowcount
 
         return self._run(run)
-
-
-def _prefix_range(prefix: str) -> tuple[str, str]:
-    """``[low, high)`` bounds of the ids starting with ``prefix`` (ids compare bytewise)."""
-    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
