@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import time
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
@@ -57,6 +58,21 @@ def format_duration(seconds: float | None) -> str:
     if whole < 86400:
         return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
     return f"{whole // 86400}d{whole % 86400 // 3600}h"
+
+
+def ago(when: datetime | None, now: float | None = None) -> str:
+    """``3m05s ago`` / ``in 20s`` (relative to ``now``, epoch seconds), or ``-``."""
+    if when is None:
+        return "-"
+    seconds = (time.time() if now is None else now) - when.timestamp()
+    if seconds < 0:
+        return f"in {format_duration(-seconds)}"
+    return f"{format_duration(seconds)} ago"
+
+
+def class_name(path: str) -> str:
+    """``package.module:Outer.Name`` -> ``Outer.Name``."""
+    return path.rpartition(":")[2] or path
 
 
 def decode_arguments(args_json: str | None, kwargs_json: str | None) -> tuple[list[Any], dict[str, Any]]:

@@ -12,6 +12,7 @@ from rich.console import Group
 from rich.live import Live
 from rich.text import Text
 
+from onward import admin_text
 from onward.admin import STATES, Admin, JobDetail, JobNotFound, RunningJob
 from onward.cli import render
 from onward.cli.base import database_url_option, main
@@ -102,7 +103,7 @@ def watch(job_id: str | None, interval: float, database_url: str | None) -> None
 
 def _job_view(d: JobDetail) -> Group:
     head = Text.assemble(
-        (render.class_name(d.job.job_class), "bold"), f" {d.job.id} ", render.state_text(str(d.job.state))
+        (admin_text.class_name(d.job.job_class), "bold"), f" {d.job.id} ", render.state_text(str(d.job.state))
     )
     head.append(f"  attempts {d.job.attempts}, resumptions {d.job.resumptions}")
     parts = [head, render.steps_table(d.steps)] if d.steps else [head]
@@ -129,7 +130,7 @@ def _watch_job_lines(admin: Admin, job_id: str, interval: float) -> None:
         if key != last:
             last = key
             click.echo(
-                f"{render.class_name(d.job.job_class)} {d.job.id} {d.job.state}"
+                f"{admin_text.class_name(d.job.job_class)} {d.job.id} {d.job.state}"
                 f" (attempts {d.job.attempts}, resumptions {d.job.resumptions})"
             )
             for step in d.steps:
@@ -165,7 +166,7 @@ def _watch_all_lines(admin: Admin, interval: float) -> None:
             current[item.job.id] = key
             if seen.get(item.job.id) != key:
                 where = render.step_line("", step).strip() if step else "running"
-                click.echo(f"{render.class_name(item.job.job_class)} {item.job.id}: {where}")
+                click.echo(f"{admin_text.class_name(item.job.job_class)} {item.job.id}: {where}")
         for gone in sorted(seen.keys() - current.keys()):
             try:
                 now = str(admin.get(gone).state)

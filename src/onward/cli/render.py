@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -25,6 +24,7 @@ from onward.admin import (
     format_duration,
     to_plain,
 )
+from onward.admin_text import ago, class_name
 from onward.records import JobRecord
 
 STATE_STYLES = {
@@ -50,20 +50,6 @@ def job_state_text(job: JobRecord, now: float | None = None) -> Text:
     if job.state == "enqueued" and due > 0.5:
         text.append(f" (in {format_duration(due)})", style="dim")
     return text
-
-
-def class_name(path: str) -> str:
-    """``package.module:Outer.Name`` -> ``Outer.Name``."""
-    return path.rpartition(":")[2] or path
-
-
-def ago(when: datetime | None, now: float | None = None) -> str:
-    if when is None:
-        return "-"
-    seconds = (time.time() if now is None else now) - when.timestamp()
-    if seconds < 0:
-        return f"in {format_duration(-seconds)}"
-    return f"{format_duration(seconds)} ago"
 
 
 def took(job: JobRecord) -> str:

@@ -10,6 +10,7 @@ import time
 
 import click
 
+from onward import admin_text
 from onward.admin import decode_arguments, format_duration, parse_duration
 from onward.cli import render
 from onward.cli.base import database_url_option, import_modules, main
@@ -29,7 +30,7 @@ def retry(job_id: str, database_url: str | None) -> None:
     """
     with admin_for(database_url) as admin:
         job = admin.retry(job_id)
-    click.echo(f"{render.class_name(job.job_class)} {job.id} is enqueued again.")
+    click.echo(f"{admin_text.class_name(job.job_class)} {job.id} is enqueued again.")
 
 
 @main.command()
@@ -40,7 +41,7 @@ def discard(job_id: str, database_url: str | None) -> None:
     """Discard an enqueued or failed job: it will not run (again)."""
     with admin_for(database_url) as admin:
         job = admin.discard(job_id)
-    click.echo(f"{render.class_name(job.job_class)} {job.id} is discarded.")
+    click.echo(f"{admin_text.class_name(job.job_class)} {job.id} is discarded.")
 
 
 @main.command()
@@ -85,7 +86,7 @@ def enqueue(
             if as_json:
                 print_json(record)
             else:
-                click.echo(f"Enqueued {render.class_name(record.job_class)} {record.id} on queue {record.queue!r}.")
+                click.echo(f"Enqueued {admin_text.class_name(record.job_class)} {record.id} on queue {record.queue!r}.")
             return
         if not as_json:
             click.echo(f"Enqueued {handle.id}; waiting for it to finish (a worker must be running)…")
@@ -97,7 +98,7 @@ def enqueue(
     if as_json:
         print_json(record)
     else:
-        line = f"{render.class_name(record.job_class)} {record.id} {record.state}"
+        line = f"{admin_text.class_name(record.job_class)} {record.id} {record.state}"
         line += f" after {format_duration(time.monotonic() - started)}"
         if record.state == "succeeded":
             line += f"; result: {render.compact(record.result, 200)}"

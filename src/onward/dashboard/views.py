@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from onward.admin import MinuteCount, format_duration, to_plain
+from onward.admin import MinuteCount, to_plain
+from onward.admin_text import ago, class_name
 from onward.records import JobRecord, State
 
 __all__ = [
@@ -38,21 +38,6 @@ __all__ = [
 def when(value: datetime | None) -> str:
     """``2026-01-31 14:05:09 UTC``, or ``-``."""
     return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value is not None else "-"
-
-
-def ago(value: datetime | None, now: float | None = None) -> str:
-    """``3m05s ago`` / ``in 20s``, or ``-``."""
-    if value is None:
-        return "-"
-    seconds = (time.time() if now is None else now) - value.timestamp()
-    if seconds < 0:
-        return f"in {format_duration(-seconds)}"
-    return f"{format_duration(seconds)} ago"
-
-
-def class_name(path: str) -> str:
-    """``package.module:Outer.Name`` -> ``Outer.Name``."""
-    return path.rpartition(":")[2] or path
 
 
 def module_name(path: str) -> str:

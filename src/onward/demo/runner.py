@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from onward import stores
+from onward import admin_text, stores
 from onward.admin import Admin, JobDetail, StepProgress, TreeNode, format_duration
 from onward.cli import render
 from onward.demo import app, jobs
@@ -174,7 +174,7 @@ class Demo:
             if until(detail):
                 return detail
             if detail.job.state in ("failed", "discarded"):
-                raise DemoError(f"{render.class_name(detail.job.job_class)} {detail.job.state}: {detail.job.error}")
+                raise DemoError(f"{admin_text.class_name(detail.job.job_class)} {detail.job.state}: {detail.job.error}")
             if worker is not None and worker.process.poll() is not None:
                 raise DemoError(f"worker {worker.name} exited unexpectedly:\n{worker.tail()}")
             if time.monotonic() > deadline:
@@ -207,12 +207,14 @@ class Demo:
         return detail.tree
 
     def _chain_event(self, node: TreeNode, first_seen: bool) -> None:
-        name = render.class_name(node.job_class)
+        name = admin_text.class_name(node.job_class)
         record = self.admin.get(node.id)
         if first_seen or node.state == "enqueued":
             due = record.scheduled_at.timestamp() - record.enqueued_at.timestamp()
             when = f", scheduled {format_duration(due)} later" if due > 0.5 else ""
-            parent = f" by {render.class_name(self.admin.get(record.parent_id).job_class)}" if record.parent_id else ""
+            parent = (
+                f" by {admin_text.class_name(self.admin.get(record.parent_id).job_class)}" if record.parent_id else ""
+            )
             self.console.print(f"  + {name} enqueued{parent}{when}")
         if node.state == "succeeded":
             self.console.print(Text(f"  ✓ {name} succeeded", style="green"))
@@ -307,7 +309,7 @@ class Demo:
             table.add_column(column)
         for job in demo_jobs:
             table.add_row(
-                render.class_name(job.job_class),
+                admin_text.class_name(job.job_class),
                 render.state_text(str(job.state)),
                 str(job.attempts),
                 str(job.resumptions),
