@@ -5,6 +5,8 @@ They only read, through :mod:`onward.admin`; none changes a job.
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 
 import click
@@ -87,6 +89,10 @@ def watch(job_id: str | None, interval: float, database_url: str | None) -> None
 
     When the output is not a terminal, prints a line whenever progress changes instead.
     """
+    # A script's background job starts with SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt: restore it, so that Ctrl-C (or `kill -INT`) always ends the watch.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     out = console()
     with admin_for(database_url) as admin:
         if job_id is not None:
