@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import logging
 import threading
@@ -537,20 +538,12 @@ def _run_here(execution: Execution) -> Outcome:
 
 
 def _resumed(claimed: Claimed, execution: Execution) -> Claimed:
+    """The same claim, continuing in place from the checkpoint just saved (``perform_now``)."""
     checkpoint = execution._final_checkpoint()
-    return Claimed(
-        id=claimed.id,
-        job_class=claimed.job_class,
-        queue=claimed.queue,
-        priority=claimed.priority,
-        args=claimed.args,
-        kwargs=claimed.kwargs,
-        attempts=claimed.attempts,
+    return dataclasses.replace(
+        claimed,
         resumptions=claimed.resumptions + 1,
         steps=checkpoint.steps,
         job_state=checkpoint.job_state,
-        lease_token=claimed.lease_token,
         resumed=True,
-        parent_id=claimed.parent_id,
-        unique_key=claimed.unique_key,
     )
