@@ -35,25 +35,15 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def store(store_url: str) -> Iterator[stores.Store]:
     """A fresh store of each backend, the default store during the test."""
-    store = stores.open_store(store_url)
-    previous = stores.set_default(store)
-    try:
+    with stores.connected(store_url) as store:
         yield store
-    finally:
-        stores.set_default(previous)
-        store.close()
 
 
 @pytest.fixture
 def sqlite_store(tmp_path: Path) -> Iterator[stores.Store]:
     """A fresh SQLite store, the default during the test (SQLite-specific behaviour)."""
-    store = stores.open_store(f"sqlite:///{tmp_path / 'onward.sqlite3'}")
-    previous = stores.set_default(store)
-    try:
+    with stores.connected(f"sqlite:///{tmp_path / 'onward.sqlite3'}") as store:
         yield store
-    finally:
-        stores.set_default(previous)
-        store.close()
 
 
 @pytest.fixture

@@ -149,13 +149,8 @@ def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
 @pytest.fixture
 def postgres_store(postgres_url: str) -> Iterator[onward.Store]:
     """That store, the default during the test."""
-    store = stores.open_store(postgres_url)
-    previous = stores.set_default(store)
-    try:
+    with stores.connected(postgres_url) as store:
         yield store
-    finally:
-        stores.set_default(previous)
-        store.close()
 
 
 def test_on_postgresql_each_listed_jobs_children_are_read_through_an_index(

@@ -26,10 +26,5 @@ def empty_pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
 @pytest.fixture
 def pg_store(pg_url: str) -> Iterator[Store]:
     """A PostgreSQL store on a fresh database, the default store during the test."""
-    store = stores.open_store(pg_url)
-    previous = stores.set_default(store)
-    try:
+    with stores.connected(pg_url) as store:
         yield store
-    finally:
-        stores.set_default(previous)
-        store.close()

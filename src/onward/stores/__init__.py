@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
@@ -73,6 +75,19 @@ def connect(url: str | None = None) -> Store:
     store = open_store(url)
     set_default(store)
     return store
+
+
+@contextmanager
+def connected(url: str | None = None) -> Iterator[Store]:
+    """Open the store at ``url`` as the default for a ``with`` block; afterwards the previous
+    default comes back and the store is closed (tests, scripts, the demo)."""
+    store = open_store(url)
+    previous = set_default(store)
+    try:
+        yield store
+    finally:
+        set_default(previous)
+        store.close()
 
 
 def set_default(store: Store | None) -> Store | None:

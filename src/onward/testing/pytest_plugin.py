@@ -15,10 +15,5 @@ from onward.stores.base import Store
 def onward_store(tmp_path: Path) -> Iterator[Store]:
     """A fresh SQLite store in a temporary directory, the default store for the test;
     the previous default is restored afterwards."""
-    store = stores.open_store(f"sqlite:///{tmp_path / 'onward.sqlite3'}")
-    previous = stores.set_default(store)
-    try:
+    with stores.connected(f"sqlite:///{tmp_path / 'onward.sqlite3'}") as store:
         yield store
-    finally:
-        stores.set_default(previous)
-        store.close()
