@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("onward.worker")
 
 MAX_BATCH = 500
+# The completer lets a batch grow for up to LINGER seconds (or to LINGER_BATCH successes)
+# before committing it: a success is reported a millisecond or two later, and a busy worker
+# commits once per dozens of jobs instead of once per one or two.
+LINGER = 0.002
+LINGER_BATCH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,8 @@ class Completer:
         self._cond = threading.Condition()
         self._busy = False
         self._closed = False
+        self._waiting = False  # the thread sleeps until something is queued
+        self._urgent = 0  # > 0: someone waits for the queued successes: no lingering
         self._thread = threading.Thread(target=self._run, name="onward-completer", daemon=True)
         self._thread.start()
 
@@ -75,7 +82,8 @@ class Completer:
         item = Completion(claimed.id, claimed.lease_token, result, checkpoint, continuation_error)
         with self._cond:
             self._pending.append((execution, item))
-            self._cond.notify_all()
+            if self._waiting or len(self._pending) >= LINGER_BATCH:
+                self._cond.notify_all()
 
     @property
     def idle(self) -> bool:
@@ -85,7 +93,12 @@ class Completer:
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every queued success is committed; ``False`` on timeout."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
+            self._urgent += 1
+            self._cond.notify_all()
+            try:
+                return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
+            finally:
+                self._urgent -= 1
 
     def close(self) -> None:
         """Commit what is queued, then stop the thread."""
@@ -97,9 +110,12 @@ class Completer:
     def _run(self) -> None:
         while True:
             with self._cond:
+                self._waiting = True
                 self._cond.wait_for(lambda: self._pending or self._closed)
+                self._waiting = False
                 if not self._pending:
                     return
+                self._cond.wait_for(self._batch_ready, LINGER)
                 batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
                 self._busy = True
             try:
@@ -108,6 +124,9 @@ class Completer:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
+
+    def _batch_ready(self) -> bool:
+        return self._closed or self._urgent > 0 or len(self._pending) >= LINGER_BATCH
 
     def _commit(self, batch: list[tuple[Execution, Completion]]) -> None:
         try:

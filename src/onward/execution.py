@@ -15,6 +15,7 @@ import inspect
 import logging
 import threading
 import traceback
+import weakref
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
@@ -29,6 +30,9 @@ from onward.stores.base import Checkpoint, Claimed, NewJob, Store
 log = logging.getLogger("onward.worker")
 
 PERFORM_NOW_LEASE = 30.0
+
+# Whether a job class's perform is ``async def``, asked once per class.
+_async_classes: weakref.WeakKeyDictionary[type[Job], bool] = weakref.WeakKeyDictionary()
 
 
 class Outcome(StrEnum):
@@ -105,7 +109,14 @@ class Execution:
 
     @property
     def is_async(self) -> bool:
-        return self.job_class is not None and inspect.iscoroutinefunction(self.job_class.perform)
+        cls = self.job_class
+        if cls is None:
+            return False
+        try:
+            return _async_classes[cls]
+        except KeyError:
+            answer = _async_classes[cls] = inspect.iscoroutinefunction(cls.perform)
+            return answer
 
     def _start(self, async_mode: bool) -> tuple[Job, list[Any], dict[str, Any]]:
         cls = self.job_class

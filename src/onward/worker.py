@@ -19,7 +19,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from types import FrameType
 from typing import Any
 
@@ -39,7 +38,7 @@ MAX_ERROR_BACKOFF = 5.0
 # PREFETCH_FACTOR * concurrency jobs ahead, in one transaction, so that claiming costs a
 # fraction of a commit per job. Long jobs are never prefetched: a prefetched job waits
 # behind the running ones, and other workers cannot take it.
-PREFETCH_FACTOR = 4
+PREFETCH_FACTOR = 16
 PREFETCH_BELOW = 0.02
 
 
@@ -53,17 +52,9 @@ class _Threads:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, fn: Callable[[], Any]) -> Future[Any]:
-        future: Future[Any] = Future()
-
-        def call() -> None:
-            try:
-                future.set_result(fn())
-            except BaseException as exc:
-                future.set_exception(exc)
-
-        self._queue.put(call)
-        return future
+    def submit(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on a free thread; ``fn`` handles its own errors."""
+        self._queue.put(fn)
 
     def _serve(self) -> None:
         while (call := self._queue.get()) is not None:
@@ -269,17 +260,23 @@ class Worker:
         with self._lock:
             self._running[claimed.id] = execution
         self._keeper.add(claimed.id, claimed.lease_token, execution.signal)
-        future: Future[Any]
         if not execution.prepare():
-            future = Future()
-            future.set_result(execution.outcome)
+            self._finished(execution, None)
         elif execution.is_async:
             if self._loop is None:
                 self._loop = _Loop()
             future = asyncio.run_coroutine_threadsafe(self._run_async(execution), self._loop.loop)
+            future.add_done_callback(lambda f: self._finished(execution, None if f.cancelled() else f.exception()))
         else:
-            future = self._threads.submit(lambda: self._run(execution))
-        future.add_done_callback(lambda f: self._finished(execution, f))
+            self._threads.submit(lambda: self._run_then_finish(execution))
+
+    def _run_then_finish(self, execution: Execution) -> None:
+        error: BaseException | None = None
+        try:
+            self._run(execution)
+        except BaseException as exc:
+            error = exc
+        self._finished(execution, error)
 
     def _begin(self, execution: Execution) -> bool:
         """Whether a claimed job may start now (not when stopping: it goes back unstarted)."""
@@ -314,9 +311,9 @@ class Worker:
         avg = self._avg_run
         self._avg_run = seconds if avg is None else avg + (seconds - avg) * 0.2
 
-    def _finished(self, execution: Execution, future: Future[Any]) -> None:
-        if not future.cancelled() and future.exception() is not None:
-            log.error("job %s: unexpected error in the worker", execution.job_id, exc_info=future.exception())
+    def _finished(self, execution: Execution, error: BaseException | None) -> None:
+        if error is not None:
+            log.error("job %s: unexpected error in the worker", execution.job_id, exc_info=error)
         assert self._keeper is not None
         job_id = execution.job_id
         with self._lock:
@@ -333,7 +330,9 @@ class Worker:
             if not unstarted:
                 self.executions += 1
                 self.outcomes[str(execution.outcome or Outcome.LOST)] += 1
-        self._wake.set()
+            wake = self._room() > 0 or not self._running or self.stopping
+        if wake:  # the loop sleeps while it has no room; a job ending below that changes nothing
+            self._wake.set()
 
     def _give_back(self, executions: list[Execution]) -> None:
         """Return claimed jobs that never started to the queue, using no attempt."""

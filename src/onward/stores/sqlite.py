@@ -12,6 +12,7 @@ held while user code runs. Each thread gets its own connection.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 import threading
@@ -73,6 +74,8 @@ class SQLiteStore(ReadingAndAdmin):
         self._conns_lock = threading.Lock()
         self._listeners: set[threading.Event] = set()
         self._closed = False
+        self._wlock = threading.Lock()
+        self._lockfile: tuple[int, int] | None = None
         directory = os.path.dirname(self.path)
         if not os.path.isdir(directory):
             raise ConfigurationError(f"cannot open {url}: directory {directory} does not exist")
@@ -109,17 +112,46 @@ class SQLiteStore(ReadingAndAdmin):
             raise OnwardError(f"the store {self.url} is closed")
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A ``BEGIN IMMEDIATE`` transaction: the write lock is taken up front."""
+    def _writer(self) -> Iterator[sqlite3.Connection]:
+        """Hold this machine's writer lock: the threads of this process queue on a mutex and
+        the processes sharing the file on an ``flock``, both of which hand over at once,
+        where SQLite's own busy handler would sleep and retry."""
         self._check_open()
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self._wlock:
+            fd = self._lock_fd()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield conn
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _lock_fd(self) -> int:
+        pid = os.getpid()
+        if self._lockfile is None or self._lockfile[0] != pid:  # not inherited across fork
+            self._lockfile = (pid, os.open(self.path + "-writer", os.O_RDWR | os.O_CREAT, 0o644))
+        return self._lockfile[1]
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A ``BEGIN IMMEDIATE`` transaction: the write lock is taken up front."""
+        with self._writer() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _exec_write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """One write statement in autocommit mode, under the writer lock."""
+        with self._writer() as conn:
+            return conn.execute(sql, params)
+
+    def _exec_returning(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._writer() as conn:
+            return conn.execute(sql, params).fetchall()
 
     def _exec(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         self._check_open()
@@ -148,7 +180,7 @@ class SQLiteStore(ReadingAndAdmin):
     def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
         now = self.clock()
         if len(jobs) == 1 and jobs[0].unique_key is None:
-            self._exec(_INSERT, _insert_params(jobs[0], now, None))
+            self._exec_write(_INSERT, _insert_params(jobs[0], now, None))
             ids = [jobs[0].id]
         else:
             with self._write() as conn:
@@ -187,13 +219,13 @@ class SQLiteStore(ReadingAndAdmin):
     def claim(self, worker_id: str, queues: Sequence[str] | None, lease_timeout: float, limit: int) -> list[Claimed]:
         now = self.clock()
         ready_sql, ready_params = _ready_seqs(queues, now, limit)
-        rows = self._exec(
+        rows = self._exec_returning(
             "UPDATE onward_jobs SET state = 'running', lease_token = lower(hex(randomblob(8))), worker_id = ?,"
             " lease_timeout = ?, lease_expires_at = ?, started_at = ?,"
             " attempts = attempts + 1 - resume_pending, progressed = 0"
             f" WHERE seq IN ({ready_sql}) RETURNING {_CLAIM_COLUMNS}",
             (worker_id, lease_timeout, now + lease_timeout, now, *ready_params),
-        ).fetchall()
+        )
         return sorted((_claimed(r) for r in rows), key=_by_priority)  # RETURNING has no order
 
     def heartbeat(self, leases: Sequence[tuple[str, str]], lease_timeout: float) -> set[str]:
@@ -209,7 +241,7 @@ class SQLiteStore(ReadingAndAdmin):
         return lost
 
     def save_checkpoint(self, job_id: str, token: str, checkpoint: Checkpoint, resumption: bool = False) -> None:
-        cur = self._exec(
+        cur = self._exec_write(
             "UPDATE onward_jobs SET steps = ?, job_state = ?, progressed = progressed | ?,"
             " resumptions = resumptions + ?" + _GUARD,
             (checkpoint.steps, checkpoint.job_state, checkpoint.progressed, int(resumption), job_id, token),
@@ -232,7 +264,7 @@ class SQLiteStore(ReadingAndAdmin):
         )
         params = (now, result, checkpoint.steps, checkpoint.job_state, continuation_error, job_id, token)
         if not children:
-            _guarded(self._exec(sql, params), job_id)
+            _guarded(self._exec_write(sql, params), job_id)
             return []
         with self._write() as conn:
             _guarded(conn.execute(sql, params), job_id)
@@ -285,7 +317,7 @@ class SQLiteStore(ReadingAndAdmin):
         self, job_id: str, token: str, checkpoint: Checkpoint, error: str | None, delay: float, resumption: bool
     ) -> None:
         now = self.clock()
-        cur = self._exec(
+        cur = self._exec_write(
             "UPDATE onward_jobs SET state = 'enqueued', scheduled_at = ?, steps = ?, job_state = ?,"
             " error = COALESCE(?, error), resumptions = resumptions + ?, resume_pending = ?,"
             " lease_token = NULL, lease_expires_at = NULL" + _GUARD,
@@ -304,7 +336,7 @@ class SQLiteStore(ReadingAndAdmin):
         self._notify()
 
     def fail(self, job_id: str, token: str, checkpoint: Checkpoint, error: str, discard: bool = False) -> None:
-        cur = self._exec(
+        cur = self._exec_write(
             "UPDATE onward_jobs SET state = ?, finished_at = ?, steps = ?, job_state = ?, error = ?,"
             " lease_token = NULL, lease_expires_at = NULL" + _GUARD,
             (
@@ -320,7 +352,7 @@ class SQLiteStore(ReadingAndAdmin):
         _guarded(cur, job_id)
 
     def release(self, job_id: str, token: str) -> None:
-        cur = self._exec(
+        cur = self._exec_write(
             "UPDATE onward_jobs SET state = 'enqueued', scheduled_at = ?, resume_pending = progressed,"
             " resumptions = resumptions + progressed, lease_token = NULL, lease_expires_at = NULL" + _GUARD,
             (self.clock(), job_id, token),
@@ -515,19 +547,20 @@ def _by_priority(job: Claimed) -> int:
 
 
 def _claimed(row: sqlite3.Row) -> Claimed:
+    # By position (the order of _CLAIM_COLUMNS): several times faster than by name.
     return Claimed(
-        id=row["id"],
-        job_class=row["job_class"],
-        queue=row["queue"],
-        priority=row["priority"],
-        args=row["args"],
-        kwargs=row["kwargs"],
-        attempts=row["attempts"],
-        resumptions=row["resumptions"],
-        steps=row["steps"],
-        job_state=row["job_state"],
-        lease_token=row["lease_token"],
-        resumed=bool(row["resume_pending"]),
-        parent_id=row["parent_id"],
-        unique_key=row["unique_key"],
+        id=row[0],
+        job_class=row[1],
+        queue=row[2],
+        priority=row[3],
+        args=row[4],
+        kwargs=row[5],
+        attempts=row[6],
+        resumptions=row[7],
+        steps=row[8],
+        job_state=row[9],
+        lease_token=row[10],
+        resumed=bool(row[11]),
+        parent_id=row[12],
+        unique_key=row[13],
     )
