@@ -1,8 +1,13 @@
-"""The worker: claims ready jobs, runs them on threads (async jobs on one event loop), keeps
-their leases alive, takes back jobs of dead workers, and stops gracefully.
+"""The worker: ``concurrency`` lanes, each a thread that claims jobs for itself (a batch at a
+time while they are short), runs them one after another (async jobs on one shared event
+loop) and hands their successes to a completer that commits them in batches. The main thread
+keeps watch: it takes back the jobs of dead workers, waits for new jobs while a lane is idle,
+and stops the worker gracefully. Heartbeats come from their own thread.
 
-The main loop is the only thread that claims. Signal handlers only set a flag, which the loop
-reads at least every ``SIGNAL_CHECK`` seconds.
+A lane does everything for its jobs on one thread: no hand-over between threads per job, and
+with one lane per process (``--processes N --concurrency 1``) no thread competes for the GIL.
+Signal handlers only set a flag, which the main thread reads at least every ``SIGNAL_CHECK``
+seconds.
 """
 
 from __future__ import annotations
@@ -11,13 +16,12 @@ import asyncio
 import contextlib
 import logging
 import os
-import queue
 import secrets
 import signal
 import socket
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
@@ -34,35 +38,25 @@ log = logging.getLogger("onward.worker")
 
 SIGNAL_CHECK = 0.05
 MAX_ERROR_BACKOFF = 5.0
-# Prefetch: while jobs take less than PREFETCH_BELOW seconds on average, claim up to
-# PREFETCH_FACTOR * concurrency jobs ahead, in one transaction, so that claiming costs a
-# fraction of a commit per job. Long jobs are never prefetched: a prefetched job waits
-# behind the running ones, and other workers cannot take it.
-PREFETCH_FACTOR = 16
+# Prefetch: while jobs take less than PREFETCH_BELOW seconds on average, a lane claims jobs
+# ahead of the one it runs next, in the same transaction, so that claiming costs a fraction
+# of a commit per job: as many as run in about PREFETCH_HOLD seconds, at most
+# PREFETCH_FACTOR. Long jobs are never prefetched: a prefetched job waits behind the running
+# one, and other workers cannot take it.
+PREFETCH_FACTOR = 32
+PREFETCH_HOLD = 0.05
 PREFETCH_BELOW = 0.02
 
 
-class _Threads:
-    """``size`` daemon threads running submitted calls: a job thread stuck past the shutdown
-    timeout cannot keep the process from exiting."""
+class _Lane:
+    """One of the worker's ``concurrency`` threads and the jobs it holds."""
 
-    def __init__(self, size: int) -> None:
-        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        self._threads = [threading.Thread(target=self._serve, name=f"onward-job-{i}", daemon=True) for i in range(size)]
-        for thread in self._threads:
-            thread.start()
+    __slots__ = ("ahead", "current", "thread")
 
-    def submit(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` on a free thread; ``fn`` handles its own errors."""
-        self._queue.put(fn)
-
-    def _serve(self) -> None:
-        while (call := self._queue.get()) is not None:
-            call()
-
-    def close(self) -> None:
-        for _ in self._threads:
-            self._queue.put(None)
+    def __init__(self) -> None:
+        self.ahead: deque[Execution] = deque()  # claimed, not started yet
+        self.current: Execution | None = None
+        self.thread: threading.Thread | None = None
 
 
 class _Loop:
@@ -117,22 +111,26 @@ class Worker:
         self.worker_id = worker_id or default_worker_id()
         self.executions = 0
         self.outcomes: Counter[str] = Counter()
-        self._running: dict[str, Execution] = {}
+        self._running: dict[str, Execution] = {}  # every claimed job: started or held ahead
         self._lock = threading.Lock()
-        self._wake = threading.Event()
+        self._cond = threading.Condition(self._lock)  # idle lanes wait on it
+        self._wake = threading.Event()  # set by the store's listener and by idle lanes
         self._stop = threading.Event()
         self._signalled = False
-        self._threads: _Threads | None = None
+        self._wakeup: tuple[socket.socket, socket.socket, int] | None = None
+        self._lanes: list[_Lane] = []
         self._loop: _Loop | None = None
         self._keeper: LeaseKeeper | None = None
         self._completer: Completer | None = None
         self._unclaim: Callable[[Sequence[tuple[str, str]]], None] | None = None
-        # By execution, not job id: a job retried at once is claimed again before the
-        # callback of its previous execution has run.
-        self._started: set[Execution] = set()  # claimed jobs whose execution began
-        self._given_back: set[Execution] = set()  # returned unstarted; never start them
         self._avg_run: float | None = None  # moving average of execution seconds
-        self._async_gate: asyncio.Semaphore | None = None
+        self._generation = 0  # bumped by the main thread: idle lanes look for jobs again
+        self._idle_lanes = 0
+        self._polling = False  # the main thread is waiting for jobs on behalf of idle lanes
+        self._finished_count = 0  # jobs ended so far; tells burst mode that nothing changed
+        self._found_nothing_at = -1  # _finished_count when a claim last found nothing
+        self._burst_done = False
+        self._fatal: BaseException | None = None
 
     # -- control --------------------------------------------------------------------------
     def stop(self) -> None:
@@ -140,6 +138,7 @@ class Worker:
         self._stop.set()
         with self._lock:  # stepped jobs stop at their very next checkpoint, not a poll later
             running = list(self._running.values())
+            self._cond.notify_all()
         for execution in running:
             execution.signal.stop("worker stopping")
         self._wake.set()
@@ -149,7 +148,7 @@ class Worker:
         return self._stop.is_set() or self._signalled
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        self._signalled = True  # the loop notices within SIGNAL_CHECK seconds
+        self._signalled = True  # the main thread notices within SIGNAL_CHECK seconds
 
     # -- running ----------------------------------------------------------------------------
     def run(self, burst: bool = False) -> None:
@@ -158,7 +157,6 @@ class Worker:
         store = self.store if self.store is not None else stores.default()
         self.store = store
         previous = self._install_signals()
-        self._threads = _Threads(self.concurrency)
         self._keeper = LeaseKeeper(store, self.lease_timeout)
         self._unclaim = getattr(store, "unclaim", None)
         batch_store = completions.batching(store)
@@ -174,7 +172,15 @@ class Worker:
             extra={"event": "worker_started"},
         )
         try:
-            self._loop_until_done(store, burst)
+            with contextlib.suppress(Exception):  # before the first claims; the main thread retries
+                store.reap_expired()
+            self._lanes = [_Lane() for _ in range(self.concurrency)]
+            for i, lane in enumerate(self._lanes):
+                lane.thread = threading.Thread(
+                    target=self._lane_loop, args=(lane, store, burst), name=f"onward-job-{i}", daemon=True
+                )
+                lane.thread.start()
+            self._watch(store, burst)
         finally:
             try:
                 self._shutdown(store)
@@ -183,43 +189,42 @@ class Worker:
                     self._completer.close()
                 store.remove_listener(self._wake)
                 self._keeper.close()
-                self._threads.close()
                 if self._loop is not None:
                     self._loop.close()
                 self._restore_signals(previous)
                 log.info("worker %s stopped", self.worker_id, extra={"event": "worker_stopped"})
+        if self._fatal is not None:
+            raise self._fatal
 
-    def _loop_until_done(self, store: Store, burst: bool) -> None:
+    def _watch(self, store: Store, burst: bool) -> None:
+        """The main thread: reap expired leases, wake idle lanes when jobs may be ready."""
         reap_every = min(1.0, self.lease_timeout / 4.0)
         next_reap = 0.0
         backoff = 0.0
         while not self.stopping:
-            self._wake.clear()
             try:
                 now = time.monotonic()
                 if now >= next_reap:
-                    store.reap_expired()
                     next_reap = now + reap_every
-                free = self._room()
-                if free > 0:
-                    # Idle *before* the claim: a job finishing during the claim may have
-                    # re-enqueued itself (a retry) after the claim looked.
-                    idle = not self._running
-                    claimed = store.claim(self.worker_id, self.queues, self.lease_timeout, free)
-                    for job in claimed:
-                        self._dispatch(store, job)
-                    if claimed:
-                        backoff = 0.0
-                        continue
-                    if burst and idle:
-                        if self._completer is None or self._completer.idle:
-                            return
-                        self._completer.flush()
-                        continue
+                    if store.reap_expired():
+                        with self._lock:  # jobs of dead workers are ready again: look before a burst ends
+                            self._found_nothing_at = -1
+                            self._generation += 1
+                            self._cond.notify()
+                with self._lock:
+                    if burst and self._burst_finished():
+                        break
+                    polling = self._polling = self._idle_lanes > 0
+                if polling:
                     timeout = min(self.poll_interval, next_reap - time.monotonic(), SIGNAL_CHECK)
                     store.wait_for_jobs(self.queues, max(timeout, 0.0), self._wake)
                 else:
                     self._wake.wait(SIGNAL_CHECK)
+                self._wake.clear()
+                with self._lock:  # one idle lane looks; if it finds jobs, it wakes the next
+                    self._generation += 1
+                    if self._idle_lanes:
+                        self._cond.notify()
                 backoff = 0.0
             except OnwardError as exc:
                 if "closed" in str(exc):
@@ -227,17 +232,146 @@ class Worker:
                 backoff = self._back_off(exc, backoff)
             except Exception as exc:
                 backoff = self._back_off(exc, backoff)
+        if burst and self._completer is not None:
+            self._completer.flush()
 
-    def _room(self) -> int:
-        """How many jobs to claim now: free slots, plus prefetch while jobs are short."""
-        in_flight = len(self._running)
+    def _burst_finished(self) -> bool:
+        """Every lane is idle and a claim found nothing after the last job ended."""
+        if self._fatal is not None:
+            return True
+        if self._idle_lanes < len(self._lanes) or self._found_nothing_at != self._finished_count:
+            return False
+        self._burst_done = True
+        self._cond.notify_all()
+        return True
+
+    # -- lanes ------------------------------------------------------------------------------
+    def _lane_loop(self, lane: _Lane, store: Store, burst: bool) -> None:
+        backoff = 0.0
+        while True:
+            with self._lock:
+                if self.stopping or self._burst_done:
+                    break
+                execution = lane.ahead.popleft() if lane.ahead else None
+                lane.current = execution
+                generation, finished = self._generation, self._finished_count
+            if execution is not None:
+                self._execute(lane, execution)
+                continue
+            if self._signal_arrived():
+                break
+            try:
+                claimed = store.claim(self.worker_id, self.queues, self.lease_timeout, self._batch_size())
+                backoff = 0.0
+            except OnwardError as exc:
+                if "closed" in str(exc):
+                    self._fatal = exc
+                    self.stop()
+                    break
+                backoff = self._back_off(exc, backoff)
+                continue
+            except Exception as exc:
+                backoff = self._back_off(exc, backoff)
+                continue
+            if claimed:
+                self._hold(lane, store, claimed)
+                continue
+            with self._lock:  # nothing ready: wait until the main thread says look again
+                self._found_nothing_at = max(self._found_nothing_at, finished)
+                self._idle_lanes += 1
+                try:
+                    if not self._polling or (burst and self._idle_lanes == len(self._lanes)):
+                        self._wake.set()  # the main thread starts waiting for jobs (or ends a burst)
+                    while generation == self._generation and not (self.stopping or self._burst_done):
+                        self._cond.wait()
+                finally:
+                    self._idle_lanes -= 1
+        self._give_back_held(lane)
+
+    def _batch_size(self) -> int:
+        """How many jobs to claim: one, plus prefetch while jobs are short."""
         avg = self._avg_run
         if self._unclaim is None or avg is None or avg >= PREFETCH_BELOW:
-            return self.concurrency - in_flight
-        ahead = PREFETCH_FACTOR * self.concurrency
-        if in_flight >= self.concurrency + ahead // 2:
-            return 0  # enough queued here; claim again in a batch once half of it ran
-        return self.concurrency + ahead - in_flight
+            return 1
+        return 1 + (min(PREFETCH_FACTOR, int(PREFETCH_HOLD / avg)) if avg > 0 else PREFETCH_FACTOR)
+
+    def _hold(self, lane: _Lane, store: Store, claimed: list[Claimed]) -> None:
+        assert self._keeper is not None
+        executions = []
+        for job in claimed:
+            execution = Execution(store, job, StopSignal())
+            if self._completer is not None:
+                execution.defer_completion = self._completer.add
+            executions.append(execution)
+            self._keeper.add(job.id, job.lease_token, execution.signal)
+        with self._lock:
+            for execution in executions:
+                self._running[execution.job_id] = execution
+            lane.ahead.extend(executions)
+            if self._idle_lanes:
+                self._cond.notify()  # more may be ready: let another lane look too
+        if self.stopping:  # stop() may have run between the claim and now: signal these too
+            for execution in executions:
+                execution.signal.stop("worker stopping")
+
+    def _execute(self, lane: _Lane, execution: Execution) -> None:
+        if execution.signal.stopping:  # stopped or lease lost before it started: never start it
+            if execution.signal.lost:
+                self._forget([execution])
+            else:
+                self._give_back([execution])
+            with self._lock:
+                lane.current = None
+            return
+        error: BaseException | None = None
+        started = time.monotonic()
+        try:
+            if not execution.prepare():
+                pass  # failed alone: its class cannot be imported
+            elif execution.is_async:
+                future = asyncio.run_coroutine_threadsafe(execution.run_async(), self._event_loop())
+                future.result()
+            else:
+                execution.run()
+        except BaseException as exc:
+            error = exc
+        seconds = time.monotonic() - started
+        avg = self._avg_run
+        self._avg_run = seconds if avg is None else avg + (seconds - avg) * 0.2
+        if error is not None:
+            log.error("job %s: unexpected error in the worker", execution.job_id, exc_info=error)
+        assert self._keeper is not None
+        with self._lock:
+            lane.current = None
+            if self._running.get(execution.job_id) is execution:  # not a newer execution of the job
+                del self._running[execution.job_id]
+                self._keeper.remove(execution.job_id)
+            self.executions += 1
+            self.outcomes[str(execution.outcome or Outcome.LOST)] += 1
+            self._finished_count += 1
+            if self._idle_lanes:
+                self._cond.notify()  # a retry or a continuation may be ready now
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                self._loop = _Loop()
+            return self._loop.loop
+
+    def _give_back_held(self, lane: _Lane) -> None:
+        with self._lock:
+            held = list(lane.ahead)
+            lane.ahead.clear()
+        if held:
+            self._give_back(held)
+
+    def _forget(self, executions: Sequence[Execution]) -> None:
+        assert self._keeper is not None
+        with self._lock:
+            for execution in executions:
+                if self._running.get(execution.job_id) is execution:
+                    del self._running[execution.job_id]
+                    self._keeper.remove(execution.job_id)
 
     def _back_off(self, exc: Exception, backoff: float) -> float:
         backoff = min(MAX_ERROR_BACKOFF, backoff * 2 or 0.05)
@@ -251,90 +385,7 @@ class Worker:
         self._stop.wait(backoff)
         return backoff
 
-    def _dispatch(self, store: Store, claimed: Claimed) -> None:
-        execution = Execution(store, claimed, StopSignal())
-        if self._completer is not None:
-            execution.defer_completion = self._completer.add
-        assert self._keeper is not None
-        assert self._threads is not None
-        with self._lock:
-            self._running[claimed.id] = execution
-        self._keeper.add(claimed.id, claimed.lease_token, execution.signal)
-        if not execution.prepare():
-            self._finished(execution, None)
-        elif execution.is_async:
-            if self._loop is None:
-                self._loop = _Loop()
-            future = asyncio.run_coroutine_threadsafe(self._run_async(execution), self._loop.loop)
-            future.add_done_callback(lambda f: self._finished(execution, None if f.cancelled() else f.exception()))
-        else:
-            self._threads.submit(lambda: self._run_then_finish(execution))
-
-    def _run_then_finish(self, execution: Execution) -> None:
-        error: BaseException | None = None
-        try:
-            self._run(execution)
-        except BaseException as exc:
-            error = exc
-        self._finished(execution, error)
-
-    def _begin(self, execution: Execution) -> bool:
-        """Whether a claimed job may start now (not when stopping: it goes back unstarted)."""
-        with self._lock:
-            if self.stopping or execution.signal.stopping or execution in self._given_back:
-                return False
-            self._started.add(execution)
-            return True
-
-    def _run(self, execution: Execution) -> Outcome | None:
-        if not self._begin(execution):
-            return None
-        started = time.monotonic()
-        try:
-            return execution.run()
-        finally:
-            self._ran_for(time.monotonic() - started)
-
-    async def _run_async(self, execution: Execution) -> Outcome | None:
-        if self._async_gate is None:  # prefetched async jobs still run at most `concurrency` at once
-            self._async_gate = asyncio.Semaphore(self.concurrency)
-        async with self._async_gate:
-            if not self._begin(execution):
-                return None
-            started = time.monotonic()
-            try:
-                return await execution.run_async()
-            finally:
-                self._ran_for(time.monotonic() - started)
-
-    def _ran_for(self, seconds: float) -> None:
-        avg = self._avg_run
-        self._avg_run = seconds if avg is None else avg + (seconds - avg) * 0.2
-
-    def _finished(self, execution: Execution, error: BaseException | None) -> None:
-        if error is not None:
-            log.error("job %s: unexpected error in the worker", execution.job_id, exc_info=error)
-        assert self._keeper is not None
-        job_id = execution.job_id
-        with self._lock:
-            unstarted = execution.outcome is None and execution not in self._started
-            self._started.discard(execution)
-            given_back = execution in self._given_back
-        if unstarted and not given_back:
-            self._give_back([execution])
-        with self._lock:
-            if self._running.get(job_id) is execution:  # not a newer execution of the same job
-                del self._running[job_id]
-                self._keeper.remove(job_id)
-            self._given_back.discard(execution)
-            if not unstarted:
-                self.executions += 1
-                self.outcomes[str(execution.outcome or Outcome.LOST)] += 1
-            wake = self._room() > 0 or not self._running or self.stopping
-        if wake:  # the loop sleeps while it has no room; a job ending below that changes nothing
-            self._wake.set()
-
-    def _give_back(self, executions: list[Execution]) -> None:
+    def _give_back(self, executions: Sequence[Execution]) -> None:
         """Return claimed jobs that never started to the queue, using no attempt."""
         leases = [(e.job_id, e.claimed.lease_token) for e in executions]
         try:
@@ -347,6 +398,7 @@ class Worker:
                         self.store.release(job_id, token)
         except Exception:
             log.exception("could not return %d unstarted job(s); their leases will expire", len(leases))
+        self._forget(executions)
 
     def _committed(self, execution: Execution, lost: bool) -> None:
         """A success handed to the completer was committed (or refused: lease lost)."""
@@ -360,33 +412,30 @@ class Worker:
         execution.outcome = Outcome.LOST
 
     def _shutdown(self, store: Store) -> None:
+        self.stop()
         with self._lock:
-            running = list(self._running.values())
-        if not running:
-            return
-        log.info(
-            "worker %s stopping: %d job(s) running, waiting up to %.1f s",
-            self.worker_id,
-            len(running),
-            self.shutdown_timeout,
-            extra={"event": "worker_stopping"},
-        )
-        for execution in running:
-            execution.signal.stop("worker stopping")
+            running = [lane.current for lane in self._lanes if lane.current is not None]
         deadline = time.monotonic() + self.shutdown_timeout
-        while self._running and time.monotonic() < deadline:
-            self._wake.clear()
-            if self._running:
-                self._wake.wait(min(SIGNAL_CHECK, max(0.0, deadline - time.monotonic())))
+        if running:
+            log.info(
+                "worker %s stopping: %d job(s) running, waiting up to %.1f s",
+                self.worker_id,
+                len(running),
+                self.shutdown_timeout,
+                extra={"event": "worker_stopping"},
+            )
+        for lane in self._lanes:
+            if lane.thread is not None:
+                lane.thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
-            left = list(self._running.values())
-            unstarted = [e for e in left if e not in self._started and e.outcome is None]
-            self._given_back.update(unstarted)
+            stuck = [lane for lane in self._lanes if lane.thread is not None and lane.thread.is_alive()]
+            left = [lane.current for lane in stuck if lane.current is not None]
+            unstarted = [e for lane in stuck for e in lane.ahead]
+            for lane in stuck:
+                lane.ahead.clear()
         if unstarted:
             self._give_back(unstarted)
         for execution in left:
-            if execution in unstarted:
-                continue
             execution.signal.stop("worker stopped: shutdown timeout", lost=True)
             try:
                 store.release(execution.job_id, execution.claimed.lease_token)
@@ -402,15 +451,45 @@ class Worker:
 
     # -- signals ----------------------------------------------------------------------------
     def _install_signals(self) -> dict[int, Any] | None:
+        """On the main thread: SIGTERM and SIGINT stop the worker. Python runs the handler on
+        the main thread only, possibly some milliseconds after the signal arrived; a wake-up
+        socket, written at once by the interpreter's C-level handler, lets a lane see the
+        signal before it claims more jobs."""
         if threading.current_thread() is not threading.main_thread():
             return None
         previous: dict[int, Any] = {}
         for signum in (signal.SIGTERM, signal.SIGINT):
             previous[signum] = signal.signal(signum, self._on_signal)
+        reader, writer = socket.socketpair()
+        reader.setblocking(False)
+        writer.setblocking(False)
+        try:
+            self._wakeup = (reader, writer, signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False))
+        except ValueError:  # not supported here: lanes rely on the handler alone
+            reader.close()
+            writer.close()
         return previous
+
+    def _signal_arrived(self) -> bool:
+        """Whether SIGTERM or SIGINT arrived (maybe before its Python handler ran)."""
+        if self._signalled or self._wakeup is None:
+            return self._signalled
+        try:
+            received = self._wakeup[0].recv(64)
+        except OSError:  # nothing arrived (or the socket is closed)
+            return False
+        if signal.SIGTERM in received or signal.SIGINT in received:
+            self._signalled = True
+        return self._signalled
 
     def _restore_signals(self, previous: dict[int, Any] | None) -> None:
         if previous is None:
             return
+        if self._wakeup is not None:
+            reader, writer, old_fd = self._wakeup
+            signal.set_wakeup_fd(old_fd)
+            self._wakeup = None
+            reader.close()
+            writer.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
