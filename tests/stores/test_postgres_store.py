@@ -237,3 +237,103 @@ def test_an_idle_worker_finds_a_job_scheduled_for_later_when_it_is_due(pg_store:
     assert record.state == "succeeded"
     assert record.started_at is not None
     assert record.started_at >= record.scheduled_at
+
+
+def test_complete_many_commits_its_rows_in_one_statement_and_names_each_lost_lease(
+    pg_store: Store, pg_url: str
+) -> None:
+    from onward.completions import Completion
+
+    for i in range(5):
+        Noop.perform_later(i)
+    claimed = pg_store.claim("w", None, 30.0, 5)
+    assert len(claimed) == 5
+    taken, stale = claimed[1], claimed[3]
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # another worker took one over...
+        conn.execute("UPDATE onward_jobs SET lease_token = 'someone-else' WHERE id = %s", (taken.id,))
+        conn.execute("UPDATE onward_jobs SET state = 'enqueued' WHERE id = %s", (stale.id,))  # ...and one was reaped
+    # Text that JSON and SQL both treat specially travels intact.
+    odd = '{"quote": "\\"", "backslash": "\\\\", "snowman": "\u2603", "sql": "\'; DROP TABLE onward_jobs; --"}'
+    done = [
+        Completion(c.id, c.lease_token, odd if i == 0 else "null", Checkpoint("[]", None, False), "boom\n\u00e9")
+        for i, c in enumerate(claimed)
+    ]
+    done.append(Completion("no-such-job", "t", "null", NO_PROGRESS))
+    assert pg_store.complete_many(done) == {taken.id, stale.id, "no-such-job"}  # type: ignore[attr-defined]
+    states = {c.id: pg_store.get(c.id).state for c in claimed}
+    assert states == {
+        claimed[0].id: "succeeded",
+        taken.id: "running",
+        claimed[2].id: "succeeded",
+        stale.id: "enqueued",
+        claimed[4].id: "succeeded",
+    }
+    first = pg_store.get(claimed[0].id)
+    assert first.result == {
+        "quote": '"',
+        "backslash": "\\",
+        "snowman": "\u2603",
+        "sql": "'; DROP TABLE onward_jobs; --",
+    }
+    assert first.continuation_error == "boom\n\u00e9"
+    assert first.finished_at is not None
+    with psycopg.connect(pg_url) as conn:  # one statement: the successes share one transaction
+        xmins = conn.execute("SELECT count(DISTINCT xmin::text) FROM onward_jobs WHERE state = 'succeeded'").fetchone()
+        assert xmins == (1,)
+        assert conn.execute("SELECT count(*) FROM onward_jobs").fetchone() == (5,)
+
+
+def test_unclaim_and_heartbeat_guard_each_row_by_its_own_token(pg_store: Store, pg_url: str) -> None:
+    for i in range(3):
+        Noop.perform_later(i)
+    a, b, c = pg_store.claim("w", None, 30.0, 3)
+    assert pg_store.heartbeat([(a.id, a.lease_token), (b.id, "wrong"), (c.id, c.lease_token)], 600.0) == {b.id}
+    pg_store.unclaim([(a.id, a.lease_token), (b.id, "wrong")])  # type: ignore[attr-defined]
+    records = {r.id: r for r in (pg_store.get(a.id), pg_store.get(b.id), pg_store.get(c.id))}
+    assert records[a.id].state == "enqueued"
+    assert records[a.id].attempts == 0
+    assert records[b.id].state == "running"
+    assert records[b.id].attempts == 1
+    assert records[c.id].state == "running"
+
+
+def test_one_job_enqueued_alone_is_scheduled_like_a_batch(pg_store: Store, pg_url: str) -> None:
+    import datetime as dt
+
+    later = dt.datetime(2031, 5, 4, 3, 2, 1, 500000, tzinfo=dt.UTC)
+    now_job = Noop.perform_later(1)
+    delayed = Noop.set(wait=90).perform_later(2)
+    at = Noop.set(wait_until=later).perform_later(3)
+    records = [h.refresh() for h in (now_job, delayed, at)]
+    assert all(r.state == "enqueued" and r.scheduled_at is not None for r in records)
+    assert records[0].scheduled_at == records[0].enqueued_at
+    assert records[1].scheduled_at - records[1].enqueued_at == dt.timedelta(seconds=90)
+    assert records[2].scheduled_at == later
+    assert records[0].args == [1]
+    assert records[1].priority == 0
+
+
+def test_the_claim_is_planned_once_and_reports_the_next_due_time_when_nothing_is_ready(
+    pg_store: Store, pg_url: str
+) -> None:
+    from onward.stores import postgres_sql as q
+
+    Noop.set(wait=3600).perform_later("later")
+    for i in range(12):
+        Noop.perform_later(i)
+    # One connection, so every claim below runs the same prepared statement.
+    with pg_store._pool.connection() as conn:  # type: ignore[attr-defined]
+        claimed = []
+        for _ in range(12):
+            rows = conn.execute(q.claim_sql("one", 1), ("default", "w", 30.0, 30.0, "default")).fetchall()
+            assert len(rows) == 1
+            claimed.append(rows[0][0])
+        [empty] = conn.execute(q.claim_sql("one", 1), ("default", "w", 30.0, 30.0, "default")).fetchall()
+        plans = conn.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE 'WITH relaxed%'"
+        ).fetchone()
+    assert len(set(claimed)) == 12
+    assert empty[0] is None
+    assert 3500 < float(empty[-1]) <= 3600
+    assert plans is not None
+    assert plans[0] >= 8, plans  # the cached plan served the claims

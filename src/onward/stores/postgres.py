@@ -16,6 +16,7 @@ results.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -101,7 +102,9 @@ class PostgresStore(ReadingAndAdmin):
             conninfo,
             min_size=1,
             max_size=size,
-            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+            # Prepared from the first use: the hot statements are few and constant, and a
+            # prepared statement skips parsing and analysis on the server.
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT, "prepare_threshold": 0},
             timeout=self.reconnect_timeout,
             name=f"onward:{self.url}",
             open=True,
@@ -285,33 +288,26 @@ class PostgresStore(ReadingAndAdmin):
         ):
             return []  # nothing was notified since this worker last found nothing
 
-        def run(conn: psycopg.Connection[Any], attempt: int) -> tuple[list[Any], Any]:
-            if not queues:
-                rows = conn.execute(q.CLAIM_ANY, (limit, worker_id, lease_timeout, lease_timeout)).fetchall()
-            elif len(queues) == 1:
-                rows = conn.execute(
-                    q.CLAIM_ONE_QUEUE, (queues[0], limit, worker_id, lease_timeout, lease_timeout)
-                ).fetchall()
-            else:
-                rows = conn.execute(
-                    q.CLAIM_QUEUES, (list(queues), limit, worker_id, lease_timeout, lease_timeout)
-                ).fetchall()
-            if rows:
-                return rows, None
-            if queues:
-                due = conn.execute(q.NEXT_DUE_QUEUES + " AND scheduled_at > now()", (list(queues),)).fetchone()
-            else:
-                due = conn.execute(q.NEXT_DUE_ANY + " AND scheduled_at > now()").fetchone()
-            return rows, due
+        lease = (worker_id, lease_timeout, lease_timeout)
+        params: tuple[Any, ...]
+        if not queues:
+            sql, params = q.claim_sql("any", limit), lease
+        elif len(queues) == 1:
+            sql, params = q.claim_sql("one", limit), (queues[0], *lease, queues[0])
+        else:
+            sql, params = q.claim_sql("many", limit), (list(queues), *lease, list(queues))
 
-        rows, due = self._run(run, persist=False)
-        if rows:
+        def run(conn: psycopg.Connection[Any], attempt: int) -> list[Any]:
+            return conn.execute(sql, params).fetchall()
+
+        rows = self._run(run, persist=False)
+        if rows and rows[0][0] is not None:
             self._idle.pop(key, None)
-            rows.sort(key=lambda r: (r[3], r[14], r[15]))
             return [q.claimed(r) for r in rows]
+        due = rows[0][-1] if rows else None
         wait = FALLBACK_POLL
-        if due is not None and due[0] is not None:
-            wait = max(0.0, min(wait, float(due[0])))
+        if due is not None:
+            wait = max(0.0, min(wait, float(due)))
         if len(self._idle) > 1000:
             self._idle.clear()
         self._idle[key] = (generation, time.monotonic() + wait)
@@ -324,7 +320,7 @@ class PostgresStore(ReadingAndAdmin):
         tokens = [token for _, token in leases]
 
         def run(conn: psycopg.Connection[Any], attempt: int) -> set[str]:
-            rows = conn.execute(q.HEARTBEAT, (lease_timeout, ids, tokens)).fetchall()
+            rows = conn.execute(q.HEARTBEAT, (q.json_rows(ids, tokens), lease_timeout)).fetchall()
             return {r[0] for r in rows}
 
         kept = self._run(run)
@@ -370,19 +366,16 @@ class PostgresStore(ReadingAndAdmin):
         are left as they are, as ``complete`` would)."""
         if not done:
             return set()
-        columns = (
-            [c.id for c in done],
-            [c.token for c in done],
-            [c.result for c in done],
-            [c.checkpoint.steps for c in done],
-            [c.checkpoint.job_state for c in done],
-            [c.continuation_error for c in done],
+        rows = json.dumps(
+            [(c.id, c.token, c.result, c.checkpoint.steps, c.checkpoint.job_state, c.continuation_error) for c in done],
+            ensure_ascii=False,
+            separators=(",", ":"),
         )
 
         def run(conn: psycopg.Connection[Any], attempt: int) -> set[str]:
-            return {r[0] for r in conn.execute(q.COMPLETE_MANY, columns).fetchall()}
+            return {r[0] for r in conn.execute(q.COMPLETE_MANY, (rows,)).fetchall()}
 
-        return set(columns[0]) - self._run(run)
+        return {c.id for c in done} - self._run(run)
 
     def unclaim(self, leases: Sequence[tuple[str, str]]) -> None:
         """Give back jobs claimed but never started (a stopping worker's prefetched jobs), as
@@ -390,7 +383,8 @@ class PostgresStore(ReadingAndAdmin):
         if not leases:
             return
         ids, tokens = [i for i, _ in leases], [t for _, t in leases]
-        self._run(lambda conn, attempt: conn.execute(q.UNCLAIM, (ids, tokens)))
+        rows = q.json_rows(ids, tokens)
+        self._run(lambda conn, attempt: conn.execute(q.UNCLAIM, (rows,)))
         self._notified(None)
 
     def retry(

@@ -8,6 +8,7 @@ Statements are constant strings; values always travel as parameters.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -37,26 +38,71 @@ CLAIM_COLUMNS = (
 # claim is forgotten and the job is ready again; the worker that ran it finds its lease gone
 # at its next write, exactly as if the lease had expired. Any later synchronous commit
 # (a checkpoint, a result) flushes the claim first, so nothing durable can depend on a lost one.
+#
+# One round trip whatever happens: the claimed rows in claim order, or, when nothing was
+# ready, a single row whose columns are all NULL but the last, the seconds until the next
+# scheduled job of these queues is due (NULL: none). The ``LIMIT`` is written into the
+# statement (an int, never user data) rather than passed as a parameter, and the update finds
+# the chosen rows with ``= ANY`` on the primary key: so the plan the server caches for the
+# prepared statement is the right one for every call and it plans the claim only once.
 _CLAIM = (
     "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)),"
     " ready AS (SELECT seq FROM onward_jobs WHERE state = 'enqueued' AND scheduled_at <= now(){queue}"
-    " ORDER BY priority, scheduled_at, seq LIMIT %s FOR UPDATE SKIP LOCKED)"
-    " UPDATE onward_jobs AS j SET state = 'running', lease_token = gen_random_uuid()::text, worker_id = %s,"
-    " lease_timeout = %s, lease_expires_at = now() + make_interval(secs => %s), started_at = now(),"
+    " ORDER BY {order} LIMIT {limit} FOR UPDATE SKIP LOCKED),"
+    " claimed AS (UPDATE onward_jobs AS j SET state = 'running', lease_token = gen_random_uuid()::text,"
+    " worker_id = %s, lease_timeout = %s, lease_expires_at = now() + make_interval(secs => %s), started_at = now(),"
     " attempts = j.attempts + 1 - j.resume_pending::int, progressed = false"
-    f" FROM ready, relaxed WHERE j.seq = ready.seq RETURNING {', '.join('j.' + c for c in CLAIM_COLUMNS.split(', '))}"
+    " FROM relaxed WHERE j.seq = ANY(ARRAY(SELECT seq FROM ready))"
+    f" RETURNING {', '.join('j.' + c for c in CLAIM_COLUMNS.split(', '))})"
+    f" SELECT {', '.join('c.' + c for c in CLAIM_COLUMNS.split(', '))},"
+    " CASE WHEN c.id IS NULL THEN (SELECT extract(epoch FROM min(scheduled_at) - now()) FROM onward_jobs"
+    " WHERE state = 'enqueued' AND scheduled_at > now(){queue}) END"
+    " FROM (SELECT) AS one LEFT JOIN claimed AS c ON true ORDER BY c.priority, c.scheduled_at, c.seq"
 )
-CLAIM_ANY = _CLAIM.format(queue="")
-CLAIM_ONE_QUEUE = _CLAIM.format(queue=" AND queue = %s")
-CLAIM_QUEUES = _CLAIM.format(queue=" AND queue = ANY(%s)")
+_CLAIM_KINDS = {
+    # The order names the index's own columns (a single queue is constant), so the scan reads
+    # the partial index of ready jobs in order and stops after ``LIMIT`` rows.
+    "any": ("", "priority, scheduled_at, seq"),
+    "one": (" AND queue = %s", "queue, priority, scheduled_at, seq"),
+    "many": (" AND queue = ANY(%s)", "priority, scheduled_at, seq"),
+}
+_claim_sql: dict[tuple[str, int], str] = {}
+
+
+def claim_sql(kind: str, limit: int) -> str:
+    """The claim statement for ``kind`` (``any``, ``one`` or ``many`` queues) and ``limit``.
+    Parameters: the queue filter (none, a queue, a list of queues), worker id, lease timeout
+    twice, then the queue filter again (for the next due time)."""
+    key = (kind, int(limit))
+    found = _claim_sql.get(key)
+    if found is None:
+        queue, order = _CLAIM_KINDS[kind]
+        found = _CLAIM.format(queue=queue, order=order, limit=int(limit))
+        if len(_claim_sql) < 1000:
+            _claim_sql[key] = found
+    return found
+
 
 NEXT_DUE_ANY = "SELECT extract(epoch FROM min(scheduled_at) - now()) FROM onward_jobs WHERE state = 'enqueued'"
 NEXT_DUE_QUEUES = NEXT_DUE_ANY + " AND queue = ANY(%s)"
 
+
+# Statements over many jobs take their rows as one JSON array of arrays: encoding it is a
+# single C call, where psycopg builds a PostgreSQL array in Python element by element. The
+# ids are compared as "C" text, the collation of the ``id`` column, so its unique index
+# finds each row; the rows are guarded one by one and the ids returned are those changed.
+def _rows(*columns: str) -> str:
+    fields = ", ".join(
+        f'(e->>{i}) COLLATE "C" AS {c}' if c == "id" else f"e->>{i} AS {c}" for i, c in enumerate(columns)
+    )
+    return f"(SELECT {fields} FROM json_array_elements(%s::json) AS e)"
+
+
 HEARTBEAT = (
-    "UPDATE onward_jobs AS j SET lease_expires_at = now() + make_interval(secs => %s)"
-    " FROM unnest(%s::text[], %s::text[]) AS l(id, token)"
-    " WHERE j.id = l.id AND j.state = 'running' AND j.lease_token = l.token RETURNING j.id"
+    f"WITH l AS {_rows('id', 'token')}"
+    " UPDATE onward_jobs AS j SET lease_expires_at = now() + make_interval(secs => %s) FROM l"
+    " WHERE j.id = ANY(ARRAY(SELECT id FROM l)) AND j.id = l.id AND j.state = 'running' AND j.lease_token = l.token"
+    " RETURNING j.id"
 )
 
 SAVE_CHECKPOINT = (
@@ -70,18 +116,19 @@ COMPLETE = (
 )
 
 COMPLETE_MANY = (
-    "UPDATE onward_jobs AS j SET state = 'succeeded', finished_at = now(), result = c.result, steps = c.steps,"
+    f"WITH c AS {_rows('id', 'token', 'result', 'steps', 'job_state', 'continuation_error')}"
+    " UPDATE onward_jobs AS j SET state = 'succeeded', finished_at = now(), result = c.result, steps = c.steps,"
     " job_state = c.job_state, continuation_error = c.continuation_error, lease_token = NULL, lease_expires_at = NULL"
-    " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])"
-    " AS c(id, token, result, steps, job_state, continuation_error)"
-    " WHERE j.id = c.id AND j.state = 'running' AND j.lease_token = c.token RETURNING j.id"
+    " FROM c WHERE j.id = ANY(ARRAY(SELECT id FROM c)) AND j.id = c.id AND j.state = 'running'"
+    " AND j.lease_token = c.token RETURNING j.id"
 )
 
 UNCLAIM = (
-    "WITH u AS (UPDATE onward_jobs AS j SET state = 'enqueued', attempts = j.attempts - 1 + j.resume_pending::int,"
-    " lease_token = NULL, lease_expires_at = NULL, worker_id = NULL"
-    " FROM unnest(%s::text[], %s::text[]) AS l(id, token)"
-    " WHERE j.id = l.id AND j.state = 'running' AND j.lease_token = l.token RETURNING j.queue)"
+    f"WITH l AS {_rows('id', 'token')},"
+    " u AS (UPDATE onward_jobs AS j SET state = 'enqueued', attempts = j.attempts - 1 + j.resume_pending::int,"
+    " lease_token = NULL, lease_expires_at = NULL, worker_id = NULL FROM l"
+    " WHERE j.id = ANY(ARRAY(SELECT id FROM l)) AND j.id = l.id AND j.state = 'running' AND j.lease_token = l.token"
+    " RETURNING j.queue)"
     f" SELECT pg_notify('{CHANNEL}', queue) FROM (SELECT DISTINCT queue FROM u) AS q"
 )
 
@@ -103,6 +150,14 @@ INSERT_BATCH = (
     " coalesce(to_timestamp(c.run_at), b.base + make_interval(secs => c.delay)), b.base, %s"
     f" FROM (SELECT coalesce(%s::timestamptz, now()) AS base) AS b CROSS JOIN {_ARRAYS}"
     f" ORDER BY c.ord RETURNING queue) {_NOTIFY_NEW}"
+)
+
+# One job without a unique key (``perform_later``): scalar parameters, the row and its
+# notification in one statement, one round trip.
+INSERT_ONE = (
+    f"WITH new AS ({_INSERT_COLUMNS} VALUES (%s, %s, %s, %s::int, %s, %s, 'enqueued', %s::int, %s::int,"
+    " coalesce(to_timestamp(%s::float8), coalesce(%s::timestamptz, now()) + make_interval(secs => %s::float8)),"
+    f" coalesce(%s::timestamptz, now()), %s) RETURNING queue) {_NOTIFY_NEW}"
 )
 
 COMPLETE_WITH_CHILDREN = (
@@ -206,6 +261,25 @@ def insert_jobs(
     ends); without any, this is one statement."""
     if not jobs:
         return []
+    if len(jobs) == 1 and jobs[0].unique_key is None:
+        job = jobs[0]
+        params = (
+            job.id,
+            job.job_class,
+            job.queue,
+            job.priority,
+            job.args,
+            job.kwargs,
+            job.max_attempts,
+            job.max_resumptions,
+            job.run_at,
+            base,
+            float(job.delay),
+            base,
+            parent_id,
+        )
+        conn.execute(INSERT_ONE, params)
+        return [job.id]
     if all(job.unique_key is None for job in jobs):
         conn.execute(INSERT_BATCH, (parent_id, base, *_columns(jobs)))
         return [job.id for job in jobs]
@@ -260,6 +334,12 @@ def _columns(jobs: Sequence[NewJob]) -> tuple[list[Any], ...]:
         [float(j.delay) for j in jobs],
         [j.run_at for j in jobs],
     )
+
+
+def json_rows(*columns: Sequence[Any]) -> str:
+    """Parallel columns as the JSON array of rows that ``HEARTBEAT``, ``COMPLETE_MANY`` and
+    ``UNCLAIM`` take."""
+    return json.dumps(list(zip(*columns, strict=True)), ensure_ascii=False, separators=(",", ":"))
 
 
 def complete_columns(jobs: Sequence[NewJob]) -> tuple[list[Any], ...]:
