@@ -19,8 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from onward.stores.base import Checkpoint
 
@@ -31,14 +30,14 @@ log = logging.getLogger("onward.worker")
 
 MAX_BATCH = 500
 # The completer lets a batch grow for up to LINGER seconds (or to LINGER_BATCH successes)
-# before committing it: a success is reported a millisecond or two later, and a busy worker
-# commits once per dozens of jobs instead of once per one or two.
-LINGER = 0.002
+# before committing it: a success is reported a few milliseconds later, and a busy worker
+# commits once per dozens of jobs instead of once per one or two. A worker thread about to
+# claim commits what is queued itself (``commit_here``), in the same thread as the claim.
+LINGER = 0.005
 LINGER_BATCH = 64
 
 
-@dataclass(frozen=True, slots=True)
-class Completion:
+class Completion(NamedTuple):
     """One success to commit: the job, its lease, its result and final checkpoint."""
 
     id: str
@@ -100,6 +99,21 @@ class Completer:
             finally:
                 self._urgent -= 1
 
+    def commit_here(self) -> None:
+        """Commit the queued successes on the calling thread, unless the completer's own
+        thread is committing: a worker thread about to claim saves a hand-over."""
+        with self._cond:
+            if self._busy or not self._pending:
+                return
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            self._busy = True
+        try:
+            self._commit(batch)
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
     def close(self) -> None:
         """Commit what is queued, then stop the thread."""
         with self._cond:
@@ -116,6 +130,9 @@ class Completer:
                 if not self._pending:
                     return
                 self._cond.wait_for(self._batch_ready, LINGER)
+                self._cond.wait_for(lambda: not self._busy)  # a worker thread may be committing
+                if not self._pending:
+                    continue
                 batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
                 self._busy = True
             try:

@@ -240,7 +240,7 @@ class Execution:
         try:
             job, args, kwargs = self._start(async_mode=False)
             result = job.perform(*args, **kwargs)
-            if inspect.isawaitable(result):
+            if result is not None and inspect.isawaitable(result):
                 raise TypeError(f"{type(job).__qualname__}.perform returned an awaitable; define it with async def")
             self._runner_done()
             result_json = self._encode_result(result)

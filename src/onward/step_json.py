@@ -32,7 +32,7 @@ class StepsEncoder:
 
     def encode(self, records: list[dict[str, Any]], step: Step | None) -> str:
         if step is None:
-            return serialization.to_json(records, "steps")
+            return serialization.to_json(records, "steps") if records else "[]"
         parts = self._parts
         if parts is None:
             parts = self._parts = [

@@ -260,6 +260,8 @@ class Worker:
                 continue
             if self._signal_arrived():
                 break
+            if self._completer is not None:
+                self._completer.commit_here()
             try:
                 claimed = store.claim(self.worker_id, self.queues, self.lease_timeout, self._batch_size())
                 backoff = 0.0

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from onward.records import JobRecord
 
@@ -58,8 +58,7 @@ class Claimed:
     unique_key: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Checkpoint:
+class Checkpoint(NamedTuple):
     """Progress to save: the encoded steps and ``self.state``; ``progressed`` tells whether
     this execution changed anything since it started (a reclaim is then a resumption)."""
 
