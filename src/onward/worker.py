@@ -114,7 +114,7 @@ class Worker:
         self._running: dict[str, Execution] = {}  # every claimed job: started or held ahead
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)  # idle lanes wait on it
-        self._wake = threading.Event()  # set by the store's listener and by idle lanes
+        self._wake = threading.Event()  # set by the store when jobs may be ready; the poller waits on it
         self._stop = threading.Event()
         self._signalled = False
         self._wakeup: tuple[socket.socket, socket.socket, int] | None = None
@@ -125,8 +125,9 @@ class Worker:
         self._unclaim: Callable[[Sequence[tuple[str, str]]], None] | None = None
         self._avg_run: float | None = None  # moving average of execution seconds
         self._generation = 0  # bumped by the main thread: idle lanes look for jobs again
-        self._idle_lanes = 0
-        self._polling = False  # the main thread is waiting for jobs on behalf of idle lanes
+        self._idle_lanes = 0  # lanes that found nothing, the poller included
+        self._poller: _Lane | None = None  # the idle lane waiting on the store for new jobs
+        self._tick = threading.Event()  # wakes the main thread
         self._finished_count = 0  # jobs ended so far; tells burst mode that nothing changed
         self._found_nothing_at = -1  # _finished_count when a claim last found nothing
         self._burst_done = False
@@ -142,6 +143,7 @@ class Worker:
         for execution in running:
             execution.signal.stop("worker stopping")
         self._wake.set()
+        self._tick.set()
 
     @property
     def stopping(self) -> bool:
@@ -197,7 +199,7 @@ class Worker:
             raise self._fatal
 
     def _watch(self, store: Store, burst: bool) -> None:
-        """The main thread: reap expired leases, wake idle lanes when jobs may be ready."""
+        """The main thread: reap expired leases, notice signals, end a burst."""
         reap_every = min(1.0, self.lease_timeout / 4.0)
         next_reap = 0.0
         backoff = 0.0
@@ -209,22 +211,13 @@ class Worker:
                     if store.reap_expired():
                         with self._lock:  # jobs of dead workers are ready again: look before a burst ends
                             self._found_nothing_at = -1
-                            self._generation += 1
-                            self._cond.notify()
+                            self._look_again()
+                        self._wake.set()
                 with self._lock:
                     if burst and self._burst_finished():
                         break
-                    polling = self._polling = self._idle_lanes > 0
-                if polling:
-                    timeout = min(self.poll_interval, next_reap - time.monotonic(), SIGNAL_CHECK)
-                    store.wait_for_jobs(self.queues, max(timeout, 0.0), self._wake)
-                else:
-                    self._wake.wait(SIGNAL_CHECK)
-                self._wake.clear()
-                with self._lock:  # one idle lane looks; if it finds jobs, it wakes the next
-                    self._generation += 1
-                    if self._idle_lanes:
-                        self._cond.notify()
+                self._tick.wait(min(SIGNAL_CHECK, max(0.0, next_reap - time.monotonic())))
+                self._tick.clear()
                 backoff = 0.0
             except OnwardError as exc:
                 if "closed" in str(exc):
@@ -243,7 +236,15 @@ class Worker:
             return False
         self._burst_done = True
         self._cond.notify_all()
+        self._wake.set()  # the polling lane returns at once
         return True
+
+    def _look_again(self) -> None:
+        """(Under the lock.) Jobs may be ready: one idle lane claims; if it finds any, it
+        wakes the next."""
+        self._generation += 1
+        if self._idle_lanes > (self._poller is not None):
+            self._cond.notify()
 
     # -- lanes ------------------------------------------------------------------------------
     def _lane_loop(self, lane: _Lane, store: Store, burst: bool) -> None:
@@ -262,6 +263,7 @@ class Worker:
                 break
             if self._completer is not None:
                 self._completer.commit_here()
+            self._wake.clear()  # a notification from now on is seen by this claim or wakes the poller
             try:
                 claimed = store.claim(self.worker_id, self.queues, self.lease_timeout, self._batch_size())
                 backoff = 0.0
@@ -278,17 +280,34 @@ class Worker:
             if claimed:
                 self._hold(lane, store, claimed)
                 continue
-            with self._lock:  # nothing ready: wait until the main thread says look again
-                self._found_nothing_at = max(self._found_nothing_at, finished)
-                self._idle_lanes += 1
-                try:
-                    if not self._polling or (burst and self._idle_lanes == len(self._lanes)):
-                        self._wake.set()  # the main thread starts waiting for jobs (or ends a burst)
-                    while generation == self._generation and not (self.stopping or self._burst_done):
-                        self._cond.wait()
-                finally:
-                    self._idle_lanes -= 1
+            self._idle(lane, store, burst, generation, finished)
         self._give_back_held(lane)
+
+    def _idle(self, lane: _Lane, store: Store, burst: bool, generation: int, finished: int) -> None:
+        """Nothing was ready. One idle lane (the poller) waits on the store for new jobs and
+        claims as soon as one is announced; the others sleep until a lane finds jobs."""
+        with self._lock:
+            self._found_nothing_at = max(self._found_nothing_at, finished)
+            self._idle_lanes += 1
+            if burst and self._idle_lanes == len(self._lanes):
+                self._tick.set()  # the main thread may end the burst
+            poll = self._poller is None
+            if poll:
+                self._poller = lane
+            else:
+                while generation == self._generation and not (self.stopping or self._burst_done):
+                    self._cond.wait()
+                self._idle_lanes -= 1
+                return
+        try:
+            if generation == self._generation:
+                store.wait_for_jobs(self.queues, min(self.poll_interval, SIGNAL_CHECK), self._wake)
+        except Exception as exc:
+            self._back_off(exc, 0.0)
+        finally:
+            with self._lock:
+                self._poller = None
+                self._idle_lanes -= 1
 
     def _batch_size(self) -> int:
         """How many jobs to claim: one, plus prefetch while jobs are short."""
@@ -310,8 +329,7 @@ class Worker:
             for execution in executions:
                 self._running[execution.job_id] = execution
             lane.ahead.extend(executions)
-            if self._idle_lanes:
-                self._cond.notify()  # more may be ready: let another lane look too
+            self._look_again()  # more may be ready: another lane looks too
         if self.stopping:  # stop() may have run between the claim and now: signal these too
             for execution in executions:
                 execution.signal.stop("worker stopping")
@@ -352,7 +370,7 @@ class Worker:
             self.outcomes[str(execution.outcome or Outcome.LOST)] += 1
             self._finished_count += 1
             if self._idle_lanes:
-                self._cond.notify()  # a retry or a continuation may be ready now
+                self._look_again()  # a retry or a continuation may be ready now
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
