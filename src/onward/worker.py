@@ -245,6 +245,8 @@ class Worker:
         self._generation += 1
         if self._idle_lanes > (self._poller is not None):
             self._cond.notify()
+        elif self._poller is not None:
+            self._wake.set()  # the only idle lane is the one waiting on the store
 
     # -- lanes ------------------------------------------------------------------------------
     def _lane_loop(self, lane: _Lane, store: Store, burst: bool) -> None:
