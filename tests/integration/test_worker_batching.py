@@ -94,3 +94,12 @@ def test_prefetched_jobs_go_back_unstarted_when_the_worker_stops(store: Store, m
     assert all(r.attempts == 0 for r in given_back)  # never started: no attempt used
     drain()
     assert {h.refresh().attempts for h in queued} == {1}
+
+
+@pytest.mark.parametrize("queues", [None, ["default"], ["other", "default"]])
+def test_a_claim_after_one_that_found_nothing_sees_new_jobs(store: Store, queues: list[str] | None) -> None:
+    assert store.claim("w", queues, 30.0, 5) == []  # idle: the next claim looks before locking
+    store.enqueue([new_job(1), new_job(2)])
+    claimed = store.claim("w", queues, 30.0, 5)
+    assert sorted(c.id for c in claimed) == ["job-1", "job-2"]
+    assert store.claim("w", queues, 30.0, 5) == []

@@ -90,6 +90,7 @@ class SQLiteStore(ReadingAndAdmin):
         self._listeners: set[threading.Event] = set()
         self._closed = False
         self._wlock = threading.Lock()
+        self._found_none = False  # the last claim found nothing ready
         self._lockfile: tuple[int, int] | None = None
         directory = os.path.dirname(self.path)
         if not os.path.isdir(directory):
@@ -234,6 +235,9 @@ class SQLiteStore(ReadingAndAdmin):
     def claim(self, worker_id: str, queues: Sequence[str] | None, lease_timeout: float, limit: int) -> list[Claimed]:
         now = self.clock()
         ready_sql, ready_params = _ready_seqs(queues, now, limit)
+        # Idle (the last claim found nothing): look with a plain read before taking the write lock.
+        if self._found_none and self._exec(f"SELECT 1 FROM ({ready_sql}) LIMIT 1", ready_params).fetchone() is None:
+            return []
         rows = self._exec_returning(
             "UPDATE onward_jobs SET state = 'running', lease_token = lower(hex(randomblob(8))), worker_id = ?,"
             " lease_timeout = ?, lease_expires_at = ?, started_at = ?,"
@@ -241,6 +245,7 @@ class SQLiteStore(ReadingAndAdmin):
             f" WHERE seq IN ({ready_sql}) RETURNING {_CLAIM_COLUMNS}",
             (worker_id, lease_timeout, now + lease_timeout, now, *ready_params),
         )
+        self._found_none = not rows
         return sorted((_claimed(r) for r in rows), key=_by_priority)  # RETURNING has no order
 
     def heartbeat(self, leases: Sequence[tuple[str, str]], lease_timeout: float) -> set[str]:
