@@ -12,8 +12,9 @@ import pytest
 
 from jobs_core import Echo, WaitsForEvent, event, unique_names
 from onward import Store, Worker, worker
-from onward.completions import Completion
-from onward.stores.base import Checkpoint, JobFilter, NewJob
+from onward.completions import Completer, Completion
+from onward.execution import Execution
+from onward.stores.base import Checkpoint, Claimed, JobFilter, NewJob
 from onward.testing import drain
 
 NO_PROGRESS = Checkpoint(None, None, False)
@@ -103,3 +104,27 @@ def test_a_claim_after_one_that_found_nothing_sees_new_jobs(store: Store, queues
     claimed = store.claim("w", queues, 30.0, 5)
     assert sorted(c.id for c in claimed) == ["job-1", "job-2"]
     assert store.claim("w", queues, 30.0, 5) == []
+
+
+def test_successes_committed_from_several_threads_at_once_are_each_reported_once(store: Store) -> None:
+    store.enqueue([new_job(n) for n in range(200)])
+    claimed = store.claim("w", None, 30.0, 200)
+    reported: list[tuple[str, bool]] = []
+    completer = Completer(store, lambda execution, lost: reported.append((execution.job_id, lost)))  # type: ignore[arg-type]
+    try:
+
+        def hand_over(part: list[Claimed]) -> None:
+            for job in part:
+                completer.add(Execution(store, job), '"ok"', NO_PROGRESS, None)
+                completer.commit_here()  # as a worker thread does before it claims
+
+        threads = [threading.Thread(target=hand_over, args=(claimed[i::4],)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert completer.flush(30)
+    finally:
+        completer.close()
+    assert sorted(reported) == sorted((job.id, False) for job in claimed)
+    assert {store.get(job.id).state for job in claimed} == {"succeeded"}
