@@ -351,7 +351,7 @@ class PostgresStore(ReadingAndAdmin):
                     if row is None:
                         return None
                     return q.insert_jobs(conn, children, job_id, row[0])
-            done = conn.execute(q.COMPLETE_WITH_CHILDREN, (*params, job_id, *q.complete_columns(children))).fetchone()
+            done = conn.execute(q.COMPLETE_WITH_CHILDREN, (*params, job_id, q.complete_columns(children))).fetchone()
             return [c.id for c in children] if done and done[0] else None
 
         ids = self._run(run)
