@@ -337,3 +337,19 @@ def test_the_claim_is_planned_once_and_reports_the_next_due_time_when_nothing_is
     assert 3500 < float(empty[-1]) <= 3600
     assert plans is not None
     assert plans[0] >= 8, plans  # the cached plan served the claims
+
+
+def test_a_batch_of_jobs_keeps_its_order_options_and_unusual_text(pg_store: Store) -> None:
+    import datetime as dt
+
+    odd = ["nul \x00 byte", 'quote " and \\ backslash', "snowman \u2603 \U0001f600", "'; DROP TABLE j; --"]
+    at = dt.datetime(2031, 1, 2, 3, 4, 5, 250000, tzinfo=dt.UTC)
+    handles = Noop.perform_all_later([(text,) for text in odd])
+    later = Noop.set(wait=2.5, priority=-3, queue="q \u00e9").perform_all_later([(1,), (2,)])
+    timed = Noop.set(wait_until=at).perform_all_later([(3,)])
+    records = [h.refresh() for h in handles + later + timed]
+    assert [r.args for r in records[:4]] == [[text] for text in odd]
+    assert [r.id for r in pg_store.list_jobs(JobFilter(limit=10))][::-1] == [h.id for h in handles + later + timed]
+    assert all(r.queue == "q \u00e9" and r.priority == -3 for r in records[4:6])
+    assert all(r.scheduled_at - r.enqueued_at == dt.timedelta(seconds=2.5) for r in records[4:6])
+    assert records[6].scheduled_at == at
