@@ -12,7 +12,7 @@ execution whose lease was taken back cannot write its checkpoint, result or cont
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -79,16 +79,24 @@ class JobFilter:
     limit: int = 50
     id_prefix: str | None = None  # jobs whose id starts with this (lower-case) text
 
-    def where_sql(self, mark: str, alias: str = "") -> tuple[str, list[Any]]:
+    def where_sql(
+        self, mark: str, alias: str = "", *, state_sql: Mapping[str, str] | None = None
+    ) -> tuple[str, list[Any]]:
         """The ``WHERE`` clause (``""`` when nothing is filtered) and its parameters, with
         ``mark`` as the driver's placeholder and ``alias`` the jobs table's alias. Columns come
-        from this code only; every value is a parameter. The id prefix becomes a range, so the
+        from this code only; every value is a parameter, except a state found in
+        ``state_sql``: the store's own constant condition for it (SQLite uses a partial index
+        only when the query spells out its condition). The id prefix becomes a range, so the
         unique index on ``id`` serves it."""
         col = f"{alias}." if alias else ""
         clauses: list[str] = []
         params: list[Any] = []
+        state = self.state
+        if state_sql is not None and state is not None and state in state_sql:
+            clauses.append(state_sql[state])
+            state = None
         for column, value in (
-            ("state", self.state),
+            ("state", state),
             ("queue", self.queue),
             ("job_class", self.job_class),
             ("parent_id", self.parent_id),
@@ -267,3 +275,4 @@ class Store(Protocol):
     def close(self) -> None:
         """Release connections; any later use raises ``OnwardError``."""
         ...
+
