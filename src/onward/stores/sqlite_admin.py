@@ -59,8 +59,8 @@ class ReadingAndAdmin:
         rows = self._exec(_COUNTS).fetchall()
         return [StateCount(r[0], r[1], r[2]) for r in rows if r[2]]
 
-    # ``+state`` keeps SQLite from choosing the state index over ``onward_jobs_finished``
-    # (which holds the state too), which would scan every succeeded job.
+    # ``+state`` keeps SQLite from choosing the index of finished jobs by state (``onward_jobs_done``)
+    # over ``onward_jobs_finished`` (which holds the state too): that would read every succeeded job.
     def finished_per_minute(self, minutes: int) -> list[FinishedCount]:
         now = self.clock()
         rows = self._exec(
