@@ -48,6 +48,9 @@ PREFETCH_HOLD = 0.05
 PREFETCH_BELOW = 0.02
 
 
+_STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+
+
 class _Lane:
     """One of the worker's ``concurrency`` threads and the jobs it holds."""
 
@@ -250,10 +253,13 @@ class Worker:
 
     # -- lanes ------------------------------------------------------------------------------
     def _lane_loop(self, lane: _Lane, store: Store, burst: bool) -> None:
+        if self._wakeup is not None:  # stop signals go to the main thread (see _signal_arrived)
+            signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         backoff = 0.0
         while True:
+            stop_signal = self._signal_arrived()  # before the next job or claim, not a tick later
             with self._lock:
-                if self.stopping or self._burst_done:
+                if stop_signal or self.stopping or self._burst_done:
                     break
                 execution = lane.ahead.popleft() if lane.ahead else None
                 lane.current = execution
@@ -261,8 +267,6 @@ class Worker:
             if execution is not None:
                 self._execute(lane, execution)
                 continue
-            if self._signal_arrived():
-                break
             if self._completer is not None:
                 self._completer.commit_here()
             self._wake.clear()  # a notification from now on is seen by this claim or wakes the poller
@@ -493,9 +497,14 @@ class Worker:
         return previous
 
     def _signal_arrived(self) -> bool:
-        """Whether SIGTERM or SIGINT arrived (maybe before its Python handler ran)."""
+        """Whether SIGTERM or SIGINT arrived, maybe before its Python handler ran: still
+        pending for the process (lanes block both, so the kernel hands them to the main
+        thread, which may not have run yet), or caught, as the wake-up socket tells."""
         if self._signalled or self._wakeup is None:
             return self._signalled
+        if not _STOP_SIGNALS.isdisjoint(signal.sigpending()):
+            self._signalled = True
+            return True
         try:
             received = self._wakeup[0].recv(64)
         except OSError:  # nothing arrived (or the socket is closed)
