@@ -43,10 +43,20 @@ _INSERT = (
     " VALUES (?, ?, ?, ?, ?, ?, 'enqueued', ?, ?, ?, ?, ?, ?)"
 )
 _GUARD = " WHERE id = ? AND state = 'running' AND lease_token = ?"
-_COMPLETE_CHUNK = 500  # rows per statement: 6 parameters each, far below SQLite's limit
+_COMPLETE_CHUNK = 512  # rows per statement at most: 6 parameters each, far below SQLite's limit
 
 
-@lru_cache(maxsize=64)
+def _chunk_sizes(n: int) -> Iterator[int]:
+    """``n`` as a sum of powers of two (largest first, none above _COMPLETE_CHUNK): a few
+    statement shapes, so each connection's statement cache stays small (one compiled
+    statement per batch size would grow a worker's memory by tens of megabytes)."""
+    while n:
+        size = min(_COMPLETE_CHUNK, 1 << (n.bit_length() - 1))
+        yield size
+        n -= size
+
+
+@lru_cache(maxsize=16)
 def _complete_many_sql(rows: int) -> str:
     """One UPDATE for ``rows`` successes, each row guarded by its id, state and lease token."""
     values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
@@ -293,20 +303,22 @@ class SQLiteStore(ReadingAndAdmin):
         return ids
 
     def complete_many(self, done: Sequence[Completion]) -> set[str]:
-        """Mark many jobs succeeded (none with continuations) in one statement: a busy
+        """Mark many jobs succeeded (none with continuations) in one transaction: a busy
         worker's successes share one commit. Returns the ids whose lease was lost; those
         are left as they are, exactly as ``complete`` would."""
         if not done:
             return set()
         now = self.clock()
         written: set[str] = set()
-        for start in range(0, len(done), _COMPLETE_CHUNK):
-            chunk = done[start : start + _COMPLETE_CHUNK]
-            params: list[Any] = [now]
-            for c in chunk:
-                params += (c.id, c.token, c.result, c.checkpoint.steps, c.checkpoint.job_state, c.continuation_error)
-            rows = self._exec_returning(_complete_many_sql(len(chunk)), params)
-            written.update(row[0] for row in rows)
+        with self._write() as conn:
+            start = 0
+            for size in _chunk_sizes(len(done)):
+                params: list[Any] = [now]
+                for c in done[start : start + size]:
+                    cp = c.checkpoint
+                    params += (c.id, c.token, c.result, cp.steps, cp.job_state, c.continuation_error)
+                written.update(row[0] for row in conn.execute(_complete_many_sql(size), params))
+                start += size
         return {c.id for c in done} - written
 
     def unclaim(self, leases: Sequence[tuple[str, str]]) -> None:
