@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -738,3 +739,10 @@ class AsyncRaisingContinuations(Job):
         Child.perform_later("never")
         await asyncio.sleep(0)
         raise RuntimeError("async continuations broke")
+
+
+class ReportsSwitchInterval(Job):
+    """Returns the interpreter's thread switch interval in the process that runs it."""
+
+    def perform(self) -> float:
+        return sys.getswitchinterval()

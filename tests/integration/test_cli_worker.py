@@ -18,11 +18,13 @@ from jobs_core import (
     Mailer,
     MeetAtBarrier,
     Parent,
+    ReportsSwitchInterval,
     StepUntilFile,
     WaitsForFile,
     unique_names,
 )
 from onward import Store
+from onward.cli.worker import WORKER_SWITCH_INTERVAL
 from onward.testing import drain
 
 ONWARD = Path(sys.executable).parent / "onward"
@@ -268,3 +270,15 @@ def test_the_process_exits_quickly_on_a_signal_when_idle(
     poll(lambda: "started" in output_of(tmp_path), what="the worker to start")
     os.kill(proc.pid, signal.SIGTERM)
     assert proc.wait(30) == 0
+
+
+@pytest.mark.parametrize(("concurrency", "expected"), [("1", None), ("2", WORKER_SWITCH_INTERVAL)])
+def test_a_worker_with_several_threads_switches_between_them_more_often(
+    store: Store, store_url: str, subprocess_env: dict[str, str], concurrency: str, expected: float | None
+) -> None:
+    handle = ReportsSwitchInterval.perform_later()
+    done = run_worker(
+        ["--burst", "--import", "jobs_core", "--concurrency", concurrency, "--database-url", store_url], subprocess_env
+    )
+    assert done.returncode == 0, done.stderr
+    assert handle.refresh().result == (expected if expected is not None else sys.getswitchinterval())
