@@ -105,14 +105,8 @@ class Completer:
         with self._cond:
             if self._busy or not self._pending:
                 return
-            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-            self._busy = True
-        try:
-            self._commit(batch)
-        finally:
-            with self._cond:
-                self._busy = False
-                self._cond.notify_all()
+            batch = self._take()
+        self._commit(batch)
 
     def close(self) -> None:
         """Commit what is queued, then stop the thread."""
@@ -133,19 +127,27 @@ class Completer:
                 self._cond.wait_for(lambda: not self._busy)  # a worker thread may be committing
                 if not self._pending:
                     continue
-                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-                self._busy = True
-            try:
-                self._commit(batch)
-            finally:
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()
+                batch = self._take()
+            self._commit(batch)
 
     def _batch_ready(self) -> bool:
         return self._closed or self._urgent > 0 or len(self._pending) >= LINGER_BATCH
 
+    def _take(self) -> list[tuple[Execution, Completion]]:
+        """(Under the condition's lock.) The next batch; the caller then owns the commit."""
+        batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+        self._busy = True
+        return batch
+
     def _commit(self, batch: list[tuple[Execution, Completion]]) -> None:
+        try:
+            self._record(batch)
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+    def _record(self, batch: list[tuple[Execution, Completion]]) -> None:
         try:
             lost = self.store.complete_many([item for _, item in batch])
         except Exception:

@@ -58,6 +58,34 @@ class Claimed:
     unique_key: str | None = None
 
 
+#: The columns a store's claim returns first, in this order (see :func:`claimed_from_row`).
+CLAIMED_COLUMNS = (
+    "id, job_class, queue, priority, args, kwargs, attempts, resumptions, steps, job_state,"
+    " lease_token, resume_pending, parent_id, unique_key"
+)
+
+
+def claimed_from_row(row: Sequence[Any]) -> Claimed:
+    """A :class:`Claimed` from a row that starts with ``CLAIMED_COLUMNS``: read by position,
+    several times faster than by name, for every claimed job."""
+    return Claimed(
+        id=row[0],
+        job_class=row[1],
+        queue=row[2],
+        priority=row[3],
+        args=row[4],
+        kwargs=row[5],
+        attempts=row[6],
+        resumptions=row[7],
+        steps=row[8],
+        job_state=row[9],
+        lease_token=row[10],
+        resumed=bool(row[11]),
+        parent_id=row[12],
+        unique_key=row[13],
+    )
+
+
 class Checkpoint(NamedTuple):
     """Progress to save: the encoded steps and ``self.state``; ``progressed`` tells whether
     this execution changed anything since it started (a reclaim is then a resumption)."""
@@ -275,4 +303,3 @@ class Store(Protocol):
     def close(self) -> None:
         """Release connections; any later use raises ``OnwardError``."""
         ...
-

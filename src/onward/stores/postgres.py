@@ -32,7 +32,7 @@ from onward.completions import Completion
 from onward.errors import ConfigurationError, LeaseLost, OnwardError
 from onward.stores import mask_url
 from onward.stores import postgres_sql as q
-from onward.stores.base import Checkpoint, Claimed, NewJob
+from onward.stores.base import Checkpoint, Claimed, NewJob, claimed_from_row
 from onward.stores.postgres_admin import ReadingAndAdmin
 from onward.stores.postgres_listen import Listener
 from onward.stores.postgres_schema import migrate
@@ -263,7 +263,7 @@ class PostgresStore(ReadingAndAdmin):
                     (worker_id, lease_timeout, lease_timeout, job_id),
                 ).fetchone()
             assert row is not None
-            return q.claimed(row)
+            return claimed_from_row(row)
 
         return self._run(run)
 
@@ -303,7 +303,7 @@ class PostgresStore(ReadingAndAdmin):
         rows = self._run(run, persist=False)
         if rows and rows[0][0] is not None:
             self._idle.pop(key, None)
-            return [q.claimed(r) for r in rows]
+            return [claimed_from_row(r) for r in rows]
         due = rows[0][-1] if rows else None
         wait = FALLBACK_POLL
         if due is not None:

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 
 from onward.errors import OnwardError
-from onward.stores.base import Claimed, NewJob
+from onward.stores.base import CLAIMED_COLUMNS, NewJob
 
 #: The ``LISTEN``/``NOTIFY`` channel; the payload is the queue of the job that may be ready.
 CHANNEL = "onward_jobs"
@@ -28,10 +28,7 @@ LEASE_EXPIRED_ERROR = "onward.LeaseLost: worker lost: lease expired"
 
 GUARD = " WHERE id = %s AND state = 'running' AND lease_token = %s"
 
-CLAIM_COLUMNS = (
-    "id, job_class, queue, priority, args, kwargs, attempts, resumptions, steps, job_state,"
-    " lease_token, resume_pending, parent_id, unique_key, scheduled_at, seq"
-)
+CLAIM_COLUMNS = CLAIMED_COLUMNS + ", scheduled_at, seq"  # the last two order the claimed rows
 
 # A claim is committed without waiting for the WAL flush (``synchronous_commit`` off for this
 # transaction only): it is a lease, not a result. If the server crashes before the flush, the
@@ -361,23 +358,3 @@ def running_with_key(job: NewJob, latest: tuple[str, str] | None) -> None:
     """``perform_now`` refuses a unique key whose latest job is running."""
     if latest is not None and latest[1] == "running":
         raise OnwardError(f"{job.job_class}: a job with unique key {job.unique_key!r} is already running ({latest[0]})")
-
-
-def claimed(row: Sequence[Any]) -> Claimed:
-    """A ``Claimed`` from a row of ``CLAIM_COLUMNS``."""
-    return Claimed(
-        id=row[0],
-        job_class=row[1],
-        queue=row[2],
-        priority=row[3],
-        args=row[4],
-        kwargs=row[5],
-        attempts=row[6],
-        resumptions=row[7],
-        steps=row[8],
-        job_state=row[9],
-        lease_token=row[10],
-        resumed=bool(row[11]),
-        parent_id=row[12],
-        unique_key=row[13],
-    )
