@@ -113,7 +113,7 @@ def _alive(pid: int) -> bool:
 def new_schema(migrated: bool = True) -> str:
     """Create a schema in this process's database (holding Onward's tables if ``migrated``)
     and return a URL that uses it."""
-    from onward.stores.postgres_schema import migrate
+    from onward.stores.postgres.schema import migrate
 
     database = process_database()
     schema = f"t_{uuid.uuid4().hex[:16]}"

@@ -1,5 +1,7 @@
 """Onward: durable background jobs with continuations and checkpointed steps."""
 
+from onward import log_events
+from onward.connecting import connect, get_job
 from onward.errors import (
     ConfigurationError,
     InvalidStep,
@@ -8,18 +10,20 @@ from onward.errors import (
     OnwardError,
     ResumeLimitExceeded,
     SerializationError,
+    StoreClosed,
     UnadvanceableCursor,
 )
 from onward.job import Args, Job, JobHandle
 from onward.records import JobRecord, State, StepRecord
 from onward.retry import Retry
 from onward.steps import Step
-from onward.stores import connect, get_job
 from onward.stores.base import Store
 from onward.transaction import transaction
 from onward.worker import Worker
 
 __version__ = "0.1.0"
+
+log_events.enable()  # one log line per job event (onward.log_events.disable() turns it off)
 
 __all__ = [
     # connecting
@@ -48,4 +52,5 @@ __all__ = [
     "UnadvanceableCursor",
     "ResumeLimitExceeded",
     "LeaseLost",
+    "StoreClosed",
 ]

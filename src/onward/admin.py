@@ -21,14 +21,31 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from onward import lifecycle
 from onward.admin_text import decode_arguments, format_duration, parse_duration, to_plain
+from onward.admin_values import (
+    STATES,
+    JobDetail,
+    JobPage,
+    MinuteCount,
+    QueueCounts,
+    RunningJob,
+    Stats,
+    StepProgress,
+    TreeNode,
+    current_step,
+    step_progress,
+)
 from onward.errors import OnwardError
-from onward.job import Configured, JobHandle, Options, load_job_class
-from onward.records import FINISHED_STATES, JobRecord, State, StepRecord
+from onward.handles import JobHandle
+from onward.job import Configured
+from onward.lifecycle import Action
+from onward.options import Options
+from onward.records import FINISHED_STATES, JobRecord, State
+from onward.registry import load_job_class
 from onward.stores.base import JobFilter, Store
 
 __all__ = [
@@ -45,6 +62,7 @@ __all__ = [
     "Stats",
     "StepProgress",
     "TreeNode",
+    "actions",
     "current_step",
     "decode_arguments",
     "format_duration",
@@ -53,8 +71,6 @@ __all__ = [
     "to_plain",
 ]
 
-#: The states, in life-cycle order (for columns and filters).
-STATES: tuple[str, ...] = tuple(s.value for s in State)
 #: The shortest id prefix accepted in place of a full id.
 MIN_PREFIX = 6
 #: A page never holds more jobs than this, whatever ``limit`` asks.
@@ -72,149 +88,6 @@ class JobNotFound(OnwardError, KeyError):
 
 class ActionRefused(OnwardError):
     """The job's state does not allow the action (e.g. retrying a running job)."""
-
-
-# -- values -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class JobPage:
-    """One page of jobs, newest first. Pass ``next`` as ``before`` for the following page;
-    it is ``None`` on the last page."""
-
-    jobs: list[JobRecord]
-    next: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class StepProgress:
-    """A step as saved, with what a progress bar needs.
-
-    ``rate`` is items advanced per second, averaged since the step first started (so it
-    includes time spent waiting to resume); ``eta`` is the seconds left at that rate, known
-    only while the step is in progress and has a ``total``.
-    """
-
-    name: str
-    status: str
-    cursor: Any
-    advanced: int
-    total: int | None
-    fraction: float | None
-    elapsed: float | None
-    rate: float | None
-    eta: float | None
-    started_at: datetime | None
-    completed_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class TreeNode:
-    """A job in a continuation chain and the jobs its success enqueued."""
-
-    id: str
-    job_class: str
-    state: str
-    children: list[TreeNode] = field(default_factory=list)
-    missing: bool = False  # the job was purged; only its id is known
-    truncated: bool = False  # more children exist than the tree shows
-
-
-@dataclass(frozen=True, slots=True)
-class JobDetail:
-    """Everything known about one job: the record, its steps' progress, and the chain it
-    belongs to (``tree`` starts at the chain's first job and contains this one)."""
-
-    job: JobRecord
-    steps: list[StepProgress]
-    tree: TreeNode
-
-
-@dataclass(frozen=True, slots=True)
-class RunningJob:
-    """A running job and the step it is in (``None`` before its first step or without steps)."""
-
-    job: JobRecord
-    step: StepProgress | None
-
-
-@dataclass(frozen=True, slots=True)
-class QueueCounts:
-    """Jobs of one queue per state; ``counts`` has every state in :data:`STATES`."""
-
-    queue: str
-    counts: dict[str, int]
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-
-@dataclass(frozen=True, slots=True)
-class MinuteCount:
-    """Jobs finished during the 60 seconds starting at ``start`` (UTC), per outcome."""
-
-    start: datetime
-    succeeded: int = 0
-    failed: int = 0
-    discarded: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.succeeded + self.failed + self.discarded
-
-
-@dataclass(frozen=True, slots=True)
-class Stats:
-    """Counts per queue and state, totals per state, and recent throughput.
-
-    ``per_minute`` holds 60-second windows ending now, oldest first; the last one is the
-    last minute, whose total is ``finished_last_minute``.
-    """
-
-    queues: list[QueueCounts]
-    totals: dict[str, int]
-    per_minute: list[MinuteCount]
-
-    @property
-    def finished_last_minute(self) -> int:
-        return self.per_minute[-1].total if self.per_minute else 0
-
-
-# -- progress ------------------------------------------------------------------------------
-
-
-def step_progress(step: StepRecord, now: float | None = None) -> StepProgress:
-    """What a progress bar needs for ``step``, computed at ``now`` (epoch seconds)."""
-    now = time.time() if now is None else now
-    end = step.completed_at.timestamp() if step.completed_at is not None else now
-    elapsed = max(0.0, end - step.started_at.timestamp()) if step.started_at is not None else None
-    rate = step.advanced / elapsed if elapsed and step.advanced else None
-    eta = None
-    if step.status != "completed" and step.total and rate:
-        eta = max(0, step.total - step.advanced) / rate
-    fraction = step.progress
-    return StepProgress(
-        name=step.name,
-        status=step.status,
-        cursor=step.cursor,
-        advanced=step.advanced,
-        total=step.total,
-        fraction=fraction,
-        elapsed=elapsed,
-        rate=rate,
-        eta=eta,
-        started_at=step.started_at,
-        completed_at=step.completed_at,
-    )
-
-
-def current_step(job: JobRecord, now: float | None = None) -> StepProgress | None:
-    """The step ``job`` is in (the first not completed), with its progress."""
-    for step in job.steps:
-        if step.status != "completed":
-            return step_progress(step, now)
-    return None
 
 
 # -- the facade -----------------------------------------------------------------------------
@@ -382,12 +255,10 @@ class Admin:
         """Run a failed job again now, keeping its progress (completed steps are skipped,
         the step in progress resumes at its cursor); its attempts start again from zero."""
         record = self.get(job_id)
-        if record.state != State.FAILED:
-            raise ActionRefused(f"job {record.id} is {record.state}; only failed jobs can be retried")
+        _check_allowed(record, Action.RETRY)
         if not self.store.retry_failed_job(record.id):
             now = self.store.get(record.id)
-            if now.state != State.FAILED:
-                raise ActionRefused(f"job {record.id} is {now.state}; only failed jobs can be retried")
+            _check_allowed(now, Action.RETRY)
             raise ActionRefused(
                 f"job {record.id} was not retried: another job with its unique key {now.unique_key!r}"
                 " is enqueued or running"
@@ -397,9 +268,9 @@ class Admin:
     def discard(self, job_id: str) -> JobRecord:
         """Discard an enqueued or failed job: it will never run (again)."""
         record = self.get(job_id)
-        if record.state not in (State.ENQUEUED, State.FAILED) or not self.store.discard_job(record.id):
-            now = self.store.get(record.id)
-            raise ActionRefused(f"job {record.id} is {now.state}; only enqueued or failed jobs can be discarded")
+        _check_allowed(record, Action.DISCARD)
+        if not self.store.discard_job(record.id):
+            _check_allowed(self.store.get(record.id), Action.DISCARD)
         return self.store.get(record.id)
 
     def enqueue(
@@ -453,3 +324,20 @@ class Admin:
             total += deleted
             if deleted < batch_size:
                 return total
+
+
+def actions(record: JobRecord) -> frozenset[str]:
+    """The actions (``"retry"``, ``"discard"``) an operator may take on ``record`` now."""
+    return frozenset(a.value for a in lifecycle.actions_for(record.state))
+
+
+_DONE = {Action.RETRY: "retried", Action.DISCARD: "discarded"}
+
+
+def _check_allowed(record: JobRecord, action: Action) -> None:
+    """``ActionRefused`` naming the states that allow ``action`` when ``record``'s does not."""
+    if lifecycle.allows(record.state, action):
+        return
+    states = lifecycle.states_allowing(action)
+    allowed = " or ".join(states)
+    raise ActionRefused(f"job {record.id} is {record.state}; only {allowed} jobs can be {_DONE[action]}")

@@ -1,8 +1,8 @@
 """Group commit of successes: a busy worker marks many jobs succeeded in one transaction.
 
 Committing is most of what finishing a short job costs (a transaction per job, each writing
-the same few index pages). A worker whose store offers ``complete_many`` therefore hands
-every success *without continuations* to a :class:`Completer`, whose thread commits all the
+the same few index pages). A worker therefore hands every success *without continuations*
+to a :class:`Completer`, whose thread commits all the
 successes waiting at that moment in one transaction while the job threads go on with the
 next jobs. A job with continuations is still completed on its own, in the one transaction
 that also inserts its children.
@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from onward.stores.base import Checkpoint
+from onward.stores.base import Checkpoint, Completion, WorkerStore
 
 if TYPE_CHECKING:
     from onward.execution import Execution
@@ -37,25 +37,6 @@ LINGER = 0.005
 LINGER_BATCH = 64
 
 
-class Completion(NamedTuple):
-    """One success to commit: the job, its lease, its result and final checkpoint."""
-
-    id: str
-    token: str
-    result: str
-    checkpoint: Checkpoint
-    continuation_error: str | None = None
-
-
-class BatchingStore(Protocol):
-    def complete_many(self, done: Sequence[Completion]) -> set[str]: ...
-
-
-def batching(store: Any) -> BatchingStore | None:
-    """``store`` if it can commit many successes at once, else ``None``."""
-    return store if callable(getattr(store, "complete_many", None)) else None
-
-
 class Completer:
     """Commits handed-over successes in batches from one thread.
 
@@ -63,7 +44,7 @@ class Completer:
     taken back and nothing was written).
     """
 
-    def __init__(self, store: BatchingStore, committed: Callable[[Execution, bool], None]) -> None:
+    def __init__(self, store: WorkerStore, committed: Callable[[Execution, bool], None]) -> None:
         self.store = store
         self.committed = committed
         self._pending: list[tuple[Execution, Completion]] = []

@@ -7,6 +7,8 @@ Every public error derives from :class:`OnwardError`. Their ``__module__`` is se
 
 from __future__ import annotations
 
+import traceback
+
 
 class OnwardError(Exception):
     """Base class of every error Onward raises."""
@@ -64,6 +66,26 @@ FATAL_ERRORS: tuple[type[BaseException], ...] = (
     SerializationError,
     JobClassNotFound,
 )
+
+
+class StoreClosed(OnwardError):
+    """The store was closed; nothing more can be done with it."""
+
+
+StoreClosed.__module__ = "onward"
+
+
+def format_error(exc: BaseException) -> str:
+    """The traceback of ``exc``, its last line ``module.Type: message``."""
+    te = traceback.TracebackException.from_exception(exc)
+    text = "".join(te.format())
+    only = "".join(te.format_exception_only())
+    if text.endswith(only):
+        text = text[: -len(only)]
+    cls = type(exc)
+    message = str(exc)
+    last = f"{cls.__module__}.{cls.__qualname__}" + (f": {message}" if message else "")
+    return text + last
 
 
 class Interrupt(BaseException):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from onward.errors import OnwardError
+from onward.errors import StoreClosed
 from onward.steps import StopSignal
 from onward.stores.base import Store
 
@@ -68,7 +68,7 @@ class LeaseKeeper:
         while not self._stop.wait(self.interval):
             try:
                 self.renew()
-            except OnwardError:  # the store was closed
+            except StoreClosed:
                 return
             except Exception:
                 log.exception("heartbeat failed; retrying")

@@ -16,10 +16,19 @@ JITTER = 0.25
 Backoff = float | int | Callable[[int], float] | None
 
 
+def backoff(
+    failures: int, base: float, cap: float, jitter: float = 0.0, rand: Callable[[], float] = random.random
+) -> float:
+    """Seconds to wait after ``failures`` failures in a row: ``base * 2 ** (failures - 1)``,
+    at most ``cap``, times a random factor in ``[1 - jitter, 1 + jitter]``. Every waiting loop
+    in Onward uses it: job retries, store reconnects, worker and supervisor restarts."""
+    wait = min(cap, base * 2.0 ** max(0, failures - 1))
+    return wait * (1.0 - jitter + 2.0 * jitter * rand()) if jitter else wait
+
+
 def default_backoff(attempt: int, rand: Callable[[], float] = random.random) -> float:
     """Exponential backoff with jitter for the retry after try number ``attempt``."""
-    base = min(CAP_SECONDS, BASE_SECONDS * 2.0 ** max(0, attempt - 1))
-    return base * (1.0 - JITTER + 2.0 * JITTER * rand())
+    return backoff(attempt, BASE_SECONDS, CAP_SECONDS, JITTER, rand)
 
 
 @dataclass(frozen=True)

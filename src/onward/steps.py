@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from onward import serialization, step_hooks, trailing_saves
+from onward import events, serialization, step_hooks, trailing_saves
 from onward.errors import Interrupt, InvalidStep, OnwardError, SerializationError, UnadvanceableCursor
 from onward.step_json import StepsEncoder
 
@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("onward.steps")
 
 _MISSING: Any = object()
+
+
+def _ignore(kind: str, **data: Any) -> None:
+    """The default ``notify``: nobody listens."""
 
 
 class StopSignal:
@@ -138,8 +142,10 @@ class StepRunner:
         interval: float,
         max_run_time: float | None,
         flush: Callable[[], Awaitable[None]] | None = None,
+        notify: Callable[..., None] = _ignore,
     ) -> None:
         self.job = job
+        self.notify = notify  # announces step events: notify(kind, **data)
         self.job_name = type(job).__qualname__
         self.records = records
         self.signal = signal
@@ -262,9 +268,7 @@ class StepRunner:
         record = self._match(name)
         self.seen.add(name)
         if record is not None and record["status"] == "completed":
-            log.info(
-                "step %r skipped (completed earlier)", name, extra={"job_id": self.job.id, "event": "step_skipped"}
-            )
+            self.notify(events.STEP_SKIPPED, step=name)
             return None
         if self.progressed():
             if self.signal.stopping:
@@ -296,12 +300,7 @@ class StepRunner:
         with self._lock:
             self.current = step
             self._encoder.reset()
-        log.info(
-            "step %r %s",
-            name,
-            f"resumed at cursor {step.cursor!r}" if resumed else "started",
-            extra={"job_id": self.job.id, "event": "step_resumed" if resumed else "step_started"},
-        )
+        self.notify(events.STEP_STARTED, step=name, cursor=step.cursor, resumed=resumed)
         return step, fn, arity
 
     def _match(self, name: str) -> dict[str, Any] | None:
@@ -341,7 +340,7 @@ class StepRunner:
         self.isolate_next = isolated
         if step_hooks.active:
             self.after_hook = step_hooks.after_step(self.job, step.name)
-        log.info("step %r completed", step.name, extra={"job_id": self.job.id, "event": "step_completed"})
+        self.notify(events.STEP_COMPLETED, step=step.name)
 
     def finish(self) -> None:
         """``perform`` returned: an ``interrupt_after_step`` pending on the last step never fires."""

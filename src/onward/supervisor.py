@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
+from onward import retry
+
 log = logging.getLogger("onward.supervisor")
 
 POLL = 0.05
@@ -63,7 +65,7 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 def backoff(crashes: int) -> float:
     """Seconds to wait before restarting a child after ``crashes`` crashes in a row."""
-    return min(MAX_BACKOFF, MIN_BACKOFF * 2.0 ** max(0, crashes - 1))
+    return retry.backoff(crashes, MIN_BACKOFF, MAX_BACKOFF)
 
 
 class Supervisor:

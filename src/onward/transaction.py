@@ -29,75 +29,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from onward import stores
-from onward.errors import ConfigurationError, OnwardError
-from onward.job import Collector, collector
+from onward import collecting, connecting
 from onward.stores.base import Store
 
-
-def _psycopg_connection(connection: Any) -> Any:
-    """The psycopg 3 connection behind ``connection`` (Django, SQLAlchemy or psycopg itself)."""
-    try:
-        import psycopg
-    except ImportError as exc:
-        raise ConfigurationError(
-            "onward.transaction() needs the PostgreSQL driver; install it with: pip install 'onward[postgres]'"
-        ) from exc
-    candidate = connection
-    if callable(getattr(candidate, "ensure_connection", None)):  # django.db.connection
-        candidate.ensure_connection()
-        candidate = candidate.connection
-    inner = getattr(candidate, "connection", None)  # sqlalchemy.engine.Connection
-    if inner is not None and hasattr(inner, "driver_connection"):
-        candidate = inner.driver_connection
-    candidate = getattr(candidate, "driver_connection", candidate)
-    if isinstance(candidate, psycopg.Connection):
-        return candidate
-    if isinstance(candidate, psycopg.AsyncConnection):
-        raise TypeError("onward.transaction() takes a synchronous psycopg.Connection, not an AsyncConnection")
-    raise TypeError(
-        f"onward.transaction() takes a psycopg (version 3) connection, Django's django.db.connection or a"
-        f" SQLAlchemy Connection using psycopg; got {type(connection).__name__}"
-    )
+__all__ = ["transaction"]
 
 
 @contextmanager
 def transaction(connection: Any, *, store: Store | None = None) -> Iterator[None]:
     """Enqueue the jobs of this block inside ``connection``'s current transaction."""
-    conn = _psycopg_connection(connection)
-    target = store or stores.default()
-    from onward.stores import postgres  # the driver is known to be present from here on
-
-    if not isinstance(target, postgres.PostgresStore):
-        raise ConfigurationError(
-            f"onward.transaction() needs the PostgreSQL store, but the store is {target.url}; connect with"
-            " onward.connect('postgresql://...') (on SQLite, enqueue after your transaction commits)"
-        )
-    pending = Collector(target)
-    token = collector.set(pending)
-    try:
+    target = store or connecting.default()
+    insert = target.join_transaction(connection)
+    with collecting.collecting(target) as pending:
         yield
-    finally:
-        collector.reset(token)
     if pending.jobs:
-        ids = _insert(conn, pending)
-        for handle, job_id in zip(pending.handles, ids, strict=True):
-            handle._id = job_id
-
-
-def _insert(conn: Any, pending: Collector) -> list[str]:
-    from psycopg import pq
-
-    from onward.stores import postgres_sql
-
-    status = conn.info.transaction_status
-    if status == pq.TransactionStatus.INERROR:
-        raise OnwardError("onward.transaction(): the connection's transaction has failed; no job was enqueued")
-    if status == pq.TransactionStatus.IDLE and conn.autocommit:
-        raise OnwardError(
-            "onward.transaction(): no transaction is open on the connection (it is in autocommit mode), so the"
-            " jobs would not depend on anything; open one first (with conn.transaction(): ..., or Django's"
-            " transaction.atomic())"
-        )
-    ids: list[str] = postgres_sql.insert_jobs(conn, pending.jobs)
-    return ids
+        pending.resolve(insert(pending.jobs))

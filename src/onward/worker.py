@@ -17,22 +17,23 @@ import contextlib
 import logging
 import os
 import secrets
-import signal
 import socket
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
-from types import FrameType
-from typing import Any
+from collections.abc import Sequence
 
-from onward import completions, stores
+from onward import connecting, events
 from onward.completions import Completer
-from onward.errors import LeaseLost, OnwardError
+from onward.duties import Duty
+from onward.duties.reaper import Reaper
+from onward.errors import LeaseLost, StoreClosed
 from onward.execution import Execution, Outcome
 from onward.leases import LeaseKeeper
+from onward.retry import backoff as backoff_after
 from onward.steps import StopSignal
 from onward.stores.base import Claimed, Store
+from onward.worker_signals import StopSignals
 
 log = logging.getLogger("onward.worker")
 
@@ -46,9 +47,6 @@ MAX_ERROR_BACKOFF = 5.0
 PREFETCH_FACTOR = 32
 PREFETCH_HOLD = 0.05
 PREFETCH_BELOW = 0.02
-
-
-_STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 
 
 class _Lane:
@@ -119,13 +117,12 @@ class Worker:
         self._cond = threading.Condition(self._lock)  # idle lanes wait on it
         self._wake = threading.Event()  # set by the store when jobs may be ready; the poller waits on it
         self._stop = threading.Event()
-        self._signalled = False
-        self._wakeup: tuple[socket.socket, socket.socket, int] | None = None
+        self._signals = StopSignals()
         self._lanes: list[_Lane] = []
         self._loop: _Loop | None = None
         self._keeper: LeaseKeeper | None = None
         self._completer: Completer | None = None
-        self._unclaim: Callable[[Sequence[tuple[str, str]]], None] | None = None
+        self._duties: list[Duty] = []
         self._avg_run: float | None = None  # moving average of execution seconds
         self._generation = 0  # bumped by the main thread: idle lanes look for jobs again
         self._idle_lanes = 0  # lanes that found nothing, the poller included
@@ -150,24 +147,20 @@ class Worker:
 
     @property
     def stopping(self) -> bool:
-        return self._stop.is_set() or self._signalled
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        self._signalled = True  # the main thread notices within SIGNAL_CHECK seconds
+        return self._stop.is_set() or self._signals.received
 
     # -- running ----------------------------------------------------------------------------
     def run(self, burst: bool = False) -> None:
         """Claim and run jobs until stopped; with ``burst=True``, until none is ready and
         none of this worker's jobs is still running."""
-        store = self.store if self.store is not None else stores.default()
+        store = self.store if self.store is not None else connecting.default()
         self.store = store
-        previous = self._install_signals()
+        self._signals.install()
         self._keeper = LeaseKeeper(store, self.lease_timeout)
-        self._unclaim = getattr(store, "unclaim", None)
-        batch_store = completions.batching(store)
-        if batch_store is not None:
-            self._completer = Completer(batch_store, self._committed)
+        self._completer = Completer(store, self._committed)
+        self._duties = [Reaper(self.lease_timeout)]
         store.add_listener(self._wake)
+        events.emit(events.Event(events.WORKER_STARTED, worker_id=self.worker_id))
         log.info(
             "worker %s started (queues: %s, concurrency %d, store %s)",
             self.worker_id,
@@ -196,40 +189,44 @@ class Worker:
                 self._keeper.close()
                 if self._loop is not None:
                     self._loop.close()
-                self._restore_signals(previous)
+                self._signals.restore()
                 log.info("worker %s stopped", self.worker_id, extra={"event": "worker_stopped"})
+                events.emit(events.Event(events.WORKER_STOPPED, worker_id=self.worker_id))
         if self._fatal is not None:
             raise self._fatal
 
     def _watch(self, store: Store, burst: bool) -> None:
-        """The main thread: reap expired leases, notice signals, end a burst."""
-        reap_every = min(1.0, self.lease_timeout / 4.0)
-        next_reap = 0.0
-        backoff = 0.0
+        """The main thread: do the duties (take back expired leases...), notice signals,
+        end a burst."""
+        due = [0.0] * len(self._duties)
+        failures = 0
         while not self.stopping:
             try:
-                now = time.monotonic()
-                if now >= next_reap:
-                    next_reap = now + reap_every
-                    if store.reap_expired():
-                        with self._lock:  # jobs of dead workers are ready again: look before a burst ends
-                            self._found_nothing_at = -1
-                            self._look_again()
-                        self._wake.set()
+                self._do_duties(store, due)
                 with self._lock:
                     if burst and self._burst_finished():
                         break
-                self._tick.wait(min(SIGNAL_CHECK, max(0.0, next_reap - time.monotonic())))
+                self._tick.wait(min(SIGNAL_CHECK, max(0.0, min(due, default=SIGNAL_CHECK) - time.monotonic())))
                 self._tick.clear()
-                backoff = 0.0
-            except OnwardError as exc:
-                if "closed" in str(exc):
-                    raise
-                backoff = self._back_off(exc, backoff)
+                failures = 0
+            except StoreClosed:
+                raise
             except Exception as exc:
-                backoff = self._back_off(exc, backoff)
+                failures = self._back_off(exc, failures)
         if burst and self._completer is not None:
             self._completer.flush()
+
+    def _do_duties(self, store: Store, due: list[float]) -> None:
+        for i, duty in enumerate(self._duties):
+            now = time.monotonic()
+            if now < due[i]:
+                continue
+            due[i] = now + duty.interval()
+            if duty.run(store):
+                with self._lock:  # jobs are ready again: look before a burst ends
+                    self._found_nothing_at = -1
+                    self._look_again()
+                self._wake.set()
 
     def _burst_finished(self) -> bool:
         """Every lane is idle and a claim found nothing after the last job ended."""
@@ -253,11 +250,10 @@ class Worker:
 
     # -- lanes ------------------------------------------------------------------------------
     def _lane_loop(self, lane: _Lane, store: Store, burst: bool) -> None:
-        if self._wakeup is not None:  # stop signals go to the main thread (see _signal_arrived)
-            signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-        backoff = 0.0
+        self._signals.block_here()  # stop signals go to the main thread (see worker_signals)
+        failures = 0
         while True:
-            stop_signal = self._signal_arrived()  # before the next job or claim, not a tick later
+            stop_signal = self._signals.arrived()  # before the next job or claim, not a tick later
             with self._lock:
                 if stop_signal or self.stopping or self._burst_done:
                     break
@@ -272,16 +268,13 @@ class Worker:
             self._wake.clear()  # a notification from now on is seen by this claim or wakes the poller
             try:
                 claimed = store.claim(self.worker_id, self.queues, self.lease_timeout, self._batch_size())
-                backoff = 0.0
-            except OnwardError as exc:
-                if "closed" in str(exc):
-                    self._fatal = exc
-                    self.stop()
-                    break
-                backoff = self._back_off(exc, backoff)
-                continue
+                failures = 0
+            except StoreClosed as exc:
+                self._fatal = exc
+                self.stop()
+                break
             except Exception as exc:
-                backoff = self._back_off(exc, backoff)
+                failures = self._back_off(exc, failures)
                 continue
             if claimed:
                 self._hold(lane, store, claimed)
@@ -309,7 +302,7 @@ class Worker:
             if generation == self._generation:
                 store.wait_for_jobs(self.queues, min(self.poll_interval, SIGNAL_CHECK), self._wake)
         except Exception as exc:
-            self._back_off(exc, 0.0)
+            self._back_off(exc, 0)
         finally:
             with self._lock:
                 self._poller = None
@@ -318,7 +311,7 @@ class Worker:
     def _batch_size(self) -> int:
         """How many jobs to claim: one, plus prefetch while jobs are short."""
         avg = self._avg_run
-        if self._unclaim is None or avg is None or avg >= PREFETCH_BELOW:
+        if avg is None or avg >= PREFETCH_BELOW:
             return 1
         return 1 + (min(PREFETCH_FACTOR, int(PREFETCH_HOLD / avg)) if avg > 0 else PREFETCH_FACTOR)
 
@@ -326,7 +319,7 @@ class Worker:
         assert self._keeper is not None
         executions = []
         for job in claimed:
-            execution = Execution(store, job, StopSignal())
+            execution = Execution(store, job, StopSignal(), worker_id=self.worker_id)
             if self._completer is not None:
                 execution.defer_completion = self._completer.add
             executions.append(execution)
@@ -399,29 +392,26 @@ class Worker:
                     del self._running[execution.job_id]
                     self._keeper.remove(execution.job_id)
 
-    def _back_off(self, exc: Exception, backoff: float) -> float:
-        backoff = min(MAX_ERROR_BACKOFF, backoff * 2 or 0.05)
+    def _back_off(self, exc: Exception, failures: int) -> int:
+        """Wait after a store error (longer after each in a row); returns the new count."""
+        failures += 1
+        delay = backoff_after(failures, 0.05, MAX_ERROR_BACKOFF)
         log.error(
             "worker %s: store error, retrying in %.2f s: %s",
             self.worker_id,
-            backoff,
+            delay,
             exc,
             extra={"event": "store_error"},
         )
-        self._stop.wait(backoff)
-        return backoff
+        self._stop.wait(delay)
+        return failures
 
     def _give_back(self, executions: Sequence[Execution]) -> None:
         """Return claimed jobs that never started to the queue, using no attempt."""
         leases = [(e.job_id, e.claimed.lease_token) for e in executions]
         try:
-            if self._unclaim is not None:
-                self._unclaim(leases)
-            else:
-                assert self.store is not None
-                for job_id, token in leases:
-                    with contextlib.suppress(LeaseLost):
-                        self.store.release(job_id, token)
+            assert self.store is not None
+            self.store.unclaim(leases)
         except Exception:
             log.exception("could not return %d unstarted job(s); their leases will expire", len(leases))
         self._forget(executions)
@@ -429,9 +419,9 @@ class Worker:
     def _committed(self, execution: Execution, lost: bool) -> None:
         """A success handed to the completer was committed (or refused: lease lost)."""
         if not lost:
-            execution.log_success()
+            execution.succeeded()
             return
-        execution.log_lost()
+        execution.lost()
         with self._lock:
             self.outcomes[str(Outcome.SUCCEEDED)] -= 1
             self.outcomes[str(Outcome.LOST)] += 1
@@ -465,62 +455,8 @@ class Worker:
             execution.signal.stop("worker stopped: shutdown timeout", lost=True)
             try:
                 store.release(execution.job_id, execution.claimed.lease_token)
-                log.warning(
-                    "job %s did not finish within the shutdown timeout; released to the queue",
-                    execution.job_id,
-                    extra={"job_id": execution.job_id, "event": "released"},
-                )
+                execution.emit(events.RELEASED, duration=execution.duration())
             except LeaseLost:
                 pass
             except Exception:
                 log.exception("could not release job %s; its lease will expire", execution.job_id)
-
-    # -- signals ----------------------------------------------------------------------------
-    def _install_signals(self) -> dict[int, Any] | None:
-        """On the main thread: SIGTERM and SIGINT stop the worker. Python runs the handler on
-        the main thread only, possibly some milliseconds after the signal arrived; a wake-up
-        socket, written at once by the interpreter's C-level handler, lets a lane see the
-        signal before it claims more jobs."""
-        if threading.current_thread() is not threading.main_thread():
-            return None
-        previous: dict[int, Any] = {}
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            previous[signum] = signal.signal(signum, self._on_signal)
-        reader, writer = socket.socketpair()
-        reader.setblocking(False)
-        writer.setblocking(False)
-        try:
-            self._wakeup = (reader, writer, signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False))
-        except ValueError:  # not supported here: lanes rely on the handler alone
-            reader.close()
-            writer.close()
-        return previous
-
-    def _signal_arrived(self) -> bool:
-        """Whether SIGTERM or SIGINT arrived, maybe before its Python handler ran: still
-        pending for the process (lanes block both, so the kernel hands them to the main
-        thread, which may not have run yet), or caught, as the wake-up socket tells."""
-        if self._signalled or self._wakeup is None:
-            return self._signalled
-        if not _STOP_SIGNALS.isdisjoint(signal.sigpending()):
-            self._signalled = True
-            return True
-        try:
-            received = self._wakeup[0].recv(64)
-        except OSError:  # nothing arrived (or the socket is closed)
-            return False
-        if signal.SIGTERM in received or signal.SIGINT in received:
-            self._signalled = True
-        return self._signalled
-
-    def _restore_signals(self, previous: dict[int, Any] | None) -> None:
-        if previous is None:
-            return
-        if self._wakeup is not None:
-            reader, writer, old_fd = self._wakeup
-            signal.set_wakeup_fd(old_fd)
-            self._wakeup = None
-            reader.close()
-            writer.close()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)

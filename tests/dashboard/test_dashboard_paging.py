@@ -159,7 +159,7 @@ def test_on_postgresql_each_listed_jobs_children_are_read_through_an_index(
     store = postgres_store
     import psycopg
 
-    from onward.stores import postgres_sql
+    from onward.stores.postgres import sql as postgres_sql
 
     for _ in range(100):
         dj.Fanout.perform_later(10)

@@ -160,10 +160,10 @@ def test_a_crash_inside_continuations_neither_loses_nor_duplicates_the_children(
 CALLER = """
 import sys
 import onward
-from onward import execution
+from onward import perform_now
 from jobs_core import StuckOnFirstAttempt
 
-execution.PERFORM_NOW_LEASE = 1.0  # a short lease, so that the test need not wait 30 s
+perform_now.PERFORM_NOW_LEASE = 1.0  # a short lease, so that the test need not wait 30 s
 onward.connect(sys.argv[1])
 StuckOnFirstAttempt.perform_now(sys.argv[2])
 """

@@ -24,7 +24,7 @@ from jobs_core import (
     WaitsForHeartbeat,
     YieldsOften,
 )
-from onward import Store, execution, stores
+from onward import Store, perform_now, stores
 from onward.stores.base import JobFilter
 from onward.testing import drain, interrupt_during_step
 
@@ -52,7 +52,7 @@ def test_the_record_is_running_and_owned_by_the_caller_while_it_runs(store: Stor
 
 
 def test_the_caller_renews_the_lease_like_a_worker(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(execution, "PERFORM_NOW_LEASE", 0.3)  # renewed every 0.1 s
+    monkeypatch.setattr(perform_now, "PERFORM_NOW_LEASE", 0.3)  # renewed every 0.1 s
     assert WaitsForHeartbeat.perform_now() is True
     assert store.reap_expired() == 0
     record = only_job(store, WaitsForHeartbeat)

@@ -9,9 +9,11 @@ from pathlib import Path
 from jobs_core import Echo, Fails
 from onward import stores
 from onward.admin import Admin
+from onward.stores._common import filter_sql
 from onward.stores.base import JobFilter
-from onward.stores.sqlite_admin import _COUNTS, _STATE_SQL
-from onward.stores.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
+from onward.stores.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
+from onward.stores.sqlite.sql import COUNTS as _COUNTS
+from onward.stores.sqlite.sql import STATE_SQL as _STATE_SQL
 from onward.testing import drain
 
 STATES = ("enqueued", "running", "succeeded", "failed", "discarded")
@@ -60,7 +62,7 @@ def test_listing_and_counting_by_state_read_an_index(sqlite_store: stores.Store)
         return [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql)]
 
     for state in STATES:
-        clause, _ = JobFilter(state=state).where_sql("?", state_sql=_STATE_SQL)
+        clause, _ = filter_sql(JobFilter(state=state), "?", state_sql=_STATE_SQL)
         index = " INDEXED BY onward_jobs_lease" if state == "running" else ""
         steps = plan(f"SELECT * FROM onward_jobs{index}{clause} ORDER BY seq DESC LIMIT 50")
         assert steps[0].startswith(("SEARCH onward_jobs USING INDEX", "SCAN onward_jobs USING INDEX")), (state, steps)

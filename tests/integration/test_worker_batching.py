@@ -12,9 +12,9 @@ import pytest
 
 from jobs_core import Echo, WaitsForEvent, event, unique_names
 from onward import Store, Worker, worker
-from onward.completions import Completer, Completion
+from onward.completions import Completer
 from onward.execution import Execution
-from onward.stores.base import Checkpoint, Claimed, JobFilter, NewJob
+from onward.stores.base import Checkpoint, Claimed, Completion, JobFilter, NewJob
 from onward.testing import drain
 
 NO_PROGRESS = Checkpoint(None, None, False)

@@ -11,7 +11,7 @@ import pytest
 import onward
 import pg
 from onward.stores import open_store
-from onward.stores.postgres_schema import SCHEMA_VERSION, current_version, migrate, migrations
+from onward.stores.postgres.schema import SCHEMA_VERSION, current_version, migrate, migrations
 
 CATALOG_QUERIES = {
     "columns": """

@@ -242,7 +242,7 @@ def test_an_idle_worker_finds_a_job_scheduled_for_later_when_it_is_due(pg_store:
 def test_complete_many_commits_its_rows_in_one_statement_and_names_each_lost_lease(
     pg_store: Store, pg_url: str
 ) -> None:
-    from onward.completions import Completion
+    from onward.stores.base import Completion
 
     for i in range(5):
         Noop.perform_later(i)
@@ -316,7 +316,7 @@ def test_one_job_enqueued_alone_is_scheduled_like_a_batch(pg_store: Store, pg_ur
 def test_the_claim_is_planned_once_and_reports_the_next_due_time_when_nothing_is_ready(
     pg_store: Store, pg_url: str
 ) -> None:
-    from onward.stores import postgres_sql as q
+    from onward.stores.postgres import sql as q
 
     Noop.set(wait=3600).perform_later("later")
     for i in range(12):

@@ -5,12 +5,15 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from onward import stores
+from onward import connecting
 from onward.errors import ConfigurationError
-from onward.stores.base import Store
+
+if TYPE_CHECKING:
+    from onward.stores.base import Store
 
 
 @click.group()
@@ -21,16 +24,16 @@ def main() -> None:
 
 database_url_option = click.option(
     "--database-url",
-    envvar=stores.ENV_VAR,
+    envvar=connecting.ENV_VAR,
     default=None,
-    help=f"Store URL (default: ${stores.ENV_VAR}, else {stores.DEFAULT_URL}).",
+    help=f"Store URL (default: ${connecting.ENV_VAR}, else {connecting.DEFAULT_URL}).",
 )
 
 
 def open_store(url: str | None) -> Store:
     """Connect to ``url`` (as ``onward.connect``), turning a bad URL into a one-line error."""
     try:
-        return stores.connect(url)
+        return connecting.connect(url)
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -18,7 +18,7 @@ from typing import Any, ParamSpec, TypeVar
 import click
 from rich.console import Console
 
-from onward import stores
+from onward import connecting
 from onward.admin import Admin, to_plain
 from onward.errors import ConfigurationError, OnwardError
 
@@ -72,7 +72,7 @@ def admin_for(database_url: str | None) -> Iterator[Admin]:
     """The admin facade over the store at ``database_url`` (as ``onward.connect`` would
     resolve it), closed afterwards. The process-wide default store is left alone."""
     try:
-        store = stores.open_store(database_url)
+        store = connecting.open_store(database_url)
     except ConfigurationError as exc:
         raise click.ClickException(one_line(exc)) from None
     try:

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import jinja2
@@ -32,12 +32,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import onward
-from onward import stores
-from onward.admin import STATES, ActionRefused, Admin, JobDetail, JobNotFound, format_duration
+from onward import connecting
+from onward.admin import STATES, ActionRefused, Admin, JobDetail, JobNotFound, actions, format_duration
 from onward.dashboard import api, security, views
 from onward.errors import OnwardError
 from onward.records import JobRecord
-from onward.stores.base import Store
+
+if TYPE_CHECKING:
+    from onward.stores.base import Store
 
 __all__ = ["create_app"]
 
@@ -68,7 +70,7 @@ def create_app(
     queue_names = _QueueNames()
 
     def admin() -> Admin:
-        return Admin(store if store is not None else stores.default())
+        return Admin(store if store is not None else connecting.default())
 
     def render(request: Request, name: str, status: int = 200, **context: object) -> HTMLResponse:
         base = security.base_path(request)
@@ -215,6 +217,7 @@ def _job_page(
     status: int = 200,
 ) -> HTMLResponse:
     record = detail.job
+    allowed = actions(record)
     return render(
         request,
         "job.html",
@@ -226,8 +229,8 @@ def _job_page(
         took=_took(record),
         notice=notice,
         error=error,
-        can_retry=record.state == "failed",
-        can_discard=record.state in ("enqueued", "failed"),
+        can_retry="retry" in allowed,
+        can_discard="discard" in allowed,
     )
 
 

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from onward import admin_text, stores
+from onward import admin_text, connecting
 from onward.admin import Admin, JobDetail, StepProgress, TreeNode, format_duration
 from onward.cli import render
 from onward.demo import app, jobs
@@ -114,8 +114,8 @@ class Demo:
         if self.fresh_store:
             for name in ("onward.sqlite3", "onward.sqlite3-wal", "onward.sqlite3-shm"):
                 (self.directory / name).unlink(missing_ok=True)
-        store = stores.open_store(self.store_url)  # a bad URL stops here, before anything else
-        previous = stores.set_default(store)
+        store = connecting.open_store(self.store_url)  # a bad URL stops here, before anything else
+        previous = connecting.set_default(store)
         self.admin = Admin(store)
         try:
             self._prepare()
@@ -132,7 +132,7 @@ class Demo:
                 except subprocess.TimeoutExpired:
                     worker.process.kill()
                     worker.wait(5)
-            stores.set_default(previous)
+            connecting.set_default(previous)
             store.close()
         return all(c.ok for c in self.checks)
 
@@ -143,7 +143,7 @@ class Demo:
         os.environ[app.ENV_VAR] = self.app_db
         out = self.console
         out.print(Text("Onward demo: continuations and resumable steps", style="bold"))
-        out.print(f"Store:        {stores.mask_url(self.store_url)}")
+        out.print(f"Store:        {connecting.mask_url(self.store_url)}")
         out.print(f"Application:  {self.app_db} ({self.users:,} users, an import of {self.records:,} rows)")
         out.print(f"Worker logs:  {self.directory}/worker-*.log")
 
@@ -335,7 +335,7 @@ class Demo:
             mark = Text("✓ " if check.ok else "✗ ", style="green" if check.ok else "bold red")
             out.print(Text.assemble(mark, (f"{check.what}: ", "bold"), check.detail))
         out.print(f"\nDone in {seconds:.1f} s. Look around with:")
-        url = stores.mask_url(self.store_url)
+        url = connecting.mask_url(self.store_url)
         out.print(f"  onward jobs --database-url {url}")
         out.print(f"  onward show {imported.job.id} --database-url {url}")
 

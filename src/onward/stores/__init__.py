@@ -1,120 +1,35 @@
-"""Opening stores by URL, and the process-wide default store.
+"""Where jobs live: the embedded SQLite store and the PostgreSQL store.
 
-``sqlite:///relative.db`` and ``sqlite:////absolute/path.db`` open the embedded store;
-``postgresql://`` (or ``postgres://``) the PostgreSQL one, whose driver is imported only then.
+Both implement :class:`onward.stores.base.Store`. Opening one by URL and the process-wide
+default store are :mod:`onward.connecting`'s, re-exported here.
 """
 
-from __future__ import annotations
-
-import os
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
-
-from onward.errors import ConfigurationError
+from onward.connecting import (
+    DEFAULT_URL,
+    ENV_VAR,
+    connect,
+    connected,
+    current,
+    default,
+    get_job,
+    mask_url,
+    open_store,
+    resolve_url,
+    set_default,
+)
 from onward.stores.base import Store
 
-if TYPE_CHECKING:
-    from onward.records import JobRecord
-
-ENV_VAR = "ONWARD_DATABASE_URL"
-DEFAULT_URL = "sqlite:///onward.sqlite3"
-
-_lock = threading.Lock()
-_default: Store | None = None
-
-
-def mask_url(url: str) -> str:
-    """``url`` with its password replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-
-
-def resolve_url(url: str | None) -> str:
-    """The URL ``connect(url)`` would open: the argument, ``$ONWARD_DATABASE_URL``, or the default."""
-    return url or os.environ.get(ENV_VAR) or DEFAULT_URL
-
-
-def open_store(url: str | None = None) -> Store:
-    """Open the store at ``url`` without making it the default."""
-    url = resolve_url(url)
-    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
-    if scheme == "sqlite":
-        from onward.stores import sqlite
-
-        return sqlite.SQLiteStore(url)
-    if scheme in ("postgresql", "postgres"):
-        try:
-            from onward.stores import postgres  # type: ignore[attr-defined,unused-ignore]
-        except ImportError as exc:  # the driver is an extra
-            raise ConfigurationError(
-                f"cannot open {mask_url(url)}: the PostgreSQL driver is not installed "
-                f"({exc.name or exc}); install it with: pip install 'onward[postgres]'"
-            ) from exc
-        pg_store: Store = postgres.PostgresStore(url)
-        return pg_store
-    raise ConfigurationError(
-        f"cannot open {mask_url(url)}: unknown scheme {scheme!r}; use sqlite:///path.db "
-        "(relative), sqlite:////abs/path.db (absolute) or postgresql://user@host:5432/db"
-    )
-
-
-def connect(url: str | None = None) -> Store:
-    """Open the store at ``url`` and make it the process-wide default."""
-    store = open_store(url)
-    set_default(store)
-    return store
-
-
-@contextmanager
-def connected(url: str | None = None) -> Iterator[Store]:
-    """Open the store at ``url`` as the default for a ``with`` block; afterwards the previous
-    default comes back and the store is closed (tests, scripts, the demo)."""
-    store = open_store(url)
-    previous = set_default(store)
-    try:
-        yield store
-    finally:
-        set_default(previous)
-        store.close()
-
-
-def set_default(store: Store | None) -> Store | None:
-    """Make ``store`` the default; returns the previous default."""
-    global _default
-    with _lock:
-        previous, _default = _default, store
-    return previous
-
-
-def current() -> Store | None:
-    """The default store, if one was connected."""
-    return _default
-
-
-def default() -> Store:
-    """The default store, connecting to the default URL on first use."""
-    global _default
-    store = _default
-    if store is not None:
-        return store
-    with _lock:
-        if _default is None:
-            _default = open_store(None)
-        return _default
-
-
-def get_job(id: str) -> JobRecord:  # noqa: A002 - the documented name
-    """The record of job ``id`` in the default store; ``KeyError`` if there is none."""
-    return default().get(id)
+__all__ = [
+    "DEFAULT_URL",
+    "ENV_VAR",
+    "Store",
+    "connect",
+    "connected",
+    "current",
+    "default",
+    "get_job",
+    "mask_url",
+    "open_store",
+    "resolve_url",
+    "set_default",
+]

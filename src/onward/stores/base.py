@@ -12,7 +12,7 @@ execution whose lease was taken back cannot write its checkpoint, result or cont
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -58,34 +58,6 @@ class Claimed:
     unique_key: str | None = None
 
 
-#: The columns a store's claim returns first, in this order (see :func:`claimed_from_row`).
-CLAIMED_COLUMNS = (
-    "id, job_class, queue, priority, args, kwargs, attempts, resumptions, steps, job_state,"
-    " lease_token, resume_pending, parent_id, unique_key"
-)
-
-
-def claimed_from_row(row: Sequence[Any]) -> Claimed:
-    """A :class:`Claimed` from a row that starts with ``CLAIMED_COLUMNS``: read by position,
-    several times faster than by name, for every claimed job."""
-    return Claimed(
-        id=row[0],
-        job_class=row[1],
-        queue=row[2],
-        priority=row[3],
-        args=row[4],
-        kwargs=row[5],
-        attempts=row[6],
-        resumptions=row[7],
-        steps=row[8],
-        job_state=row[9],
-        lease_token=row[10],
-        resumed=bool(row[11]),
-        parent_id=row[12],
-        unique_key=row[13],
-    )
-
-
 class Checkpoint(NamedTuple):
     """Progress to save: the encoded steps and ``self.state``; ``progressed`` tells whether
     this execution changed anything since it started (a reclaim is then a resumption)."""
@@ -93,6 +65,17 @@ class Checkpoint(NamedTuple):
     steps: str | None
     job_state: str | None
     progressed: bool
+
+
+class Completion(NamedTuple):
+    """One success to commit with others (:meth:`WorkerStore.complete_many`): the job, its
+    lease, its result and final checkpoint."""
+
+    id: str
+    token: str
+    result: str
+    checkpoint: Checkpoint
+    continuation_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,40 +89,6 @@ class JobFilter:
     before: str | None = None
     limit: int = 50
     id_prefix: str | None = None  # jobs whose id starts with this (lower-case) text
-
-    def where_sql(
-        self, mark: str, alias: str = "", *, state_sql: Mapping[str, str] | None = None
-    ) -> tuple[str, list[Any]]:
-        """The ``WHERE`` clause (``""`` when nothing is filtered) and its parameters, with
-        ``mark`` as the driver's placeholder and ``alias`` the jobs table's alias. Columns come
-        from this code only; every value is a parameter, except a state found in
-        ``state_sql``: the store's own constant condition for it (SQLite uses a partial index
-        only when the query spells out its condition). The id prefix becomes a range, so the
-        unique index on ``id`` serves it."""
-        col = f"{alias}." if alias else ""
-        clauses: list[str] = []
-        params: list[Any] = []
-        state = self.state
-        if state_sql is not None and state is not None and state in state_sql:
-            clauses.append(state_sql[state])
-            state = None
-        for column, value in (
-            ("state", state),
-            ("queue", self.queue),
-            ("job_class", self.job_class),
-            ("parent_id", self.parent_id),
-        ):
-            if value is not None:
-                clauses.append(f"{col}{column} = {mark}")
-                params.append(value)
-        if self.before is not None:
-            clauses.append(f"{col}seq < (SELECT b.seq FROM onward_jobs AS b WHERE b.id = {mark})")
-            params.append(self.before)
-        if self.id_prefix:
-            prefix = self.id_prefix
-            clauses.append(f"{col}id >= {mark} AND {col}id < {mark}")
-            params.extend((prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)))
-        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,9 +111,11 @@ class FinishedCount:
     count: int
 
 
-@runtime_checkable
-class Store(Protocol):
-    """A place where jobs live. Implementations: ``sqlite.SQLiteStore``, ``postgres.PostgresStore``."""
+class WorkerStore(Protocol):
+    """What enqueueing and running jobs ask of a store (``job``, ``execution``, ``worker``).
+
+    Using a closed store raises :class:`onward.errors.StoreClosed`.
+    """
 
     url: str  # the URL it was opened with, password masked
 
@@ -173,6 +124,14 @@ class Store(Protocol):
         """Insert jobs in one transaction; returns their ids in order. A job whose
         ``unique_key`` names an enqueued or running job yields that job's id instead; one
         whose key names a failed latest job (and not ``fresh``) re-enqueues that job."""
+        ...
+
+    def join_transaction(self, connection: Any) -> Callable[[Sequence[NewJob]], list[str]]:
+        """Prepare to enqueue through ``connection``, inside the transaction the caller holds
+        open on it (``onward.transaction``): returns the function that inserts jobs there, so
+        that they exist if and only if that transaction commits. ``ConfigurationError`` for a
+        store that cannot join a caller's transaction; ``TypeError`` for a connection it
+        cannot use."""
         ...
 
     def start_now(self, job: NewJob, worker_id: str, lease_timeout: float) -> Claimed:
@@ -227,6 +186,17 @@ class Store(Protocol):
         resumption if it saved progress, else an attempt."""
         ...
 
+    def complete_many(self, done: Sequence[Completion]) -> set[str]:
+        """Mark many jobs succeeded (none with continuations) in one transaction, each row
+        guarded by its lease: a busy worker's successes share one commit. Returns the ids
+        whose lease was lost; those are left as they are, exactly as ``complete`` would."""
+        ...
+
+    def unclaim(self, leases: Sequence[tuple[str, str]]) -> None:
+        """Give back jobs that were claimed but never started (a stopping worker's prefetched
+        jobs), as if they had not been claimed: no attempt is used."""
+        ...
+
     def reap_expired(self) -> int:
         """Take back jobs whose lease expired (their worker died); returns how many. Each
         resumes if its execution saved progress, else is retried, or fails with
@@ -249,6 +219,10 @@ class Store(Protocol):
 
     def remove_listener(self, wake: threading.Event) -> None: ...
 
+
+class AdminStore(Protocol):
+    """What reading jobs and operating on them ask of a store (``onward.admin``)."""
+
     # -- reading ------------------------------------------------------------------------
     def get(self, job_id: str) -> JobRecord:
         """The job's record; ``KeyError`` for an unknown id."""
@@ -261,7 +235,7 @@ class Store(Protocol):
         returns nothing). ``id_prefix`` matches ids starting with that text."""
         ...
 
-    # -- administration (used by onward.admin: the CLI and the dashboard) -------------------
+    # -- administration ---------------------------------------------------------------------
     # These serve operators, not workers. Each one is a single guarded statement or short
     # transaction, and stays fast on a table of millions of jobs (the filters and counts
     # below are backed by indexes).
@@ -300,6 +274,14 @@ class Store(Protocol):
         their ``parent_id``."""
         ...
 
+
+@runtime_checkable
+class Store(WorkerStore, AdminStore, Protocol):
+    """A place where jobs live. Implementations: ``onward.stores.sqlite.SQLiteStore`` and
+    ``onward.stores.postgres.PostgresStore``."""
+
+    url: str
+
     def close(self) -> None:
-        """Release connections; any later use raises ``OnwardError``."""
+        """Release connections; any later use raises ``StoreClosed``."""
         ...

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from onward import step_hooks, stores
+from onward import connecting, step_hooks
 from onward.job import Job
 from onward.step_hooks import ANY, Hook
 from onward.stores.base import Store
@@ -18,7 +18,7 @@ __all__ = ["ANY", "drain", "interrupt_after_step", "interrupt_during_step"]
 def drain(queues: Sequence[str] | None = None, *, store: Store | None = None) -> int:
     """Run every ready job in this process, including the jobs they enqueue, until none is
     ready; returns the number of executions. Jobs scheduled for later are not waited for."""
-    worker = Worker(queues=queues, store=store or stores.default(), lease_timeout=60.0)
+    worker = Worker(queues=queues, store=store or connecting.default(), lease_timeout=60.0)
     worker.run(burst=True)
     return worker.executions
 

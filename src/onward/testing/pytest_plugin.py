@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from onward import stores
+from onward import connecting
 from onward.stores.base import Store
 
 
@@ -15,5 +15,5 @@ from onward.stores.base import Store
 def onward_store(tmp_path: Path) -> Iterator[Store]:
     """A fresh SQLite store in a temporary directory, the default store for the test;
     the previous default is restored afterwards."""
-    with stores.connected(f"sqlite:///{tmp_path / 'onward.sqlite3'}") as store:
+    with connecting.connected(f"sqlite:///{tmp_path / 'onward.sqlite3'}") as store:
         yield store

@@ -1,6 +1,6 @@
 """The PostgreSQL schema: versioned migration files applied on connect, under an advisory lock.
 
-``migrations/postgres/schema.sql`` is the current schema, applied in one go to a new
+``migrations/schema.sql`` is the current schema, applied in one go to a new
 database; ``NNNN_name.sql`` files bring an existing database up to date, each in its own
 transaction. The versions applied are recorded in ``onward_schema``. Every connect first reads
 the recorded version without locking (the common case: nothing to do); only when something is
@@ -10,14 +10,14 @@ workers may start at once against a new or an old database.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 import psycopg
 
 from onward.errors import ConfigurationError
+from onward.stores import _common
+from onward.stores._common import Migration
 
 #: ``pg_advisory_xact_lock`` key serialising schema changes (any constant shared by all versions).
 MIGRATION_LOCK = 0x6F6E77617264  # "onward"
@@ -31,34 +31,14 @@ CREATE TABLE IF NOT EXISTS onward_schema (
 """
 
 
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
-
-
-def _files() -> resources.abc.Traversable:
-    return resources.files("onward").joinpath("stores", "migrations", "postgres")
-
-
 def migrations() -> list[Migration]:
     """The numbered migration files, in order."""
-    found = []
-    for entry in _files().iterdir():
-        match = re.fullmatch(r"(\d{4})_(\w+)\.sql", entry.name)
-        if match:
-            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
-    found.sort(key=lambda m: m.version)
-    for expected, migration in enumerate(found, start=1):
-        if migration.version != expected:
-            raise RuntimeError(f"PostgreSQL migration {expected:04d} is missing")
-    return found
+    return _common.migrations("onward.stores.postgres")
 
 
 def fresh_schema() -> str:
     """The current schema as one script, for a new database."""
-    return _files().joinpath("schema.sql").read_text(encoding="utf-8")
+    return resources.files("onward.stores.postgres").joinpath("migrations", "schema.sql").read_text(encoding="utf-8")
 
 
 SCHEMA_VERSION = len(migrations())

@@ -22,7 +22,8 @@ from typing import Any
 import psycopg
 from psycopg import pq
 
-from onward.stores.postgres_sql import CHANNEL
+from onward.retry import backoff
+from onward.stores.postgres.sql import CHANNEL
 
 log = logging.getLogger("onward.worker")
 
@@ -57,24 +58,25 @@ class Listener:
         self._stop_w.close()
 
     def _run(self) -> None:
-        backoff = 0.05
+        failures = 0
         while not self._closed.is_set():
             try:
                 conn = psycopg.connect(
                     self._conninfo, autocommit=True, connect_timeout=max(1, round(self._connect_timeout))
                 )
             except psycopg.Error as exc:
-                log.warning("cannot listen for new jobs (%s); retrying in %.2f s", exc, backoff)
-                if self._sleep(backoff):
+                failures += 1
+                delay = backoff(failures, 0.05, MAX_BACKOFF)
+                log.warning("cannot listen for new jobs (%s); retrying in %.2f s", exc, delay)
+                if self._sleep(delay):
                     return
-                backoff = min(MAX_BACKOFF, backoff * 2)
                 continue
             try:
                 conn.add_notify_handler(lambda n: self._on_notify(n.payload))
                 conn.execute(f"LISTEN {CHANNEL}")
                 self.connected.set()
                 self._on_notify(None)  # notifications may have been missed while disconnected
-                backoff = 0.05
+                failures = 0
                 self._listen(conn)
             except (psycopg.Error, OSError) as exc:
                 if not self._closed.is_set():
@@ -82,7 +84,7 @@ class Listener:
             finally:
                 self.connected.clear()
                 conn.close()
-            if not self._closed.is_set() and self._sleep(backoff):
+            if not self._closed.is_set() and self._sleep(backoff(1, 0.05, MAX_BACKOFF)):
                 return
 
     def _listen(self, conn: psycopg.Connection[Any]) -> None:

@@ -1,22 +1,13 @@
-"""SQL of the PostgreSQL store, and inserting jobs through any psycopg connection.
+"""The SQL of the PostgreSQL store.
 
-Everything here takes a connection, so the same code inserts jobs for the store's own
-transactions and inside a caller's transaction (:func:`onward.transaction`). Times come from
-the database (``now()``: the start of the current transaction), never from a worker's clock.
-Statements are constant strings; values always travel as parameters.
+Times come from the database (``now()``: the start of the current transaction), never from a
+worker's clock. Statements are constant strings (or built from constants and counts); values
+always travel as parameters.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
-
-import psycopg
-
-from onward.errors import OnwardError
-from onward.stores.base import CLAIMED_COLUMNS, NewJob
+from onward.stores._common import CLAIMED_COLUMNS
 
 #: The ``LISTEN``/``NOTIFY`` channel; the payload is the queue of the job that may be ready.
 CHANNEL = "onward_jobs"
@@ -24,7 +15,6 @@ CHANNEL = "onward_jobs"
 #: First key of the two-key advisory locks taken on unique keys (``pg_advisory_xact_lock(int, int)``).
 UNIQUE_LOCK_CLASS = 0x6F6E77  # "onw"
 
-LEASE_EXPIRED_ERROR = "onward.LeaseLost: worker lost: lease expired"
 
 GUARD = " WHERE id = %s AND state = 'running' AND lease_token = %s"
 
@@ -216,145 +206,52 @@ SELECT_JOB = (
     " ORDER BY c.seq) AS children FROM onward_jobs AS j"
 )
 
-_LATEST_WITH_KEY = "SELECT id, state FROM onward_jobs WHERE unique_key = %s ORDER BY seq DESC LIMIT 1"
-_INSERT_ONE = (
+LATEST_WITH_KEY = "SELECT id, state FROM onward_jobs WHERE unique_key = %s ORDER BY seq DESC LIMIT 1"
+INSERT_KEYED = (
     f"{_INSERT_COLUMNS[:-1]}, unique_key) VALUES (%s, %s, %s, %s, %s, %s, 'enqueued', %s, %s,"
     " coalesce(%s, %s + make_interval(secs => %s)), %s, %s, %s)"
 )
-_RERUN_FAILED = (
+RERUN_FAILED = (
     "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = false,"
     " scheduled_at = coalesce(%s, %s + make_interval(secs => %s)), finished_at = NULL"
     " WHERE id = %s AND state = 'failed'"
 )
 
+# ``perform_now``: the job is inserted (or an existing one of its unique key taken) and started
+# at once, in one transaction.
+INSERT_NOW = (
+    "INSERT INTO onward_jobs (id, job_class, queue, priority, args, kwargs, state, max_attempts,"
+    " max_resumptions, scheduled_at, enqueued_at, unique_key)"
+    " VALUES (%s, %s, %s, %s, %s, %s, 'enqueued', %s, %s, now(), now(), %s)"
+)
+RESET_ATTEMPTS = "UPDATE onward_jobs SET attempts = 0, resume_pending = false WHERE id = %s"
+START_NOW = (
+    "UPDATE onward_jobs SET state = 'running', lease_token = gen_random_uuid()::text, worker_id = %s,"
+    " lease_timeout = %s, lease_expires_at = now() + make_interval(secs => %s), started_at = now(),"
+    " finished_at = NULL, attempts = attempts + 1 - resume_pending::int, progressed = false"
+    f" WHERE id = %s RETURNING {CLAIM_COLUMNS}"
+)
 
-def lock_keys(conn: psycopg.Connection[Any], keys: Sequence[str | None]) -> None:
-    """Serialise, until the transaction ends, everything done with these unique keys.
-    Keys are locked in sorted order so two batches cannot deadlock."""
-    wanted = sorted({k for k in keys if k is not None})
-    if wanted:
-        conn.execute(
-            "SELECT pg_advisory_xact_lock(%s, hashtext(k)) FROM unnest(%s::text[]) AS k ORDER BY k",
-            (UNIQUE_LOCK_CLASS, wanted),
-        )
-
-
-def latest_with_key(conn: psycopg.Connection[Any], key: str) -> tuple[str, str] | None:
-    """``(id, state)`` of the newest job with ``key`` (call with the key locked)."""
-    row = conn.execute(_LATEST_WITH_KEY, (key,)).fetchone()
-    return (row[0], row[1]) if row is not None else None
-
-
-def _run_at(job: NewJob) -> datetime | None:
-    from datetime import UTC
-
-    return None if job.run_at is None else datetime.fromtimestamp(job.run_at, UTC)
-
-
-def insert_jobs(
-    conn: psycopg.Connection[Any], jobs: Sequence[NewJob], parent_id: str | None = None, base: datetime | None = None
-) -> list[str]:
-    """Insert ``jobs`` (delays counted from ``base``, default the transaction's ``now()``) and
-    notify idle workers; returns their ids in order, a unique job yielding the id of the job
-    that exists. Jobs with a unique key need an open transaction (the key is locked until it
-    ends); without any, this is one statement."""
-    if not jobs:
-        return []
-    if len(jobs) == 1 and jobs[0].unique_key is None:
-        job = jobs[0]
-        params = (
-            job.id,
-            job.job_class,
-            job.queue,
-            job.priority,
-            job.args,
-            job.kwargs,
-            job.max_attempts,
-            job.max_resumptions,
-            job.run_at,
-            base,
-            float(job.delay),
-            base,
-            parent_id,
-        )
-        conn.execute(INSERT_ONE, params)
-        return [job.id]
-    if all(job.unique_key is None for job in jobs):
-        conn.execute(INSERT_BATCH, (parent_id, base, _columns(jobs)))
-        return [job.id for job in jobs]
-    lock_keys(conn, [job.unique_key for job in jobs])
-    ids = []
-    start = base or conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
-    for job in jobs:
-        if job.unique_key is not None:
-            latest = latest_with_key(conn, job.unique_key)
-            if latest is not None and latest[1] in ("enqueued", "running"):
-                ids.append(latest[0])
-                continue
-            if latest is not None and latest[1] == "failed" and not job.fresh:
-                conn.execute(_RERUN_FAILED, (_run_at(job), start, job.delay, latest[0]))
-                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, job.queue))
-                ids.append(latest[0])
-                continue
-        conn.execute(
-            _INSERT_ONE,
-            (
-                job.id,
-                job.job_class,
-                job.queue,
-                job.priority,
-                job.args,
-                job.kwargs,
-                job.max_attempts,
-                job.max_resumptions,
-                _run_at(job),
-                start,
-                job.delay,
-                start,
-                parent_id,
-                job.unique_key,
-            ),
-        )
-        conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, job.queue))
-        ids.append(job.id)
-    return ids
-
-
-def _columns(jobs: Sequence[NewJob]) -> str:
-    return json.dumps(
-        [
-            (
-                j.id,
-                j.job_class,
-                j.queue,
-                j.priority,
-                j.args,
-                j.kwargs,
-                j.max_attempts,
-                j.max_resumptions,
-                j.delay,
-                j.run_at,
-            )
-            for j in jobs
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
-        allow_nan=False,
-    )
-
-
-def json_rows(*columns: Sequence[Any]) -> str:
-    """Parallel columns as the JSON array of rows that ``HEARTBEAT``, ``COMPLETE_MANY`` and
-    ``UNCLAIM`` take."""
-    return json.dumps(list(zip(*columns, strict=True)), ensure_ascii=False, separators=(",", ":"))
-
-
-def complete_columns(jobs: Sequence[NewJob]) -> str:
-    """The children as ``COMPLETE_WITH_CHILDREN`` takes them after the parent's id."""
-    return _columns(jobs)
-
-
-def running_with_key(job: NewJob, latest: tuple[str, str] | None) -> None:
-    """``perform_now`` refuses a unique key whose latest job is running."""
-    if latest is not None and latest[1] == "running":
-        raise OnwardError(f"{job.job_class}: a job with unique key {job.unique_key!r} is already running ({latest[0]})")
+# -- reading and administration ------------------------------------------------------------
+NOW = "SELECT extract(epoch FROM now())"
+COUNTS = "SELECT queue, state, count(*) FROM onward_jobs GROUP BY queue, state"
+FINISHED_PER_MINUTE = (
+    "SELECT floor(extract(epoch FROM now() - finished_at) / 60)::int AS ago, state, count(*)"
+    " FROM onward_jobs WHERE finished_at IS NOT NULL AND finished_at > now() - make_interval(secs => %s)"
+    " AND finished_at <= now() AND state IN ('succeeded', 'failed', 'discarded') GROUP BY ago, state"
+)
+STATE_KEY_QUEUE = "SELECT state, unique_key, queue FROM onward_jobs WHERE id = %s"
+LIVE_WITH_KEY = "SELECT 1 FROM onward_jobs WHERE unique_key = %s AND state IN ('enqueued', 'running')"
+RERUN_NOW = (
+    "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = false,"
+    " scheduled_at = now(), finished_at = NULL WHERE id = %s AND state = 'failed'"
+)
+DISCARD = (
+    "WITH u AS (UPDATE onward_jobs SET state = 'discarded', finished_at = now()"
+    " WHERE id = %s AND state = ANY(%s) RETURNING 1)"
+    " SELECT (SELECT count(*) FROM u), EXISTS (SELECT 1 FROM onward_jobs WHERE id = %s)"
+)
+PURGE = (
+    "DELETE FROM onward_jobs WHERE seq IN (SELECT seq FROM onward_jobs WHERE finished_at IS NOT NULL"
+    " AND finished_at < to_timestamp(%s) AND state = ANY(%s) ORDER BY finished_at LIMIT %s)"
+)

@@ -1,0 +1,81 @@
+"""Collecting ``perform_later`` calls instead of storing them at once.
+
+Inside ``continuations``, inside ``onward.transaction(conn)`` (and later batches), the jobs a
+block enqueues are gathered here and inserted together when the block ends, in the
+transaction that gives them meaning: the parent's success, the caller's commit. The
+collector is a context variable, so it follows the block across ``await`` and into
+``contextvars.copy_context()`` threads, and it nests: a ``perform_now`` inside a collecting
+block sets it aside for its own run.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from onward.handles import JobHandle
+
+if TYPE_CHECKING:
+    from onward.stores.base import NewJob, Store
+
+__all__ = ["Collector", "collecting", "current", "gather", "set_aside"]
+
+
+@dataclass
+class Collector:
+    """The jobs a block enqueued, in order, with the handles returned for them."""
+
+    store: Store
+    jobs: list[NewJob] = field(default_factory=list)
+    handles: list[JobHandle] = field(default_factory=list)
+
+    def resolve(self, ids: Sequence[str]) -> None:
+        """Once inserted: point each handle at the job that exists (a unique key may name
+        an older one)."""
+        for handle, job_id in zip(self.handles, ids, strict=True):
+            if handle.id != job_id:
+                handle.resolve(job_id)
+
+
+_current: contextvars.ContextVar[Collector | None] = contextvars.ContextVar("onward_collector", default=None)
+
+
+def current() -> Collector | None:
+    """The collector of the innermost collecting block, if any."""
+    return _current.get()
+
+
+def gather(jobs: Sequence[NewJob]) -> list[JobHandle] | None:
+    """Add ``jobs`` to the current collector and return their handles; ``None`` when no
+    block is collecting (the caller then stores them itself)."""
+    pending = _current.get()
+    if pending is None:
+        return None
+    handles = [JobHandle(job.id, pending.store) for job in jobs]
+    pending.jobs.extend(jobs)
+    pending.handles.extend(handles)
+    return handles
+
+
+@contextmanager
+def collecting(store: Store) -> Iterator[Collector]:
+    """Collect the jobs enqueued in this block (on this context) into a new collector."""
+    pending = Collector(store)
+    token = _current.set(pending)
+    try:
+        yield pending
+    finally:
+        _current.reset(token)
+
+
+@contextmanager
+def set_aside() -> Iterator[None]:
+    """Enqueue at once in this block, whatever encloses it (``perform_now``)."""
+    token = _current.set(None)
+    try:
+        yield
+    finally:
+        _current.reset(token)

@@ -1,0 +1,166 @@
+"""Job events: one place where everything that happens to a job is announced.
+
+Logs, Prometheus metrics, OpenTelemetry traces and framework integrations are subscribers::
+
+    from onward import events
+
+    def on_event(event: events.Event) -> None:
+        if event.kind == events.FAILED:
+            alert(event.job_class, event.error)
+
+    unsubscribe = events.subscribe(on_event)
+
+An event is emitted on the thread (or, for async jobs, in the task) where it happened, after
+the store recorded it: ``succeeded`` is emitted once the success has committed. The events
+``started`` and ``execution_ended`` bracket each execution on the thread (or in the task) that
+runs it, so a subscriber can open and close per-job resources there (a trace span, a
+framework's database connections). A subscriber must be quick and must not raise; an exception it raises
+is logged and ignored, so it can never change a job's outcome.
+
+With no subscriber, emitting an event costs one function call.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+__all__ = [
+    "CANCELLED",
+    "CHECKPOINTED",
+    "CONTINUATION_ERROR",
+    "DISCARDED",
+    "ENQUEUED",
+    "EXECUTION_ENDED",
+    "FAILED",
+    "INTERRUPTED",
+    "JOB_OUTCOMES",
+    "LOST",
+    "RELEASED",
+    "RETRIED",
+    "STARTED",
+    "STEP_COMPLETED",
+    "STEP_SKIPPED",
+    "STEP_STARTED",
+    "SUCCEEDED",
+    "WORKER_STARTED",
+    "WORKER_STOPPED",
+    "Event",
+    "emit",
+    "subscribe",
+]
+
+# -- kinds --------------------------------------------------------------------------------
+ENQUEUED = "enqueued"  #: a job was stored (after its transaction committed)
+STARTED = "started"  #: an execution began, on the job's thread (``resumed``: a resumption, ``step``: where)
+SUCCEEDED = "succeeded"  #: the success committed (``continuations``: how many were enqueued)
+FAILED = "failed"  #: failed for good (``error``)
+RETRIED = "retried"  #: failed this try, to run again: a retry or a resumption (``delay``, ``resumption``)
+DISCARDED = "discarded"  #: discarded by ``discard_on``
+INTERRUPTED = "interrupted"  #: stopped at a checkpoint, back in the queue to resume (``reason``)
+CANCELLED = "cancelled"  #: ended on a cancellation request
+LOST = "lost"  #: this execution's lease was taken back; nothing it did afterwards was recorded
+RELEASED = "released"  #: given back to the queue by a stopping worker (shutdown timeout)
+CHECKPOINTED = "checkpointed"  #: progress saved durably (``step``, ``cursor``)
+STEP_STARTED = "step_started"  #: a step began or resumed (``step``, ``cursor``, ``resumed``)
+STEP_COMPLETED = "step_completed"  #: a step completed (``step``)
+STEP_SKIPPED = "step_skipped"  #: a step completed in an earlier execution was skipped (``step``)
+CONTINUATION_ERROR = "continuation_error"  #: ``continuations`` raised; none of its jobs was enqueued
+EXECUTION_ENDED = "execution_ended"  #: on the job's thread, once the execution's outcome is known
+WORKER_STARTED = "worker_started"
+WORKER_STOPPED = "worker_stopped"
+
+#: The kinds that end an execution, one per execution (``succeeded`` may come from the
+#: thread that committed it).
+JOB_OUTCOMES = frozenset({SUCCEEDED, FAILED, RETRIED, DISCARDED, INTERRUPTED, CANCELLED, LOST, RELEASED})
+
+log = logging.getLogger("onward.events")
+
+
+class Event:
+    """Something that happened to a job (or a worker).
+
+    ``job_class`` is the import path (``module:ClassName``); ``attempt`` and ``resumptions``
+    are the execution's; ``worker_id`` is the worker (or ``perform_now`` caller) that ran it.
+    ``data`` holds what is particular to the kind (see the kind constants); the common
+    entries are also attributes: ``error`` (the formatted traceback), ``duration`` (seconds
+    the execution ran), ``step``.
+    """
+
+    __slots__ = ("attempt", "data", "job_class", "job_id", "kind", "queue", "resumptions", "time", "worker_id")
+
+    def __init__(
+        self,
+        kind: str,
+        job_id: str | None = None,
+        job_class: str | None = None,
+        queue: str | None = None,
+        *,
+        attempt: int = 0,
+        resumptions: int = 0,
+        worker_id: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.job_id = job_id
+        self.job_class = job_class
+        self.queue = queue
+        self.attempt = attempt
+        self.resumptions = resumptions
+        self.worker_id = worker_id
+        self.data = data if data is not None else {}
+        self.time = time.time()
+
+    def __repr__(self) -> str:
+        return f"<Event {self.kind} {self.job_class} {self.job_id} {self.data!r}>"
+
+    @property
+    def error(self) -> str | None:
+        value = self.data.get("error")
+        return value if isinstance(value, str) else None
+
+    @property
+    def duration(self) -> float | None:
+        value = self.data.get("duration")
+        return float(value) if isinstance(value, (int, float)) else None
+
+    @property
+    def step(self) -> str | None:
+        value = self.data.get("step")
+        return value if isinstance(value, str) else None
+
+
+Subscriber = Callable[[Event], None]
+
+#: The subscribers, in order. Read it to skip building an event nobody listens to.
+subscribers: tuple[Subscriber, ...] = ()
+_lock = threading.Lock()
+
+
+def subscribe(fn: Subscriber) -> Callable[[], None]:
+    """Call ``fn(event)`` for every event from now on; returns a function that unsubscribes."""
+    global subscribers
+    with _lock:
+        subscribers = (*subscribers, fn)
+
+    def unsubscribe() -> None:
+        global subscribers
+        with _lock:
+            subscribers = tuple(s for s in subscribers if s is not fn)
+
+    return unsubscribe
+
+
+def emit(event: Event) -> None:
+    """Hand ``event`` to every subscriber, in the order they subscribed."""
+    listening = subscribers
+    if not listening:
+        return
+    for fn in listening:
+        try:
+            fn(event)
+        except Exception:
+            log.exception("an onward event subscriber failed on %s", event.kind)

@@ -1,0 +1,70 @@
+"""Job classes and their import paths: a job is stored as ``package.module:ClassName`` and a
+worker imports the class from that path.
+
+A class must be importable by that path in another process: one defined inside a function
+(``<locals>``) is refused when enqueued, with the reason.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import threading
+from typing import Any
+
+from onward.errors import JobClassNotFound, SerializationError
+
+__all__ = ["job_path", "load_job_class"]
+
+_paths: dict[type, str] = {}
+_classes: dict[str, type] = {}
+_classes_lock = threading.Lock()
+
+#: Set on ``onward.Job`` and so on every job class; what :func:`load_job_class` checks.
+MARKER = "__onward_job__"
+
+
+def job_path(cls: type) -> str:
+    """``module:QualName`` for ``cls``, or ``SerializationError`` if a worker could not import it."""
+    try:
+        return _paths[cls]
+    except KeyError:
+        pass
+    module = cls.__module__
+    if module == "__main__":
+        main = sys.modules["__main__"]
+        spec = getattr(main, "__spec__", None)
+        if spec is not None and spec.name:
+            module = spec.name.removesuffix(".__main__")
+        elif getattr(main, "__file__", None):
+            module = os.path.splitext(os.path.basename(main.__file__ or ""))[0]
+    if "<locals>" in cls.__qualname__:
+        raise SerializationError(
+            f"{cls.__qualname__}: a job class defined inside a function cannot be imported by a worker; "
+            "define it at module level"
+        )
+    path = f"{module}:{cls.__qualname__}"
+    _paths[cls] = path
+    return path
+
+
+def load_job_class(path: str) -> Any:
+    """Import the job class stored as ``module:QualName``; ``JobClassNotFound`` if impossible
+    or if it is not an ``onward.Job`` subclass."""
+    try:
+        return _classes[path]
+    except KeyError:
+        pass
+    module_name, _, qualname = path.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except Exception as exc:
+        raise JobClassNotFound(f"cannot import job class {path}: {type(exc).__name__}: {exc}") from exc
+    if not (isinstance(obj, type) and getattr(obj, MARKER, False)):
+        raise JobClassNotFound(f"{path} is not an onward.Job subclass")
+    with _classes_lock:
+        _classes[path] = obj
+    return obj

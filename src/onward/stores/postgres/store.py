@@ -1,0 +1,297 @@
+"""The PostgreSQL store: many workers on many hosts against one database.
+
+Workers claim with ``FOR UPDATE SKIP LOCKED`` off a partial index of ready jobs, several at
+a time, in one statement. Every state change is one guarded statement (``WHERE id = %s AND
+state = 'running' AND lease_token = %s``); completing a job and inserting its continuations
+is one statement too. Leases and schedules are compared with the database's ``now()``, so
+worker clocks do not matter. Idle workers sleep until ``NOTIFY`` wakes them
+(:mod:`onward.stores.postgres.listen`) and look on their own only as a fallback. See
+:mod:`onward.stores.postgres.connection` for connections and reconnecting; the SQL is in
+:mod:`onward.stores.postgres.sql`, reading and administration in
+:mod:`onward.stores.postgres.admin`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import pq
+
+from onward import lifecycle
+from onward.errors import LeaseLost, OnwardError
+from onward.lifecycle import KeyUse
+from onward.stores._common import claimed_from_row
+from onward.stores.base import Checkpoint, Claimed, Completion, NewJob
+from onward.stores.postgres import sql
+from onward.stores.postgres.admin import PostgresAdmin
+from onward.stores.postgres.connection import driver_connection
+from onward.stores.postgres.inserts import insert_jobs, job_params, job_rows, json_rows, key_use, lock_keys
+
+__all__ = ["PostgresStore"]
+
+#: Longest an idle worker goes without looking for jobs when no notification came.
+FALLBACK_POLL = 1.0
+
+
+class PostgresStore(PostgresAdmin):
+    """Jobs in a PostgreSQL database; safe for any number of processes and hosts."""
+
+    def __init__(self, url: str, *, pool_size: int | None = None) -> None:
+        super().__init__(url, pool_size)
+        self._idle: dict[tuple[str, tuple[str, ...] | None], tuple[int, float]] = {}
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self.url!r})"
+
+    # -- enqueueing -----------------------------------------------------------------------
+    def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
+        if not jobs:
+            return []
+        unique = any(job.unique_key is not None for job in jobs)
+
+        def run(conn: psycopg.Connection[Any], attempt: int) -> list[str]:
+            if attempt and conn.execute("SELECT 1 FROM onward_jobs WHERE id = %s", (jobs[0].id,)).fetchone():
+                return _ids_after_commit(conn, jobs)  # the first try committed; its reply was lost
+            if not unique:
+                return insert_jobs(conn, jobs)
+            with conn.transaction():
+                return insert_jobs(conn, jobs)
+
+        ids = self._run(run)
+        self._notified(None)
+        return ids
+
+    def join_transaction(self, connection: Any) -> Callable[[Sequence[NewJob]], list[str]]:
+        conn = driver_connection(connection)
+
+        def insert(jobs: Sequence[NewJob]) -> list[str]:
+            status = conn.info.transaction_status
+            if status == pq.TransactionStatus.INERROR:
+                raise OnwardError("onward.transaction(): the connection's transaction has failed; no job was enqueued")
+            if status == pq.TransactionStatus.IDLE and conn.autocommit:
+                raise OnwardError(
+                    "onward.transaction(): no transaction is open on the connection (it is in autocommit mode), so"
+                    " the jobs would not depend on anything; open one first (with conn.transaction(): ..., or"
+                    " Django's transaction.atomic())"
+                )
+            return insert_jobs(conn, jobs)
+
+        return insert
+
+    def start_now(self, job: NewJob, worker_id: str, lease_timeout: float) -> Claimed:
+        def run(conn: psycopg.Connection[Any], attempt: int) -> Claimed:
+            with conn.transaction():
+                lock_keys(conn, [job.unique_key])
+                use, latest = key_use(conn, job, now=True)
+                if use == KeyUse.NEW:
+                    conn.execute(sql.INSERT_NOW, job_params(job))
+                    job_id = job.id
+                else:
+                    assert latest is not None
+                    job_id = latest
+                    if use == KeyUse.RERUN:
+                        conn.execute(sql.RESET_ATTEMPTS, (job_id,))
+                row = conn.execute(sql.START_NOW, (worker_id, lease_timeout, lease_timeout, job_id)).fetchone()
+            assert row is not None
+            return claimed_from_row(row)
+
+        return self._run(run)
+
+    # -- waiting --------------------------------------------------------------------------
+    def next_ready_in(self, queues: Sequence[str] | None) -> float | None:
+        def run(conn: psycopg.Connection[Any], attempt: int) -> Any:
+            if queues:
+                return conn.execute(sql.NEXT_DUE_QUEUES, (list(queues),)).fetchone()
+            return conn.execute(sql.NEXT_DUE_ANY).fetchone()
+
+        row = self._run(run, persist=False)
+        return None if row is None or row[0] is None else float(row[0])
+
+    # -- running --------------------------------------------------------------------------
+    def claim(self, worker_id: str, queues: Sequence[str] | None, lease_timeout: float, limit: int) -> list[Claimed]:
+        """Claim up to ``limit`` ready jobs. After finding none, a worker does not ask the
+        database again until a notification arrives, the next scheduled job is due, or
+        ``FALLBACK_POLL`` seconds passed; this holds only while this process is listening
+        (a worker is running): without notifications every call asks the database."""
+        if limit < 1:
+            return []
+        key = (worker_id, tuple(queues) if queues else None)
+        generation = self._generation
+        idle = self._idle.get(key)
+        listener = self._listener
+        if (
+            idle is not None
+            and idle[0] == generation
+            and time.monotonic() < idle[1]
+            and listener is not None
+            and listener.connected.is_set()
+        ):
+            return []  # nothing was notified since this worker last found nothing
+
+        lease = (worker_id, lease_timeout, lease_timeout)
+        params: tuple[Any, ...]
+        if not queues:
+            statement, params = sql.claim_sql("any", limit), lease
+        elif len(queues) == 1:
+            statement, params = sql.claim_sql("one", limit), (queues[0], *lease, queues[0])
+        else:
+            statement, params = sql.claim_sql("many", limit), (list(queues), *lease, list(queues))
+
+        def run(conn: psycopg.Connection[Any], attempt: int) -> list[Any]:
+            return conn.execute(statement, params).fetchall()
+
+        rows = self._run(run, persist=False)
+        if rows and rows[0][0] is not None:
+            self._idle.pop(key, None)
+            return [claimed_from_row(r) for r in rows]
+        due = rows[0][-1] if rows else None
+        wait = FALLBACK_POLL
+        if due is not None:
+            wait = max(0.0, min(wait, float(due)))
+        if len(self._idle) > 1000:
+            self._idle.clear()
+        self._idle[key] = (generation, time.monotonic() + wait)
+        return []
+
+    def heartbeat(self, leases: Sequence[tuple[str, str]], lease_timeout: float) -> set[str]:
+        if not leases:
+            return set()
+        ids = [job_id for job_id, _ in leases]
+        tokens = [token for _, token in leases]
+
+        def run(conn: psycopg.Connection[Any], attempt: int) -> set[str]:
+            rows = conn.execute(sql.HEARTBEAT, (json_rows(ids, tokens), lease_timeout)).fetchall()
+            return {r[0] for r in rows}
+
+        kept = self._run(run)
+        return set(ids) - kept
+
+    def save_checkpoint(self, job_id: str, token: str, checkpoint: Checkpoint, resumption: bool = False) -> None:
+        params = (checkpoint.steps, checkpoint.job_state, checkpoint.progressed, int(resumption), job_id, token)
+        self._guarded(sql.SAVE_CHECKPOINT, params, job_id)
+
+    def complete(
+        self,
+        job_id: str,
+        token: str,
+        result: str,
+        checkpoint: Checkpoint,
+        children: Sequence[NewJob],
+        continuation_error: str | None,
+    ) -> list[str]:
+        params = (result, checkpoint.steps, checkpoint.job_state, continuation_error, job_id, token)
+        if not children:
+            self._guarded(sql.COMPLETE, params, job_id)
+            return []
+
+        def run(conn: psycopg.Connection[Any], attempt: int) -> list[str] | None:
+            if any(c.unique_key is not None for c in children):
+                with conn.transaction():
+                    row = conn.execute(sql.COMPLETE, params).fetchone()
+                    if row is None:
+                        return None
+                    return insert_jobs(conn, children, job_id, row[0])
+            done = conn.execute(sql.COMPLETE_WITH_CHILDREN, (*params, job_id, job_rows(children))).fetchone()
+            return [c.id for c in children] if done and done[0] else None
+
+        ids = self._run(run)
+        if ids is None:
+            raise _lease_lost(job_id)
+        self._notified(None)
+        return ids
+
+    def complete_many(self, done: Sequence[Completion]) -> set[str]:
+        """Mark many jobs succeeded (none with continuations) in one statement, so a busy
+        worker's successes share one commit; returns the ids whose lease was lost (those
+        are left as they are, as ``complete`` would)."""
+        if not done:
+            return set()
+        rows = json.dumps(
+            [(c.id, c.token, c.result, c.checkpoint.steps, c.checkpoint.job_state, c.continuation_error) for c in done],
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+
+        def run(conn: psycopg.Connection[Any], attempt: int) -> set[str]:
+            return {r[0] for r in conn.execute(sql.COMPLETE_MANY, (rows,)).fetchall()}
+
+        return {c.id for c in done} - self._run(run)
+
+    def unclaim(self, leases: Sequence[tuple[str, str]]) -> None:
+        """Give back jobs claimed but never started (a stopping worker's prefetched jobs), as
+        if they had not been claimed: no attempt is used."""
+        if not leases:
+            return
+        ids, tokens = [i for i, _ in leases], [t for _, t in leases]
+        rows = json_rows(ids, tokens)
+        self._run(lambda conn, attempt: conn.execute(sql.UNCLAIM, (rows,)))
+        self._notified(None)
+
+    def retry(
+        self, job_id: str, token: str, checkpoint: Checkpoint, error: str, delay: float, resumption: bool
+    ) -> None:
+        self._requeue(job_id, token, checkpoint, error, delay, resumption)
+
+    def interrupt(self, job_id: str, token: str, checkpoint: Checkpoint) -> None:
+        self._requeue(job_id, token, checkpoint, None, 0.0, True)
+
+    def _requeue(
+        self, job_id: str, token: str, checkpoint: Checkpoint, error: str | None, delay: float, resumption: bool
+    ) -> None:
+        params = (
+            delay,
+            checkpoint.steps,
+            checkpoint.job_state,
+            error,
+            int(resumption),
+            resumption,
+            job_id,
+            token,
+        )
+        self._guarded(sql.REQUEUE, params, job_id)
+        self._notified(None)
+
+    def fail(self, job_id: str, token: str, checkpoint: Checkpoint, error: str, discard: bool = False) -> None:
+        state = "discarded" if discard else "failed"
+        self._guarded(sql.FAIL, (state, checkpoint.steps, checkpoint.job_state, error, job_id, token), job_id)
+
+    def release(self, job_id: str, token: str) -> None:
+        self._guarded(sql.RELEASE, (job_id, token), job_id)
+        self._notified(None)
+
+    def _guarded(self, statement: str, params: Sequence[Any], job_id: str) -> None:
+        def run(conn: psycopg.Connection[Any], attempt: int) -> int:
+            return conn.execute(statement, params).rowcount
+
+        if self._run(run) == 0:
+            raise _lease_lost(job_id)
+
+    def reap_expired(self) -> int:
+        def run(conn: psycopg.Connection[Any], attempt: int) -> tuple[int, int]:
+            row = conn.execute(sql.REAP, (lifecycle.LEASE_EXPIRED_ERROR,)).fetchone()
+            return (int(row[0]), int(row[1])) if row else (0, 0)
+
+        reaped, requeued = self._run(run, persist=False)
+        if requeued:
+            self._notified(None)
+        return reaped
+
+
+def _lease_lost(job_id: str) -> LeaseLost:
+    return LeaseLost(f"job {job_id} is no longer running under this execution's lease")
+
+
+def _ids_after_commit(conn: psycopg.Connection[Any], jobs: Sequence[NewJob]) -> list[str]:
+    """The ids an ``enqueue`` returned, recovered after its commit's reply was lost."""
+    ids = []
+    for job in jobs:
+        if conn.execute("SELECT 1 FROM onward_jobs WHERE id = %s", (job.id,)).fetchone() or job.unique_key is None:
+            ids.append(job.id)
+        else:
+            latest = conn.execute(sql.LATEST_WITH_KEY, (job.unique_key,)).fetchone()
+            ids.append(latest[0] if latest else job.id)
+    return ids

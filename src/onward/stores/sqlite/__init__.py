@@ -1,0 +1,5 @@
+"""The embedded SQLite store (standard library only)."""
+
+from onward.stores.sqlite.store import SQLiteStore
+
+__all__ = ["SQLiteStore"]

@@ -1,0 +1,87 @@
+"""Reading jobs and the operators' actions (``onward.admin``) on the SQLite store.
+
+A mixin of :class:`onward.stores.sqlite.SQLiteStore`, whose connections
+(:class:`~onward.stores.sqlite.connection.SQLiteConnections`) it uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
+
+from onward import lifecycle
+from onward.lifecycle import Action
+from onward.records import FINISHED_STATES, JobRecord, job_record
+from onward.stores._common import filter_sql
+from onward.stores.base import FinishedCount, JobFilter, StateCount
+from onward.stores.sqlite import sql
+from onward.stores.sqlite.connection import SQLiteConnections
+
+if TYPE_CHECKING:
+    from onward.stores.base import Store
+
+__all__ = ["SQLiteAdmin"]
+
+_FINISHED = tuple(sorted(s.value for s in FINISHED_STATES))
+
+
+class SQLiteAdmin(SQLiteConnections):
+    """``get``, ``list_jobs`` and the administration methods of the Store protocol."""
+
+    # -- reading --------------------------------------------------------------------------
+    def get(self, job_id: str) -> JobRecord:
+        row = self._exec(sql.SELECT_JOB, (job_id,)).fetchone()
+        if row is None:
+            raise KeyError(job_id)
+        return job_record(row, self._children(row["id"]), cast("Store", self))
+
+    def _children(self, job_id: str) -> tuple[str, ...]:
+        return tuple(r[0] for r in self._exec(sql.CHILDREN, (job_id,)).fetchall())
+
+    def list_jobs(self, where: JobFilter) -> list[JobRecord]:
+        clause, params = filter_sql(where, "?", state_sql=sql.STATE_SQL)
+        index = " INDEXED BY onward_jobs_lease" if where.state == "running" else ""  # few: sorting them is cheap
+        query = "SELECT * FROM onward_jobs" + index + clause + " ORDER BY seq DESC LIMIT ?"
+        rows = self._exec(query, (*params, where.limit)).fetchall()
+        return [job_record(r, self._children(r["id"]), cast("Store", self)) for r in rows]
+
+    # -- administration (onward.admin) ------------------------------------------------------
+    def now(self) -> float:
+        return self.clock()
+
+    def count_jobs(self) -> list[StateCount]:
+        return [StateCount(r[0], r[1], r[2]) for r in self._exec(sql.COUNTS).fetchall() if r[2]]
+
+    def finished_per_minute(self, minutes: int) -> list[FinishedCount]:
+        now = self.clock()
+        rows = self._exec(sql.FINISHED_PER_MINUTE, (now, now - 60 * minutes, now)).fetchall()
+        return [FinishedCount(min(r[0], minutes - 1), r[1], r[2]) for r in rows]
+
+    def retry_failed_job(self, job_id: str) -> bool:
+        with self._write() as conn:
+            row = conn.execute(sql.STATE_AND_KEY, (job_id,)).fetchone()
+            if row is None:
+                raise KeyError(job_id)
+            if not lifecycle.allows(row["state"], Action.RETRY):
+                return False
+            if row["unique_key"] is not None and conn.execute(sql.LIVE_WITH_KEY, (row["unique_key"],)).fetchone():
+                return False
+            conn.execute(sql.RERUN, (self.clock(), job_id))
+        self._notify()
+        return True
+
+    def discard_job(self, job_id: str) -> bool:
+        allowed = lifecycle.states_allowing(Action.DISCARD)
+        marks = ", ".join("?" * len(allowed))
+        cur = self._exec_write(sql.DISCARD.format(states=marks), (self.clock(), job_id, *allowed))
+        if cur.rowcount:
+            return True
+        if self._exec(sql.EXISTS, (job_id,)).fetchone() is None:
+            raise KeyError(job_id)
+        return False
+
+    def purge_finished(self, states: Sequence[str], finished_before: float, limit: int) -> int:
+        chosen = [s for s in states if s in _FINISHED]
+        if not chosen or limit < 1:
+            return 0
+        return self._exec_write(sql.purge_sql(len(chosen)), (finished_before, *chosen, limit)).rowcount

@@ -1,0 +1,188 @@
+"""The SQL of the SQLite store. Statements are constant strings (or built from constants and
+counts); values always travel as parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+from onward.stores._common import CLAIMED_COLUMNS
+
+GUARD = " WHERE id = ? AND state = 'running' AND lease_token = ?"
+
+INSERT = (
+    "INSERT INTO onward_jobs (id, job_class, queue, priority, args, kwargs, state, max_attempts,"
+    " max_resumptions, scheduled_at, enqueued_at, unique_key, parent_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, 'enqueued', ?, ?, ?, ?, ?, ?)"
+)
+
+LATEST_WITH_KEY = "SELECT id, state FROM onward_jobs WHERE unique_key = ? ORDER BY seq DESC LIMIT 1"
+LIVE_WITH_KEY = "SELECT 1 FROM onward_jobs WHERE unique_key = ? AND state IN ('enqueued', 'running') LIMIT 1"
+
+# A failed job run again by its unique key or by an operator: attempts start from zero,
+# progress and resumptions are kept.
+RERUN = (
+    "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = 0, scheduled_at = ?,"
+    " finished_at = NULL WHERE id = ? AND state = 'failed'"
+)
+RESET_ATTEMPTS = "UPDATE onward_jobs SET attempts = 0, resume_pending = 0 WHERE id = ?"
+
+_TAKE = (
+    "UPDATE onward_jobs SET state = 'running', lease_token = lower(hex(randomblob(8))), worker_id = ?,"
+    " lease_timeout = ?, lease_expires_at = ?, started_at = ?,"
+)
+START_NOW = _TAKE + (
+    " finished_at = NULL, attempts = attempts + 1 - resume_pending, progressed = 0"
+    f" WHERE id = ? RETURNING {CLAIMED_COLUMNS}"
+)
+CLAIM = _TAKE + (
+    " attempts = attempts + 1 - resume_pending, progressed = 0 WHERE seq IN ({ready}) RETURNING " + CLAIMED_COLUMNS
+)
+
+HEARTBEAT = "UPDATE onward_jobs SET lease_expires_at = ?" + GUARD
+
+SAVE_CHECKPOINT = (
+    "UPDATE onward_jobs SET steps = ?, job_state = ?, progressed = progressed | ?,"
+    " resumptions = resumptions + ?" + GUARD
+)
+
+COMPLETE = (
+    "UPDATE onward_jobs SET state = 'succeeded', finished_at = ?, result = ?, steps = ?, job_state = ?,"
+    " continuation_error = ?, lease_token = NULL, lease_expires_at = NULL" + GUARD
+)
+
+#: Rows per ``complete_many`` statement at most: 6 parameters each, far below SQLite's limit.
+COMPLETE_CHUNK = 512
+
+
+@lru_cache(maxsize=16)
+def complete_many_sql(rows: int) -> str:
+    """One UPDATE for ``rows`` successes, each row guarded by its id, state and lease token."""
+    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+    return (
+        "UPDATE onward_jobs SET state = 'succeeded', finished_at = ?, result = d.column3, steps = d.column4,"
+        " job_state = d.column5, continuation_error = d.column6, lease_token = NULL, lease_expires_at = NULL"
+        f" FROM (VALUES {values}) AS d"
+        " WHERE onward_jobs.id = d.column1 AND onward_jobs.state = 'running' AND onward_jobs.lease_token = d.column2"
+        " RETURNING onward_jobs.id"
+    )
+
+
+UNCLAIM = (
+    "UPDATE onward_jobs SET state = 'enqueued', attempts = attempts - 1 + resume_pending,"
+    " lease_token = NULL, lease_expires_at = NULL, worker_id = NULL" + GUARD
+)
+
+REQUEUE = (
+    "UPDATE onward_jobs SET state = 'enqueued', scheduled_at = ?, steps = ?, job_state = ?,"
+    " error = COALESCE(?, error), resumptions = resumptions + ?, resume_pending = ?,"
+    " lease_token = NULL, lease_expires_at = NULL" + GUARD
+)
+
+FAIL = (
+    "UPDATE onward_jobs SET state = ?, finished_at = ?, steps = ?, job_state = ?, error = ?,"
+    " lease_token = NULL, lease_expires_at = NULL" + GUARD
+)
+
+RELEASE = (
+    "UPDATE onward_jobs SET state = 'enqueued', scheduled_at = ?, resume_pending = progressed,"
+    " resumptions = resumptions + progressed, lease_token = NULL, lease_expires_at = NULL" + GUARD
+)
+
+# Jobs whose worker died: found through the lease index, then each decided by the lifecycle.
+EXPIRED_PROBE = "SELECT 1 FROM onward_jobs WHERE state = 'running' AND lease_expires_at < ? LIMIT 1"
+EXPIRED = (
+    "SELECT id, lease_token, attempts, max_attempts, resumptions, max_resumptions, progressed"
+    " FROM onward_jobs WHERE state = 'running' AND lease_expires_at < ?"
+)
+REAP_RESUME = (
+    "UPDATE onward_jobs SET state = 'enqueued', scheduled_at = ?, resume_pending = 1,"
+    " resumptions = resumptions + 1, lease_token = NULL, lease_expires_at = NULL" + GUARD
+)
+REAP_RETRY = (
+    "UPDATE onward_jobs SET state = 'enqueued', scheduled_at = ?, resume_pending = 0,"
+    " error = ?, lease_token = NULL, lease_expires_at = NULL" + GUARD
+)
+REAP_FAIL = (
+    "UPDATE onward_jobs SET state = 'failed', finished_at = ?, error = ?,"
+    " lease_token = NULL, lease_expires_at = NULL" + GUARD
+)
+
+_READY = (
+    "SELECT seq, priority, scheduled_at FROM onward_jobs INDEXED BY {index} WHERE state = 'enqueued'"
+    " AND scheduled_at <= ?{queue} ORDER BY priority, scheduled_at, seq LIMIT ?"
+)
+
+
+def ready_seqs(queues: Sequence[str] | None, now: float, limit: int) -> tuple[str, tuple[Any, ...]]:
+    """The ``seq`` of the next ``limit`` ready jobs, read straight off a ready index.
+
+    The indexes are named so that the cost stays the same with a backlog of millions (left
+    to itself, the planner may pick another index and sort every enqueued row). With several
+    queues, each queue's index yields its first ``limit`` rows and those are merged.
+    """
+    if not queues:
+        return "SELECT seq FROM (" + _READY.format(index="onward_jobs_ready", queue="") + ")", (now, limit)
+    one = _READY.format(index="onward_jobs_ready_queue", queue=" AND queue = ?")
+    if len(queues) == 1:
+        return f"SELECT seq FROM ({one})", (now, queues[0], limit)
+    union = " UNION ALL ".join(f"SELECT * FROM ({one})" for _ in queues)
+    params: list[Any] = []
+    for name in queues:
+        params += [now, name, limit]
+    return f"SELECT seq FROM ({union}) ORDER BY priority, scheduled_at, seq LIMIT ?", (*params, limit)
+
+
+def queue_filter(queues: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
+    """`` AND queue IN (?, ...)`` for ``queues`` (nothing for all queues)."""
+    if not queues:
+        return "", ()
+    return f" AND queue IN ({', '.join('?' * len(queues))})", tuple(queues)
+
+
+# -- reading and administration ------------------------------------------------------------
+SELECT_JOB = "SELECT * FROM onward_jobs WHERE id = ?"
+CHILDREN = "SELECT id FROM onward_jobs WHERE parent_id = ? ORDER BY seq"
+
+# Each state counted through its own index (see migration 3): waiting jobs from the ready
+# index, running ones from the lease index, finished ones from theirs.
+COUNTS = (
+    "SELECT queue, 'enqueued', count(*) FROM onward_jobs INDEXED BY onward_jobs_ready_queue"
+    " WHERE state = 'enqueued' GROUP BY queue"
+    " UNION ALL SELECT queue, 'running', count(*) FROM onward_jobs INDEXED BY onward_jobs_lease"
+    " WHERE state = 'running' GROUP BY queue"
+    " UNION ALL SELECT queue, state, count(*) FROM onward_jobs INDEXED BY onward_jobs_done_queue"
+    " WHERE state IN ('succeeded', 'failed', 'discarded') GROUP BY queue, state"
+)
+
+# The condition for each state, as the partial indexes of migration 3 spell it.
+_FINISHED = "state IN ('succeeded', 'failed', 'discarded')"
+STATE_SQL = {
+    "enqueued": "state = 'enqueued'",
+    "running": "state = 'running'",
+    **{state: f"state = '{state}' AND {_FINISHED}" for state in ("succeeded", "failed", "discarded")},
+}
+
+# ``+state`` keeps SQLite from choosing the index of finished jobs by state (``onward_jobs_done``)
+# over ``onward_jobs_finished`` (which holds the state too): that would read every succeeded job.
+FINISHED_PER_MINUTE = (
+    "SELECT CAST((? - finished_at) / 60 AS INTEGER) AS ago, state, count(*) FROM onward_jobs"
+    " WHERE finished_at IS NOT NULL AND finished_at > ? AND finished_at <= ?"
+    " AND +state IN ('succeeded', 'failed', 'discarded') GROUP BY ago, state"
+)
+
+STATE_AND_KEY = "SELECT state, unique_key FROM onward_jobs WHERE id = ?"
+EXISTS = "SELECT 1 FROM onward_jobs WHERE id = ?"
+
+DISCARD = "UPDATE onward_jobs SET state = 'discarded', finished_at = ? WHERE id = ? AND state IN ({states})"
+
+
+def purge_sql(states: int) -> str:
+    """Delete up to ``LIMIT`` finished jobs in ``states`` states, oldest first."""
+    marks = ", ".join("?" * states)
+    return (
+        "DELETE FROM onward_jobs WHERE seq IN (SELECT seq FROM onward_jobs"
+        f" WHERE finished_at IS NOT NULL AND finished_at < ? AND +state IN ({marks})"
+        " ORDER BY finished_at LIMIT ?)"
+    )

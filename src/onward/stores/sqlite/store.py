@@ -1,0 +1,244 @@
+"""The embedded store: one SQLite file in WAL mode, shared by the processes of one machine.
+
+See :mod:`onward.stores.sqlite.connection` for connections, locking and durability; the SQL
+is in :mod:`onward.stores.sqlite.sql`, reading and administration in
+:mod:`onward.stores.sqlite.admin`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from onward import lifecycle
+from onward.errors import ConfigurationError, LeaseLost
+from onward.lifecycle import KeyUse, Verdict
+from onward.stores._common import chunk_sizes, claimed_from_row
+from onward.stores.base import Checkpoint, Claimed, Completion, NewJob
+from onward.stores.sqlite import sql
+from onward.stores.sqlite.admin import SQLiteAdmin
+from onward.stores.sqlite.connection import SQLiteConnections
+from onward.stores.sqlite.inserts import insert_jobs, insert_params, key_use
+
+__all__ = ["SQLiteStore"]
+
+
+class SQLiteStore(SQLiteAdmin, SQLiteConnections):
+    """Jobs in one SQLite file. Safe for many threads and many processes on one machine."""
+
+    def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:
+        SQLiteConnections.__init__(self, url, clock)
+        self._found_none = False  # the last claim found nothing ready
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.url!r})"
+
+    # -- enqueueing -----------------------------------------------------------------------
+    def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
+        now = self.clock()
+        if len(jobs) == 1 and jobs[0].unique_key is None:
+            self._exec_write(sql.INSERT, insert_params(jobs[0], now, None))
+            ids = [jobs[0].id]
+        else:
+            with self._write() as conn:
+                ids = insert_jobs(conn, jobs, now, None)
+        self._notify()
+        return ids
+
+    def join_transaction(self, connection: Any) -> Callable[[Sequence[NewJob]], list[str]]:
+        raise ConfigurationError(
+            f"onward.transaction() needs the PostgreSQL store, but the store is {self.url}; connect with"
+            " onward.connect('postgresql://...') (on SQLite, enqueue after your transaction commits)"
+        )
+
+    def start_now(self, job: NewJob, worker_id: str, lease_timeout: float) -> Claimed:
+        now = self.clock()
+        with self._write() as conn:
+            use, latest = key_use(conn, job, now=True)
+            if use == KeyUse.NEW:
+                conn.execute(sql.INSERT, insert_params(job, now, None))
+                job_id = job.id
+            else:
+                assert latest is not None
+                job_id = latest
+                if use == KeyUse.RERUN:
+                    conn.execute(sql.RESET_ATTEMPTS, (job_id,))
+            row = conn.execute(sql.START_NOW, (worker_id, lease_timeout, now + lease_timeout, now, job_id)).fetchone()
+        return claimed_from_row(row)
+
+    # -- running --------------------------------------------------------------------------
+    def claim(self, worker_id: str, queues: Sequence[str] | None, lease_timeout: float, limit: int) -> list[Claimed]:
+        now = self.clock()
+        ready_sql, ready_params = sql.ready_seqs(queues, now, limit)
+        # Idle (the last claim found nothing): look with a plain read before taking the write lock.
+        if self._found_none and self._exec(f"SELECT 1 FROM ({ready_sql}) LIMIT 1", ready_params).fetchone() is None:
+            return []
+        rows = self._exec_returning(
+            sql.CLAIM.format(ready=ready_sql), (worker_id, lease_timeout, now + lease_timeout, now, *ready_params)
+        )
+        self._found_none = not rows
+        return sorted((claimed_from_row(r) for r in rows), key=_by_priority)  # RETURNING has no order
+
+    def heartbeat(self, leases: Sequence[tuple[str, str]], lease_timeout: float) -> set[str]:
+        if not leases:
+            return set()
+        expires = self.clock() + lease_timeout
+        lost = set()
+        with self._write() as conn:
+            for job_id, token in leases:
+                if conn.execute(sql.HEARTBEAT, (expires, job_id, token)).rowcount == 0:
+                    lost.add(job_id)
+        return lost
+
+    def save_checkpoint(self, job_id: str, token: str, checkpoint: Checkpoint, resumption: bool = False) -> None:
+        cur = self._exec_write(
+            sql.SAVE_CHECKPOINT,
+            (checkpoint.steps, checkpoint.job_state, checkpoint.progressed, int(resumption), job_id, token),
+        )
+        _guarded(cur.rowcount, job_id)
+
+    def complete(
+        self,
+        job_id: str,
+        token: str,
+        result: str,
+        checkpoint: Checkpoint,
+        children: Sequence[NewJob],
+        continuation_error: str | None,
+    ) -> list[str]:
+        now = self.clock()
+        params = (now, result, checkpoint.steps, checkpoint.job_state, continuation_error, job_id, token)
+        if not children:
+            _guarded(self._exec_write(sql.COMPLETE, params).rowcount, job_id)
+            return []
+        with self._write() as conn:
+            _guarded(conn.execute(sql.COMPLETE, params).rowcount, job_id)
+            ids = insert_jobs(conn, children, now, job_id)
+        self._notify()
+        return ids
+
+    def complete_many(self, done: Sequence[Completion]) -> set[str]:
+        if not done:
+            return set()
+        now = self.clock()
+        written: set[str] = set()
+        with self._write() as conn:
+            start = 0
+            for size in chunk_sizes(len(done), sql.COMPLETE_CHUNK):
+                params: list[Any] = [now]
+                for c in done[start : start + size]:
+                    cp = c.checkpoint
+                    params += (c.id, c.token, c.result, cp.steps, cp.job_state, c.continuation_error)
+                written.update(row[0] for row in conn.execute(sql.complete_many_sql(size), params))
+                start += size
+        return {c.id for c in done} - written
+
+    def unclaim(self, leases: Sequence[tuple[str, str]]) -> None:
+        if not leases:
+            return
+        with self._write() as conn:
+            for job_id, token in leases:
+                conn.execute(sql.UNCLAIM, (job_id, token))
+        self._notify()
+
+    def retry(
+        self, job_id: str, token: str, checkpoint: Checkpoint, error: str, delay: float, resumption: bool
+    ) -> None:
+        self._requeue(job_id, token, checkpoint, error, delay, resumption)
+
+    def interrupt(self, job_id: str, token: str, checkpoint: Checkpoint) -> None:
+        self._requeue(job_id, token, checkpoint, None, 0.0, True)
+
+    def _requeue(
+        self, job_id: str, token: str, checkpoint: Checkpoint, error: str | None, delay: float, resumption: bool
+    ) -> None:
+        params = (
+            self.clock() + delay,
+            checkpoint.steps,
+            checkpoint.job_state,
+            error,
+            int(resumption),
+            int(resumption),
+            job_id,
+            token,
+        )
+        _guarded(self._exec_write(sql.REQUEUE, params).rowcount, job_id)
+        self._notify()
+
+    def fail(self, job_id: str, token: str, checkpoint: Checkpoint, error: str, discard: bool = False) -> None:
+        state = "discarded" if discard else "failed"
+        params = (state, self.clock(), checkpoint.steps, checkpoint.job_state, error, job_id, token)
+        _guarded(self._exec_write(sql.FAIL, params).rowcount, job_id)
+
+    def release(self, job_id: str, token: str) -> None:
+        _guarded(self._exec_write(sql.RELEASE, (self.clock(), job_id, token)).rowcount, job_id)
+        self._notify()
+
+    def reap_expired(self) -> int:
+        now = self.clock()
+        if self._exec(sql.EXPIRED_PROBE, (now,)).fetchone() is None:
+            return 0
+        with self._write() as conn:
+            rows = conn.execute(sql.EXPIRED, (now,)).fetchall()
+            for r in rows:
+                guard = (r["id"], r["lease_token"])
+                decision = lifecycle.after_lost_lease(
+                    progressed=bool(r["progressed"]),
+                    attempts=r["attempts"],
+                    max_attempts=r["max_attempts"],
+                    resumptions=r["resumptions"],
+                    max_resumptions=r["max_resumptions"],
+                )
+                if decision.verdict == Verdict.RESUME:
+                    conn.execute(sql.REAP_RESUME, (now, *guard))
+                elif decision.verdict == Verdict.RETRY:
+                    conn.execute(sql.REAP_RETRY, (now, lifecycle.LEASE_EXPIRED_ERROR, *guard))
+                else:
+                    limit = r["max_resumptions"]
+                    error = lifecycle.resume_limit_error(limit) if decision.resume_limit else None
+                    conn.execute(sql.REAP_FAIL, (now, error or lifecycle.LEASE_EXPIRED_ERROR, *guard))
+        if rows:
+            self._notify()
+        return len(rows)
+
+    # -- waiting --------------------------------------------------------------------------
+    def next_ready_in(self, queues: Sequence[str] | None) -> float | None:
+        queue_sql, queue_params = sql.queue_filter(queues)
+        row = self._exec(
+            f"SELECT min(scheduled_at) FROM onward_jobs WHERE state = 'enqueued'{queue_sql}", queue_params
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return float(row[0]) - self.clock()
+
+    def wait_for_jobs(self, queues: Sequence[str] | None, timeout: float, wake: threading.Event) -> None:
+        """Poll ``PRAGMA data_version`` (changes when another connection commits) every
+        millisecond or two: cheap, and it sees commits from other processes."""
+        conn = self._conn()
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        deadline = time.monotonic() + timeout
+        interval = 0.001
+        while not wake.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._closed:
+                return
+            if wake.wait(min(interval, remaining)):
+                return
+            interval = min(interval * 1.25, 0.004)
+            current = conn.execute("PRAGMA data_version").fetchone()[0]
+            if current != version:
+                version = current
+                ready = self.next_ready_in(queues)
+                if ready is not None and ready <= 0:
+                    return
+
+
+def _guarded(rowcount: int, job_id: str) -> None:
+    if rowcount == 0:
+        raise LeaseLost(f"job {job_id} is no longer running under this execution's lease")
+
+
+def _by_priority(job: Claimed) -> int:
+    return job.priority
