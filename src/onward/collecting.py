@@ -11,7 +11,7 @@ block sets it aside for its own run.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -21,7 +21,17 @@ from onward.handles import JobHandle
 if TYPE_CHECKING:
     from onward.stores.base import NewJob, Store
 
-__all__ = ["Collector", "collecting", "current", "gather", "set_aside"]
+__all__ = [
+    "Collector",
+    "add_joiner",
+    "collecting",
+    "current",
+    "gather",
+    "joined",
+    "joiners",
+    "remove_joiner",
+    "set_aside",
+]
 
 
 @dataclass
@@ -79,3 +89,36 @@ def set_aside() -> Iterator[None]:
         yield
     finally:
         _current.reset(token)
+
+
+# -- framework transactions ------------------------------------------------------------------
+# An integration (Django's) can make a plain ``perform_later`` join the transaction its
+# framework holds open: a joiner returns the function inserting jobs into that transaction,
+# or ``None`` when none is open (or for a store it does not serve).
+
+Inserter = Callable[[Sequence["NewJob"]], list[str]]
+Joiner = Callable[["Store"], Inserter | None]
+
+#: The joiners in force; empty unless an integration added one.
+joiners: tuple[Joiner, ...] = ()
+
+
+def add_joiner(joiner: Joiner) -> None:
+    """Ask ``joiner`` at every enqueue outside a collecting block (see above)."""
+    global joiners
+    if joiner not in joiners:
+        joiners = (*joiners, joiner)
+
+
+def remove_joiner(joiner: Joiner) -> None:
+    global joiners
+    joiners = tuple(j for j in joiners if j is not joiner)
+
+
+def joined(store: Store) -> Inserter | None:
+    """The inserter of a framework transaction open for ``store``, if any."""
+    for joiner in joiners:
+        insert = joiner(store)
+        if insert is not None:
+            return insert
+    return None

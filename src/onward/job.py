@@ -19,7 +19,7 @@ from onward.ids import new_id, new_ids
 from onward.options import NO_OPTIONS, Options
 from onward.registry import job_path, load_job_class
 from onward.retry import Retry
-from onward.stores.base import NewJob
+from onward.stores.base import NewJob, Store
 
 if TYPE_CHECKING:
     from onward.steps import StepRunner
@@ -79,7 +79,7 @@ class Configured:
         if collected is not None:
             return collected[0]
         store = connecting.default()
-        [job_id] = store.enqueue([job])
+        [job_id] = _store_jobs(store, [job])
         return JobHandle(job_id, store)
 
     def perform_all_later(self, calls: Iterable[Sequence[Any] | Args]) -> list[JobHandle]:
@@ -103,11 +103,18 @@ class Configured:
         if collected is not None:
             return collected
         store = connecting.default()
-        return [JobHandle(i, store) for i in (store.enqueue(jobs) if jobs else [])]
+        return [JobHandle(i, store) for i in (_store_jobs(store, jobs) if jobs else [])]
 
     def perform_now(self, *args: Any, **kwargs: Any) -> Any:
         """Run the job here, recorded in the store; returns ``perform``'s result."""
         return perform_now.perform_now(self.new_job(args, kwargs))
+
+
+def _store_jobs(store: Store, jobs: Sequence[NewJob]) -> list[str]:
+    """Insert ``jobs`` now: inside a framework transaction when one is open for ``store``
+    (see :func:`onward.collecting.joined`), else in a transaction of their own."""
+    insert = collecting.joined(store) if collecting.joiners else None
+    return insert(jobs) if insert is not None else store.enqueue(jobs)
 
 
 # -- the base class ----------------------------------------------------------------------
