@@ -318,6 +318,7 @@ class Execution:
         for handle, child_id in zip(handles, ids, strict=True):
             if handle.id != child_id:
                 handle.resolve(child_id)
+        events.enqueued(children, ids)
         self.result = result
         self.succeeded(len(ids))
         return self._set(Outcome.SUCCEEDED)
