@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from onward import lifecycle
+from onward.admin_schedules import ScheduleAdmin, ScheduleNotFound, ScheduleView
 from onward.admin_text import decode_arguments, format_duration, parse_duration, to_plain
 from onward.admin_values import (
     STATES,
@@ -59,6 +60,8 @@ __all__ = [
     "MinuteCount",
     "QueueCounts",
     "RunningJob",
+    "ScheduleNotFound",
+    "ScheduleView",
     "Stats",
     "StepProgress",
     "TreeNode",
@@ -93,8 +96,9 @@ class ActionRefused(OnwardError):
 # -- the facade -----------------------------------------------------------------------------
 
 
-class Admin:
-    """Operator queries and actions over one store. Cheap to create; holds no state but it."""
+class Admin(ScheduleAdmin):
+    """Operator queries and actions over one store. Cheap to create; holds no state but it.
+    Schedules: see :class:`onward.admin_schedules.ScheduleAdmin`."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -110,11 +114,13 @@ class Admin:
         parent_id: str | None = None,
         before: str | None = None,
         limit: int = 50,
+        schedule_key: str | None = None,
     ) -> JobPage:
         """Jobs matching every given filter, newest first, at most ``limit`` (capped at
         :data:`MAX_PAGE`). ``job_class`` is an import path (``module:ClassName``), ``search``
         an id or id prefix, ``before`` the ``next`` of the previous page. ``ValueError`` for
-        an unknown state, a class name without its module, or a limit below 1."""
+        an unknown state, a class name without its module, or a limit below 1.
+        ``schedule_key`` keeps the jobs that schedule enqueued."""
         if state is not None and state not in STATES:
             raise ValueError(f"unknown state {state!r}; use one of {', '.join(STATES)}")
         if limit < 1:
@@ -132,6 +138,7 @@ class Admin:
                 before=before,
                 limit=limit + 1,
                 id_prefix=prefix,
+                schedule_key=schedule_key or None,
             )
         )
         page = found[:limit]

@@ -142,6 +142,7 @@ class Job:
     resumptions: int
     state: dict[str, Any]
     result: Any
+    scheduled_for: datetime | None = None  # the tick, when a schedule enqueued this job (UTC)
     _runner: StepRunner | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

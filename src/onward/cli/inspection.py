@@ -27,6 +27,7 @@ from onward.records import FINISHED_STATES
 @click.option("--queue", default=None, help="Only jobs of this queue.")
 @click.option("--class", "job_class", default=None, metavar="MODULE:CLASS", help="Only jobs of this class.")
 @click.option("--search", default=None, metavar="ID", help="Only jobs whose id starts with this.")
+@click.option("--schedule", "schedule_key", default=None, metavar="KEY", help="Only jobs this schedule enqueued.")
 @click.option("--before", default=None, metavar="ID", help="Only jobs enqueued before this one (next page).")
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True, help="At most this many.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of job records.")
@@ -37,6 +38,7 @@ def jobs(
     queue: str | None,
     job_class: str | None,
     search: str | None,
+    schedule_key: str | None,
     before: str | None,
     limit: int,
     as_json: bool,
@@ -46,13 +48,22 @@ def jobs(
     with admin_for(database_url) as admin:
         if before is not None:
             before = admin.resolve(before)
-        page = admin.jobs(state=state, queue=queue, job_class=job_class, search=search, before=before, limit=limit)
+        page = admin.jobs(
+            state=state,
+            queue=queue,
+            job_class=job_class,
+            search=search,
+            before=before,
+            limit=limit,
+            schedule_key=schedule_key,
+        )
     if as_json:
         print_json(page.jobs)
         return
     out = console()
     if not page.jobs:
-        out.print("No jobs match." if (state or queue or job_class or search or before) else "No jobs.")
+        filtered = state or queue or job_class or search or before or schedule_key
+        out.print("No jobs match." if filtered else "No jobs.")
         return
     out.print(render.jobs_table(page.jobs))
     if page.next is not None:

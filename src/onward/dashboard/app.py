@@ -34,7 +34,7 @@ from starlette.staticfiles import StaticFiles
 import onward
 from onward import connecting
 from onward.admin import STATES, ActionRefused, Admin, JobDetail, JobNotFound, actions, format_duration
-from onward.dashboard import api, security, views
+from onward.dashboard import api, schedules_page, security, views
 from onward.errors import OnwardError
 from onward.records import JobRecord
 
@@ -107,6 +107,7 @@ def create_app(
             "job_class": q.get("class") or None,
             "search": q.get("search") or None,
             "parent_id": q.get("parent") or None,
+            "schedule_key": q.get("schedule") or None,
         }
         ops = admin()
         queues = queue_names.get(ops)
@@ -168,6 +169,7 @@ def create_app(
         Route("/jobs/{job_id}", job, name="job"),
         Route("/jobs/{job_id}/retry", action("retry", Admin.retry), methods=["POST"], name="retry"),
         Route("/jobs/{job_id}/discard", action("discard", Admin.discard), methods=["POST"], name="discard"),
+        *schedules_page.routes(admin, render),
         Mount("/api", routes=api.routes(admin)),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

@@ -18,7 +18,7 @@ __all__ = ["ANY", "drain", "interrupt_after_step", "interrupt_during_step"]
 def drain(queues: Sequence[str] | None = None, *, store: Store | None = None) -> int:
     """Run every ready job in this process, including the jobs they enqueue, until none is
     ready; returns the number of executions. Jobs scheduled for later are not waited for."""
-    worker = Worker(queues=queues, store=store or connecting.default(), lease_timeout=60.0)
+    worker = Worker(queues=queues, store=store or connecting.default(), lease_timeout=60.0, schedules=False)
     worker.run(burst=True)
     return worker.executions
 

@@ -60,6 +60,8 @@ def job_params(job: NewJob) -> tuple[Any, ...]:
         job.max_attempts,
         job.max_resumptions,
         job.unique_key,
+        job.schedule_key,
+        job.scheduled_for,
     )
 
 
@@ -91,6 +93,8 @@ def insert_jobs(
             base,
             float(job.delay),
             base,
+            job.schedule_key,
+            job.scheduled_for,
             parent_id,
         )
         conn.execute(sql.INSERT_ONE, params)
@@ -128,6 +132,8 @@ def insert_jobs(
                 start,
                 job.delay,
                 start,
+                job.schedule_key,
+                job.scheduled_for,
                 parent_id,
                 job.unique_key,
             ),
@@ -152,6 +158,8 @@ def job_rows(jobs: Sequence[NewJob]) -> str:
                 j.max_resumptions,
                 j.delay,
                 j.run_at,
+                j.schedule_key,
+                j.scheduled_for,
             )
             for j in jobs
         ],

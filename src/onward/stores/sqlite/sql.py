@@ -13,8 +13,8 @@ GUARD = " WHERE id = ? AND state = 'running' AND lease_token = ?"
 
 INSERT = (
     "INSERT INTO onward_jobs (id, job_class, queue, priority, args, kwargs, state, max_attempts,"
-    " max_resumptions, scheduled_at, enqueued_at, unique_key, parent_id)"
-    " VALUES (?, ?, ?, ?, ?, ?, 'enqueued', ?, ?, ?, ?, ?, ?)"
+    " max_resumptions, scheduled_at, enqueued_at, unique_key, parent_id, schedule_key, scheduled_for)"
+    " VALUES (?, ?, ?, ?, ?, ?, 'enqueued', ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 LATEST_WITH_KEY = "SELECT id, state FROM onward_jobs WHERE unique_key = ? ORDER BY seq DESC LIMIT 1"
@@ -186,3 +186,41 @@ def purge_sql(states: int) -> str:
         f" WHERE finished_at IS NOT NULL AND finished_at < ? AND +state IN ({marks})"
         " ORDER BY finished_at LIMIT ?)"
     )
+
+
+# -- schedules ---------------------------------------------------------------------------------
+# A schedule new to the store ticks from its first sight; declaring it again refreshes its
+# settings (and, from a running worker, when a live worker last declared it).
+DECLARE_SCHEDULE = (
+    "INSERT INTO onward_schedules (key, job_class, cron, every, timezone, settings, first_seen, ticked_through,"
+    " declared_at, declared_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (key) DO UPDATE SET job_class = excluded.job_class, cron = excluded.cron,"
+    " every = excluded.every, timezone = excluded.timezone, settings = excluded.settings,"
+    " declared_at = coalesce(excluded.declared_at, declared_at),"
+    " declared_by = coalesce(excluded.declared_by, declared_by)"
+    " RETURNING key, ticked_through, paused"
+)
+SCHEDULE_FOR_TICKS = (
+    "SELECT s.ticked_through, s.paused, j.state IN ('enqueued', 'running') AS live FROM onward_schedules AS s"
+    " LEFT JOIN onward_jobs AS j ON j.id = s.last_job_id WHERE s.key = ?"
+)
+INSERT_TICK = (
+    "INSERT OR IGNORE INTO onward_schedule_ticks (schedule_key, tick, job_id, skipped, recorded_at)"
+    " VALUES (?, ?, ?, ?, ?)"
+)
+SET_TICK_JOB = "UPDATE onward_schedule_ticks SET job_id = ? WHERE schedule_key = ? AND tick = ?"
+TICKED = (
+    "UPDATE onward_schedules SET ticked_through = ?, last_tick = coalesce(?, last_tick),"
+    " last_tick_skipped = coalesce(?, last_tick_skipped), last_job_id = coalesce(?, last_job_id) WHERE key = ?"
+)
+PRUNE_TICKS = "DELETE FROM onward_schedule_ticks WHERE schedule_key = ? AND tick < ?"
+LIST_SCHEDULES = (
+    "SELECT s.*, j.state AS last_job_state FROM onward_schedules AS s"
+    " LEFT JOIN onward_jobs AS j ON j.id = s.last_job_id ORDER BY s.key"
+)
+PAUSE_SCHEDULE = "UPDATE onward_schedules SET paused = 1, paused_at = coalesce(paused_at, ?) WHERE key = ?"
+# Resuming starts again from now: the ticks of the paused time are not caught up.
+RESUME_SCHEDULE = (
+    "UPDATE onward_schedules SET ticked_through = CASE WHEN paused THEN max(ticked_through, ?) ELSE ticked_through END,"
+    " paused = 0, paused_at = NULL WHERE key = ?"
+)
