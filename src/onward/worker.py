@@ -156,6 +156,7 @@ class Worker(Lanes):
             try:
                 self._shutdown(store)
             finally:
+                self._close_duties(store)
                 if self._completer is not None:
                     self._completer.close()
                 store.remove_listener(self._wake)
@@ -202,6 +203,13 @@ class Worker(Lanes):
                     self._found_nothing_at = -1
                     self._look_again()
                 self._wake.set()
+
+    def _close_duties(self, store: Store) -> None:
+        for duty in self._duties:
+            try:
+                duty.close(store)
+            except Exception as exc:  # the store may be gone: a stopping worker goes on stopping
+                log.warning("worker %s: %s could not close: %s", self.worker_id, duty.name, exc)
 
     def _burst_finished(self) -> bool:
         """Every lane is idle and a claim found nothing after the last job ended."""

@@ -8,10 +8,13 @@ recorded once per schedule with its job, and ``ticked_through`` moves on only if
 scheduler moved it first. So any number of workers, processes and hosts may run the same
 schedules and each tick enqueues exactly one job.
 
-Missed ticks: a tick that came due before this scheduler started watching its schedule came
-due while no worker ran it. When more than one did, the schedule's ``missed`` policy picks
-which to enqueue (``latest``, ``all`` up to :data:`~onward.schedules.MAX_CATCH_UP`, ``skip``).
-Ticks that came due while it was watching are all enqueued, however late: the machine was busy.
+Missed ticks: a tick that came due before this scheduler started watching its schedule (or
+before another running worker last declared it) came due while no worker ran it. When more than one did,
+the schedule's ``missed`` policy picks which to enqueue (``latest``, ``all`` up to
+:data:`~onward.schedules.MAX_CATCH_UP`, ``skip``). Other ticks are all enqueued, however late:
+a scheduler that was running was merely late (a busy machine). A worker that stops says so
+(:meth:`Scheduler.close`); one that died is taken for running for up to
+:data:`~onward.schedules.LIVE_WITHIN` seconds after its last declaration.
 
 The scheduler wakes for the next tick (the worker's main thread asks :meth:`Scheduler.interval`),
 re-declares its schedules every :data:`DECLARE_EVERY` seconds (which tells operators that a
@@ -28,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from onward import events, serialization
-from onward.schedules import DECLARE_EVERY, MAX_CATCH_UP, Schedule, declared
+from onward.schedules import DECLARE_EVERY, LIVE_WITHIN, MAX_CATCH_UP, Schedule, declared
 from onward.stores.base import ScheduleDeclaration, ScheduleState, Store, TickOutcome, TickPlan
 
 __all__ = ["PLANS_PER_WRITE", "TICK_HISTORY", "Scheduler", "Ticked"]
@@ -95,6 +98,12 @@ class Scheduler:
     def run(self, store: Store) -> bool:
         return bool(self.tick(store))
 
+    def close(self, store: Store) -> None:
+        """A stopping worker no longer runs its schedules: the next worker to start counts
+        the ticks that come due meanwhile as missed."""
+        if self.worker_id is not None and self._watched:
+            store.undeclare_schedules(list(self._watched), self.worker_id)
+
     def now(self) -> float:
         """The instant it is by the store's clock (or the pass's ``at``), epoch seconds."""
         return self._at if self._at is not None else time.time() + self._offset
@@ -136,7 +145,13 @@ class Scheduler:
         for schedule, state in zip(schedules, states, strict=True):
             known = self._watched.get(schedule.key)
             if known is None or known.schedule is not schedule:
-                known = _Watched(schedule, since, state.ticked_through, state.paused)
+                # Another running worker runs it: ticks due since it declared it are late there, not missed.
+                declared_at = state.declared_at
+                running = declared_at is not None and declared_at >= since - LIVE_WITHIN
+                watching = since
+                if running and declared_at is not None and state.declared_by != self.worker_id:
+                    watching = min(since, declared_at)
+                known = _Watched(schedule, watching, state.ticked_through, state.paused)
             self._adopt(known, state, since)
             watched[schedule.key] = known
         self._watched = watched

@@ -135,11 +135,16 @@ class ScheduleDeclaration:
 @dataclass(frozen=True, slots=True)
 class ScheduleState:
     """A schedule's progress as stored: every tick up to ``ticked_through`` (epoch seconds)
-    has been dealt with (enqueued, or skipped); ticks after it are to come."""
+    has been dealt with (enqueued, or skipped); ticks after it are to come. From
+    ``declare_schedules``, also the declaration it found: when (epoch seconds) and by which
+    worker the schedule was last declared by a running worker (``None``: by none, or that
+    worker stopped)."""
 
     key: str
     ticked_through: float
     paused: bool
+    declared_at: float | None = None
+    declared_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +291,13 @@ class WorkerStore(Protocol):
         """Store each schedule, or refresh the settings of one already stored. A schedule
         new to the store ticks from ``start`` (epoch seconds; default the store's now): its
         first tick is the first one after it. With ``worker_id``, record that a live worker
-        declares the schedules now. Returns the stored states, in order."""
+        declares the schedules now. Returns the stored states, in order, each with the
+        declaration found before this one."""
+        ...
+
+    def undeclare_schedules(self, keys: Sequence[str], worker_id: str) -> None:
+        """Worker ``worker_id`` stops: of these schedules, those it was the last to declare
+        are no longer declared by a running worker."""
         ...
 
     def record_ticks(self, plans: Sequence[TickPlan]) -> list[TickOutcome]:

@@ -48,10 +48,22 @@ class PostgresSchedules(PostgresConnections):
         params = (rows, first, worker_id, worker_id)
 
         def run(conn: psycopg.Connection[Any], attempt: int) -> list[Any]:
-            return conn.execute(sql.DECLARE_SCHEDULES, params).fetchall()
+            for _ in range(3):
+                rows = conn.execute(sql.DECLARE_SCHEDULES, params).fetchall()
+                if all(r[1] is not None for r in rows):
+                    return rows
+                # Another process stored one of them first, after this statement's snapshot: read it again.
+            raise RuntimeError("could not declare the schedules: they keep changing")
 
-        found = {r[0]: ScheduleState(r[0], r[1].timestamp(), bool(r[2])) for r in self._run(run)}
+        found = {
+            r[0]: ScheduleState(r[0], r[1].timestamp(), bool(r[2]), None if r[3] is None else r[3].timestamp(), r[4])
+            for r in self._run(run)
+        }
         return [found[d.key] for d in declared]
+
+    def undeclare_schedules(self, keys: Sequence[str], worker_id: str) -> None:
+        if keys:
+            self._run(lambda conn, attempt: conn.execute(sql.UNDECLARE, (list(keys), worker_id)))
 
     def record_ticks(self, plans: Sequence[TickPlan]) -> list[TickOutcome]:
         if not plans:

@@ -264,19 +264,31 @@ PURGE = (
 # Rows travel as one JSON array (see ``_rows``); times as ISO text, so a tick is stored to the
 # microsecond the scheduler computed. Schedules are locked in key order (no deadlock between
 # workers declaring or ticking the same schedules).
+# One statement: the stored state and the declaration found before (``old``: the snapshot the
+# statement started from), and the upsert, which writes nothing when the settings are the same
+# and no worker declares the schedule.
 DECLARE_SCHEDULES = (
     "WITH d AS (SELECT e->>0 AS key, e->>1 AS job_class, e->>2 AS cron, (e->>3)::float8 AS every,"
     " e->>4 AS timezone, e->>5 AS settings FROM jsonb_array_elements(%s::jsonb) AS e),"
     " b AS (SELECT coalesce(%s::timestamptz, now()) AS first,"
-    " CASE WHEN %s::text IS NULL THEN NULL ELSE now() END AS at)"
-    " INSERT INTO onward_schedules AS s (key, job_class, cron, every, timezone, settings, first_seen, ticked_through,"
-    " declared_at, declared_by) SELECT d.key, d.job_class, d.cron, d.every, d.timezone, d.settings, b.first, b.first,"
-    " b.at, %s FROM d CROSS JOIN b ORDER BY d.key"
+    " CASE WHEN %s::text IS NULL THEN NULL ELSE now() END AS at),"
+    " old AS (SELECT key, ticked_through, paused, declared_at, declared_by FROM onward_schedules"
+    " WHERE key IN (SELECT key FROM d)),"
+    " up AS (INSERT INTO onward_schedules AS s (key, job_class, cron, every, timezone, settings, first_seen,"
+    " ticked_through, declared_at, declared_by) SELECT d.key, d.job_class, d.cron, d.every, d.timezone, d.settings,"
+    " b.first, b.first, b.at, %s FROM d CROSS JOIN b ORDER BY d.key"
     " ON CONFLICT (key) DO UPDATE SET job_class = excluded.job_class, cron = excluded.cron, every = excluded.every,"
     " timezone = excluded.timezone, settings = excluded.settings,"
     " declared_at = coalesce(excluded.declared_at, s.declared_at),"
     " declared_by = coalesce(excluded.declared_by, s.declared_by)"
-    " RETURNING key, ticked_through, paused"
+    " WHERE excluded.declared_at IS NOT NULL OR (s.job_class, s.cron, s.every, s.timezone, s.settings)"
+    " IS DISTINCT FROM (excluded.job_class, excluded.cron, excluded.every, excluded.timezone, excluded.settings)"
+    " RETURNING key, ticked_through, paused)"
+    " SELECT d.key, coalesce(old.ticked_through, up.ticked_through), coalesce(old.paused, up.paused),"
+    " old.declared_at, old.declared_by FROM d LEFT JOIN old ON old.key = d.key LEFT JOIN up ON up.key = d.key"
+)
+UNDECLARE = (
+    "UPDATE onward_schedules SET declared_at = NULL, declared_by = NULL WHERE key = ANY(%s) AND declared_by = %s"
 )
 LOCK_SCHEDULES = (
     "SELECT s.key, s.ticked_through, s.paused, coalesce(j.state IN ('enqueued', 'running'), false)"

@@ -38,9 +38,18 @@ class SQLiteSchedules(SQLiteConnections):
             with self._write() as conn:
                 for d in declared[begin : begin + DECLARE_CHUNK]:
                     params = (d.key, d.job_class, d.cron, d.every, d.timezone, d.settings, first, first, at, worker_id)
-                    row = conn.execute(sql.DECLARE_SCHEDULE, params).fetchone()
-                    states.append(ScheduleState(row[0], float(row[1]), bool(row[2])))
+                    before = conn.execute(sql.DECLARED, (d.key,)).fetchone()
+                    conn.execute(sql.DECLARE_SCHEDULE, params)
+                    if before is None:
+                        states.append(ScheduleState(d.key, first, False))
+                    else:
+                        states.append(ScheduleState(d.key, float(before[0]), bool(before[1]), before[2], before[3]))
         return states
+
+    def undeclare_schedules(self, keys: Sequence[str], worker_id: str) -> None:
+        if keys:
+            with self._write() as conn:
+                conn.executemany(sql.UNDECLARE, [(key, worker_id) for key in keys])
 
     def record_ticks(self, plans: Sequence[TickPlan]) -> list[TickOutcome]:
         if not plans:

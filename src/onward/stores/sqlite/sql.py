@@ -191,6 +191,7 @@ def purge_sql(states: int) -> str:
 # -- schedules ---------------------------------------------------------------------------------
 # A schedule new to the store ticks from its first sight; declaring it again refreshes its
 # settings (and, from a running worker, when a live worker last declared it).
+# (Nothing is written when the settings are the same and no worker declares it.)
 DECLARE_SCHEDULE = (
     "INSERT INTO onward_schedules (key, job_class, cron, every, timezone, settings, first_seen, ticked_through,"
     " declared_at, declared_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -198,8 +199,11 @@ DECLARE_SCHEDULE = (
     " every = excluded.every, timezone = excluded.timezone, settings = excluded.settings,"
     " declared_at = coalesce(excluded.declared_at, declared_at),"
     " declared_by = coalesce(excluded.declared_by, declared_by)"
-    " RETURNING key, ticked_through, paused"
+    " WHERE excluded.declared_at IS NOT NULL OR job_class IS NOT excluded.job_class OR cron IS NOT excluded.cron"
+    " OR every IS NOT excluded.every OR timezone IS NOT excluded.timezone OR settings IS NOT excluded.settings"
 )
+DECLARED = "SELECT ticked_through, paused, declared_at, declared_by FROM onward_schedules WHERE key = ?"
+UNDECLARE = "UPDATE onward_schedules SET declared_at = NULL, declared_by = NULL WHERE key = ? AND declared_by = ?"
 SCHEDULE_FOR_TICKS = (
     "SELECT s.ticked_through, s.paused, j.state IN ('enqueued', 'running') AS live FROM onward_schedules AS s"
     " LEFT JOIN onward_jobs AS j ON j.id = s.last_job_id WHERE s.key = ?"
