@@ -53,3 +53,16 @@ def subprocess_env() -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), str(HERE.parent / "src"), env.get("PYTHONPATH", "")])
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+@pytest.fixture
+def fresh_schedules() -> Iterator[None]:
+    """No schedule declared in this process during the test (``onward.schedule``), and none
+    left behind by it."""
+    from onward import schedules
+
+    saved = dict(schedules._registry)
+    schedules._registry.clear()
+    yield
+    schedules._registry.clear()
+    schedules._registry.update(saved)

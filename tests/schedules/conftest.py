@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-
-from onward import schedules
 
 
 @pytest.fixture(autouse=True)
-def _no_schedules_declared() -> Iterator[None]:
-    saved = dict(schedules._registry)
-    schedules._registry.clear()
-    yield
-    schedules._registry.clear()
-    schedules._registry.update(saved)
+def _no_schedules_declared(fresh_schedules: None) -> None:
+    return None
