@@ -111,9 +111,25 @@ class Schedule:
             raise ValueError(f"schedule {self.key!r}: after must be an aware datetime, got naive {after!r}")
         return datetime.fromtimestamp(self.rule.next_after(after.timestamp()), UTC)
 
-    def new_job(self, tick: float) -> NewJob:
+    def new_job(self, tick: float, job_id: str | None = None) -> NewJob:
         """The job of the tick at ``tick`` (epoch seconds): due at the tick itself."""
-        return dataclasses.replace(self._template, id=new_id(), run_at=tick, scheduled_for=tick)
+        t = self._template
+        return NewJob(
+            job_id or new_id(),
+            t.job_class,
+            t.queue,
+            t.priority,
+            t.args,
+            t.kwargs,
+            t.max_attempts,
+            t.max_resumptions,
+            0.0,
+            tick,
+            t.unique_key,
+            False,
+            self.key,
+            tick,
+        )
 
 
 def schedule(

@@ -25,12 +25,14 @@ schedules.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from onward import events, serialization
+from onward.ids import new_ids
 from onward.schedules import DECLARE_EVERY, LIVE_WITHIN, MAX_CATCH_UP, Schedule, declared
 from onward.stores.base import ScheduleDeclaration, ScheduleState, Store, TickOutcome, TickPlan
 
@@ -39,7 +41,7 @@ __all__ = ["PLANS_PER_WRITE", "TICK_HISTORY", "Scheduler", "Ticked"]
 log = logging.getLogger("onward.scheduler")
 
 #: Schedules whose ticks are recorded in one transaction.
-PLANS_PER_WRITE = 100
+PLANS_PER_WRITE = 128
 #: Tick records kept per schedule: about this many ticks, and a day at most.
 TICK_HISTORY = 100
 _DAY = 86400.0
@@ -63,6 +65,7 @@ class _Watched:
     after: float  # the stored ticked_through
     paused: bool
     due: float = field(default=0.0)  # its next tick after ``after``
+    pruned: float = field(default=-math.inf)  # the tick up to which tick records were last pruned
 
 
 class Scheduler:
@@ -86,14 +89,12 @@ class Scheduler:
         self._watched: dict[str, _Watched] = {}
         self._declarations: dict[int, tuple[Schedule, ScheduleDeclaration]] = {}
         self._declare_at = 0.0  # time.monotonic() of the next declaration
+        self._soonest = math.inf  # the earliest next tick of the schedules watched
 
     # -- the duty -------------------------------------------------------------------------
     def interval(self) -> float:
         until_declare = self._declare_at - time.monotonic()
-        if not self._watched:
-            return max(0.0, until_declare)
-        soonest = min(w.due for w in self._watched.values()) - self.now()
-        return max(0.0, min(soonest, until_declare))
+        return max(0.0, min(self._soonest - self.now(), until_declare))
 
     def run(self, store: Store) -> bool:
         return bool(self.tick(store))
@@ -114,7 +115,7 @@ class Scheduler:
         if time.monotonic() >= self._declare_at:
             self._declare(store)
         now = self.now()
-        due = [w for w in self._watched.values() if w.due <= now]
+        due = [w for w in self._watched.values() if w.due <= now] if self._soonest <= now else []
         ticked: list[Ticked] = []
         for _ in range(3):  # a plan found stale is made again once from what is stored now
             if not due:
@@ -122,12 +123,13 @@ class Scheduler:
             stale = []
             for begin in range(0, len(due), PLANS_PER_WRITE):
                 chunk = due[begin : begin + PLANS_PER_WRITE]
-                plans = [self._plan(w, now) for w in chunk]
+                plans = self._plans(chunk, now)
                 outcomes = store.record_ticks(plans)
                 for watched, plan, outcome in zip(chunk, plans, outcomes, strict=True):
                     if self._learn(watched, plan, outcome, now, ticked):
                         stale.append(watched)
             due = [w for w in stale if w.due <= now]
+        self._soonest = min((w.due for w in self._watched.values()), default=math.inf)
         return ticked
 
     # -- declaring --------------------------------------------------------------------------
@@ -136,6 +138,7 @@ class Scheduler:
         schedules = self._schedules()
         if not schedules:
             self._watched.clear()
+            self._soonest = math.inf
             return
         states = store.declare_schedules([self._declaration(s) for s in schedules], self.worker_id, self._at)
         if self._at is None:
@@ -155,6 +158,7 @@ class Scheduler:
             self._adopt(known, state, since)
             watched[schedule.key] = known
         self._watched = watched
+        self._soonest = min((w.due for w in watched.values()), default=math.inf)
 
     def _declaration(self, schedule: Schedule) -> ScheduleDeclaration:
         cached = self._declarations.get(id(schedule))
@@ -185,7 +189,22 @@ class Scheduler:
         watched.due = rule.next_after(max(now, state.ticked_through) if state.paused else state.ticked_through)
 
     # -- ticking ----------------------------------------------------------------------------
-    def _plan(self, watched: _Watched, now: float) -> TickPlan:
+    def _plans(self, chunk: list[_Watched], now: float) -> list[TickPlan]:
+        found = [self._ticks(w, now) for w in chunk]
+        ids = iter(new_ids(sum(len(ticks) for ticks, _ in found)))
+        plans = []
+        for watched, (ticks, through) in zip(chunk, found, strict=True):
+            schedule = watched.schedule
+            history = min(_DAY, TICK_HISTORY * (schedule.rule.next_after(through) - through))
+            keep_since = None
+            if through - watched.pruned >= history / 2:  # now and then: the tick records older than that go
+                keep_since = watched.pruned = through - history
+            jobs = [schedule.new_job(t, next(ids)) for t in ticks]
+            plans.append(TickPlan(schedule.key, watched.after, through, jobs, schedule.overlap, keep_since))
+        return plans
+
+    def _ticks(self, watched: _Watched, now: float) -> tuple[list[float], float]:
+        """The ticks to enqueue for ``watched``, and the latest tick due (to record as dealt with)."""
         schedule, rule, after = watched.schedule, watched.schedule.rule, watched.after
         wanted = MAX_CATCH_UP if schedule.missed == "all" else 2
         missed = rule.recent(after, min(now, watched.since), wanted)  # came due while no worker ran it
@@ -202,16 +221,7 @@ class Scheduler:
                 extra={"event": "schedule_missed"},
             )
             missed = kept
-        ticks = (missed + late)[-MAX_CATCH_UP:]
-        history = min(_DAY, TICK_HISTORY * (rule.next_after(through) - through))
-        return TickPlan(
-            key=schedule.key,
-            after=after,
-            through=through,
-            jobs=[schedule.new_job(t) for t in ticks],
-            overlap=schedule.overlap,
-            keep_since=through - history,
-        )
+        return (missed + late)[-MAX_CATCH_UP:], through
 
     def _learn(self, watched: _Watched, plan: TickPlan, outcome: TickOutcome, now: float, out: list[Ticked]) -> bool:
         """Update ``watched`` from ``outcome``; ``True`` when its plan was stale (make it again)."""
@@ -223,11 +233,15 @@ class Scheduler:
         if not outcome.applied:
             return not outcome.state.paused
         key = watched.schedule.key
-        out.extend(Ticked(key, t, job_id) for t, job_id in outcome.enqueued)
-        if events.subscribers and outcome.enqueued:
-            new = {job.scheduled_for: job for job in plan.jobs}
-            jobs = [new[t] for t, _ in outcome.enqueued]
-            events.enqueued(jobs, [job_id for _, job_id in outcome.enqueued])
+        enqueued = outcome.enqueued
+        if enqueued:
+            out.extend(Ticked(key, t, job_id) for t, job_id in enqueued)
+            if events.subscribers:  # announce the jobs (not those a unique key found existing)
+                jobs = plan.jobs
+                if len(jobs) != len(enqueued):
+                    new = {job.scheduled_for: job for job in jobs}
+                    jobs = [new[t] for t, _ in enqueued]
+                events.enqueued(jobs, [job_id for _, job_id in enqueued])
         for t in outcome.skipped:
             log.info(
                 "schedule %s: tick %s skipped: its previous job is still enqueued or running (overlap=False)",

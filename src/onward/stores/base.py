@@ -153,14 +153,15 @@ class TickPlan:
     read (``after``): the jobs of the ticks to enqueue (each job's ``scheduled_for`` is its
     tick, oldest first) and the tick to record as dealt with (``through``). ``overlap``
     false: if the schedule's latest job is still enqueued or running, the ticks are recorded
-    as skipped instead. Tick records older than ``keep_since`` may be deleted."""
+    as skipped instead. Tick records older than ``keep_since`` may be deleted (``None``: keep
+    them for now)."""
 
     key: str
     after: float
     through: float
     jobs: Sequence[NewJob]
     overlap: bool
-    keep_since: float
+    keep_since: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from onward.records import ScheduleRecord, schedule_record
-from onward.stores.base import NewJob, ScheduleDeclaration, ScheduleState, TickOutcome, TickPlan
+from onward.stores._schedules import moves, outcomes, recorded, sort_plans
+from onward.stores.base import ScheduleDeclaration, ScheduleState, TickOutcome, TickPlan
 from onward.stores.postgres import sql
 from onward.stores.postgres.connection import PostgresConnections
 from onward.stores.postgres.inserts import insert_jobs
@@ -97,59 +98,31 @@ class PostgresSchedules(PostgresConnections):
 def _apply(conn: psycopg.Connection[Any], plans: Sequence[TickPlan]) -> list[TickOutcome]:
     """Every plan, inside one transaction (see the module's docstring)."""
     locked = conn.execute(sql.LOCK_SCHEDULES, (sorted({p.key for p in plans}),)).fetchall()
-    stored = {r[0]: (ScheduleState(r[0], r[1].timestamp(), bool(r[2])), bool(r[3])) for r in locked}
-    outcomes: dict[int, TickOutcome] = {}
-    ticks: list[tuple[int, NewJob, bool]] = []  # (plan index, job, skipped: previous job still live)
-    for i, plan in enumerate(plans):
-        state, live = stored.get(plan.key, (None, False))
-        if state is None or state.paused or state.ticked_through != plan.after:
-            outcomes[i] = TickOutcome(plan.key, False, state)
-            continue
-        stored[plan.key] = (ScheduleState(plan.key, plan.through, False), live)  # a second plan of it is stale
-        ticks += [(i, job, live and not plan.overlap) for job in plan.jobs]
+    done = sort_plans(plans, {r[0]: (ScheduleState(r[0], r[1].timestamp(), bool(r[2])), bool(r[3])) for r in locked})
     rows = [
-        [plans[i].key, _iso(_tick(job)), None if skip else job.id, "overlap" if skip else None]
-        for i, job, skip in ticks
+        [plans[t.plan].key, _iso(t.at), None if t.skipped else t.job.id, "overlap" if t.skipped else None]
+        for t in done.ticks
     ]
     new = {int(r[0]) - 1 for r in conn.execute(sql.INSERT_TICKS, (_json(rows),)).fetchall()} if rows else set()
-    to_insert = [job for n, (_, job, skip) in enumerate(ticks) if n in new and not skip]
-    ids = dict(zip((j.id for j in to_insert), insert_jobs(conn, to_insert), strict=True)) if to_insert else {}
-    enqueued: dict[int, list[tuple[float, str]]] = {}
-    skipped: dict[int, list[float]] = {}
-    for n, (i, job, skip) in enumerate(ticks):
-        if n not in new:
-            continue  # this tick was recorded already: its job exists
-        if skip:
-            skipped.setdefault(i, []).append(_tick(job))
-            continue
-        job_id = ids[job.id]
-        if job_id != job.id:  # a unique key named a job that exists
-            conn.execute(sql.SET_TICK_JOB, (job_id, plans[i].key, _iso(_tick(job))))
-        enqueued.setdefault(i, []).append((_tick(job), job_id))
-    moved = []
-    for i, plan in enumerate(plans):
-        if i in outcomes:
-            continue
-        done, passed = enqueued.get(i, []), skipped.get(i, [])
-        last_tick = max([t for t, _ in done] + passed, default=None)
-        moved.append(
-            [
-                plan.key,
-                _iso(plan.through),
-                None if last_tick is None else _iso(last_tick),
-                None if last_tick is None else not done,
-                done[-1][1] if done else None,
-                _iso(plan.keep_since),
-            ]
-        )
-        outcomes[i] = TickOutcome(
-            plan.key, True, ScheduleState(plan.key, plan.through, False), tuple(done), tuple(passed)
-        )
+    jobs = [t for n, t in enumerate(done.ticks) if n in new and not t.skipped]
+    inserted = insert_jobs(conn, [t.job for t in jobs]) if jobs else []
+    ids = {t.job.id: job_id for t, job_id in zip(jobs, inserted, strict=True)}
+    for t, job_id in zip(jobs, inserted, strict=True):
+        if job_id != t.job.id:  # a unique key named a job that exists
+            conn.execute(sql.SET_TICK_JOB, (job_id, plans[t.plan].key, _iso(t.at)))
+    result = recorded(done, new, ids)
+    moved = moves(plans, done, result)
     if moved:
-        conn.execute(sql.TICKED, (_json(moved),))
-    return [outcomes[i] for i in range(len(plans))]
-
-
-def _tick(job: NewJob) -> float:
-    assert job.scheduled_for is not None
-    return job.scheduled_for
+        rows_moved: list[list[Any]] = [
+            [
+                m.key,
+                _iso(m.through),
+                None if m.last_tick is None else _iso(m.last_tick),
+                m.last_skipped,
+                m.last_job,
+                None if m.keep_since is None else _iso(m.keep_since),
+            ]
+            for m in moved
+        ]
+        conn.execute(sql.TICKED, (_json(rows_moved),))
+    return outcomes(plans, done, result)

@@ -4,19 +4,22 @@ A mixin of :class:`onward.stores.sqlite.SQLiteStore`. Each tick is a row of
 ``onward_schedule_ticks``, unique per schedule and tick (``INSERT OR IGNORE``), written in the
 same ``BEGIN IMMEDIATE`` transaction as its job, which is inserted only if the tick row was
 new; the schedule's ``ticked_through`` moves on in that transaction too, only if it still is
-what the scheduler computed from.
+what the scheduler computed from. A few statements for all the plans of a transaction, each
+over many rows.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from onward.records import ScheduleRecord, schedule_record
+from onward.stores._schedules import Recorded, Sorted, moves, outcomes, parts, recorded, sort_plans
 from onward.stores.base import ScheduleDeclaration, ScheduleState, TickOutcome, TickPlan
 from onward.stores.sqlite import sql
 from onward.stores.sqlite.connection import SQLiteConnections
-from onward.stores.sqlite.inserts import insert_jobs
+from onward.stores.sqlite.inserts import insert_jobs, insert_params
 
 __all__ = ["SQLiteSchedules"]
 
@@ -55,11 +58,12 @@ class SQLiteSchedules(SQLiteConnections):
         if not plans:
             return []
         now = self.clock()
+        rows = _rows(plans, now)  # built before taking the writer lock, which is held only to run statements
         with self._write() as conn:
-            outcomes = [_apply(conn, plan, now) for plan in plans]
-        if any(o.enqueued for o in outcomes):
+            done, result = _apply(conn, plans, rows, now)
+        if result.enqueued:
             self._notify()
-        return outcomes
+        return outcomes(plans, done, result)
 
     def list_schedules(self) -> list[ScheduleRecord]:
         return [schedule_record(row) for row in self._exec(sql.LIST_SCHEDULES).fetchall()]
@@ -69,33 +73,54 @@ class SQLiteSchedules(SQLiteConnections):
         return self._exec_write(statement, (self.clock(), key)).rowcount > 0
 
 
-def _apply(conn: sqlite3.Connection, plan: TickPlan, now: float) -> TickOutcome:
-    """One plan, inside the write transaction (see the module's docstring)."""
-    row = conn.execute(sql.SCHEDULE_FOR_TICKS, (plan.key,)).fetchone()
-    if row is None:
-        return TickOutcome(plan.key, False, None)
-    stored = ScheduleState(plan.key, float(row[0]), bool(row[1]))
-    if stored.paused or stored.ticked_through != plan.after:
-        return TickOutcome(plan.key, False, stored)
-    live = not plan.overlap and bool(row[2])  # the previous job is still enqueued or running
-    enqueued: list[tuple[float, str]] = []
-    skipped: list[float] = []
-    for job in plan.jobs:
-        tick = job.scheduled_for
-        assert tick is not None
-        if live:
-            if conn.execute(sql.INSERT_TICK, (plan.key, tick, None, "overlap", now)).rowcount:
-                skipped.append(tick)
-            continue
-        if not conn.execute(sql.INSERT_TICK, (plan.key, tick, job.id, None, now)).rowcount:
-            continue  # this tick was recorded already: its job exists
-        [job_id] = insert_jobs(conn, [job], now, None)
-        if job_id != job.id:  # a unique key named a job that exists
-            conn.execute(sql.SET_TICK_JOB, (job_id, plan.key, tick))
-        enqueued.append((tick, job_id))
-    last_tick = max([t for t, _ in enqueued] + skipped, default=None)
-    last_job = enqueued[-1][1] if enqueued else None
-    was_skipped = None if last_tick is None else not enqueued
-    conn.execute(sql.TICKED, (plan.through, last_tick, was_skipped, last_job, plan.key))
-    conn.execute(sql.PRUNE_TICKS, (plan.key, plan.keep_since))
-    return TickOutcome(plan.key, True, ScheduleState(plan.key, plan.through, False), tuple(enqueued), tuple(skipped))
+def _rows(plans: Sequence[TickPlan], now: float) -> dict[str, tuple[tuple[Any, ...], tuple[Any, ...] | None]]:
+    """Per job id: the row of its tick (enqueuing it), and its own row (``None`` for a job with
+    a unique key, inserted on its own)."""
+    return {
+        job.id: (
+            (plan.key, job.scheduled_for, job.id, None, now),
+            insert_params(job, now, None) if job.unique_key is None else None,
+        )
+        for plan in plans
+        for job in plan.jobs
+    }
+
+
+def _apply(
+    conn: sqlite3.Connection,
+    plans: Sequence[TickPlan],
+    rows: dict[str, tuple[tuple[Any, ...], tuple[Any, ...] | None]],
+    now: float,
+) -> tuple[Sorted, Recorded]:
+    """Every plan, inside the write transaction (see the module's docstring)."""
+    stored: dict[str, tuple[ScheduleState, bool]] = {}
+    for keys in parts(sorted({p.key for p in plans})):
+        for key, through, paused, live in conn.execute(sql.schedules_for_ticks_sql(len(keys)), keys):
+            stored[key] = (ScheduleState(key, float(through), bool(paused)), bool(live))
+    done = sort_plans(plans, stored)
+    ticks = [
+        rows[t.job.id][0] if not t.skipped else (plans[t.plan].key, t.at, None, "overlap", now) for t in done.ticks
+    ]
+    found: set[tuple[str, float]] = set()
+    for part in parts(ticks):
+        statement = sql.insert_ticks_sql(len(part))
+        found.update((r[0], r[1]) for r in conn.execute(statement, [v for row in part for v in row]))
+    new = {n for n, row in enumerate(ticks) if (row[0], row[1]) in found}
+    jobs = [t for n, t in enumerate(done.ticks) if n in new and not t.skipped]
+    ids = {t.job.id: t.job.id for t in jobs}
+    plain = [params for t in jobs if (params := rows[t.job.id][1]) is not None]
+    for chunk in parts(plain):
+        conn.execute(sql.insert_many_sql(len(chunk)), [v for params in chunk for v in params])
+    for t in jobs:
+        if t.job.unique_key is not None:
+            [job_id] = insert_jobs(conn, [t.job], now, None)
+            if job_id != t.job.id:  # the unique key named a job that exists
+                conn.execute(sql.SET_TICK_JOB, (job_id, plans[t.plan].key, t.at))
+            ids[t.job.id] = job_id
+    result = recorded(done, new, ids)
+    moved = moves(plans, done, result)
+    for some in parts(moved):
+        values = [v for m in some for v in (m.key, m.through, m.last_tick, m.last_skipped, m.last_job)]
+        conn.execute(sql.ticked_sql(len(some)), values)
+    conn.executemany(sql.PRUNE_TICKS, [(m.key, m.keep_since) for m in moved if m.keep_since is not None])
+    return done, result

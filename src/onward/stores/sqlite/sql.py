@@ -204,20 +204,48 @@ DECLARE_SCHEDULE = (
 )
 DECLARED = "SELECT ticked_through, paused, declared_at, declared_by FROM onward_schedules WHERE key = ?"
 UNDECLARE = "UPDATE onward_schedules SET declared_at = NULL, declared_by = NULL WHERE key = ? AND declared_by = ?"
-SCHEDULE_FOR_TICKS = (
-    "SELECT s.ticked_through, s.paused, j.state IN ('enqueued', 'running') AS live FROM onward_schedules AS s"
-    " LEFT JOIN onward_jobs AS j ON j.id = s.last_job_id WHERE s.key = ?"
-)
-INSERT_TICK = (
-    "INSERT OR IGNORE INTO onward_schedule_ticks (schedule_key, tick, job_id, skipped, recorded_at)"
-    " VALUES (?, ?, ?, ?, ?)"
-)
+# Ticking: statements over many schedules or ticks, in a few power-of-two shapes.
 SET_TICK_JOB = "UPDATE onward_schedule_ticks SET job_id = ? WHERE schedule_key = ? AND tick = ?"
-TICKED = (
-    "UPDATE onward_schedules SET ticked_through = ?, last_tick = coalesce(?, last_tick),"
-    " last_tick_skipped = coalesce(?, last_tick_skipped), last_job_id = coalesce(?, last_job_id) WHERE key = ?"
-)
 PRUNE_TICKS = "DELETE FROM onward_schedule_ticks WHERE schedule_key = ? AND tick < ?"
+_INSERT_HEAD, _INSERT_ROW = INSERT.split(" VALUES ")
+
+
+@lru_cache(maxsize=16)
+def schedules_for_ticks_sql(keys: int) -> str:
+    """Each schedule's state and whether its latest job is enqueued or running."""
+    return (
+        "SELECT s.key, s.ticked_through, s.paused, j.state IN ('enqueued', 'running') FROM onward_schedules AS s"
+        f" LEFT JOIN onward_jobs AS j ON j.id = s.last_job_id WHERE s.key IN ({', '.join('?' * keys)})"
+    )
+
+
+@lru_cache(maxsize=16)
+def insert_ticks_sql(rows: int) -> str:
+    """Record ticks, each once per schedule; returns those that were new."""
+    values = ", ".join(["(?, ?, ?, ?, ?)"] * rows)
+    return (
+        "INSERT OR IGNORE INTO onward_schedule_ticks (schedule_key, tick, job_id, skipped, recorded_at)"
+        f" VALUES {values} RETURNING schedule_key, tick"
+    )
+
+
+@lru_cache(maxsize=16)
+def insert_many_sql(rows: int) -> str:
+    """:data:`INSERT` for ``rows`` jobs (without unique keys) in one statement."""
+    return f"{_INSERT_HEAD} VALUES " + ", ".join([_INSERT_ROW] * rows)
+
+
+@lru_cache(maxsize=16)
+def ticked_sql(rows: int) -> str:
+    """Move schedules on: (key, ticked_through, last_tick, last_tick_skipped, last_job_id) rows."""
+    values = ", ".join(["(?, ?, ?, ?, ?)"] * rows)
+    return (
+        "UPDATE onward_schedules SET ticked_through = v.column2, last_tick = coalesce(v.column3, last_tick),"
+        " last_tick_skipped = coalesce(v.column4, last_tick_skipped), last_job_id = coalesce(v.column5, last_job_id)"
+        f" FROM (VALUES {values}) AS v WHERE onward_schedules.key = v.column1"
+    )
+
+
 LIST_SCHEDULES = (
     "SELECT s.*, j.state AS last_job_state FROM onward_schedules AS s"
     " LEFT JOIN onward_jobs AS j ON j.id = s.last_job_id ORDER BY s.key"
