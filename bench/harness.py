@@ -116,9 +116,8 @@ class WorkerProcess:
             argv += ["--processes", str(processes)]
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            argv, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=None if env is None else {**os.environ, **env}
-        )
+        full_env = None if env is None else {**os.environ, **env}
+        self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
 
     def rss_kib(self) -> int:
         """Resident memory of the worker (and its children under ``--processes``), KiB."""

@@ -28,7 +28,19 @@ def test_schedules_lists_each_schedule_with_its_ticks_and_last_job(onward_cli: I
     result = onward_cli("schedules")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].split() == ["KEY", "JOB", "TICKS", "NEXT", "TICK", "LAST", "TICK", "LAST", "JOB", "STATUS", "WORKER"]
+    assert lines[0].split() == [
+        "KEY",
+        "JOB",
+        "TICKS",
+        "NEXT",
+        "TICK",
+        "LAST",
+        "TICK",
+        "LAST",
+        "JOB",
+        "STATUS",
+        "WORKER",
+    ]
     nightly = next(line for line in lines if line.startswith("nightly-report"))
     assert "0 3 * * * (Europe/Paris)" in nightly
     assert "2024-05-02 01:00:00 UTC" in nightly  # 03:00 in Paris
