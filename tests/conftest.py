@@ -55,10 +55,11 @@ def subprocess_env() -> dict[str, str]:
     return env
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def fresh_schedules() -> Iterator[None]:
     """No schedule declared in this process during the test (``onward.schedule``), and none
-    left behind by it."""
+    left behind by it: a module that declares schedules when imported (the demo's jobs) does
+    not make the workers of other tests run them."""
     from onward import schedules
 
     saved = dict(schedules._registry)

@@ -17,8 +17,6 @@ from onward.testing import run_schedules
 Invoke = Callable[..., Result]  # the onward_cli fixture (tests/cli/conftest.py)
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
-pytestmark = pytest.mark.usefixtures("fresh_schedules")
-
 
 def test_schedules_lists_each_schedule_with_its_ticks_and_last_job(onward_cli: Invoke, store: Store) -> None:
     onward.schedule("nightly-report", Tick, cron="0 3 * * *", timezone="Europe/Paris")

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from dashboard_helpers import LiveServer, TestClient
 
 import onward
@@ -19,8 +18,6 @@ from onward.duties.scheduler import Scheduler
 from onward.testing import drain, run_schedules
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-
-pytestmark = pytest.mark.usefixtures("fresh_schedules")
 
 
 def csrf_of(page: str) -> str:
