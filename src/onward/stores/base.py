@@ -203,6 +203,12 @@ class WorkerStore(Protocol):
         ``worker lost: lease expired`` once its attempts are used up."""
         ...
 
+    def advance_waiting(self, seconds: float, queues: Sequence[str] | None) -> int:
+        """Make the enqueued jobs of ``queues`` that are not yet due ``seconds`` sooner, as if
+        that much time had passed for them (``onward.testing.drain(until=...)``); returns how
+        many moved."""
+        ...
+
     # -- waiting ------------------------------------------------------------------------
     def next_ready_in(self, queues: Sequence[str] | None) -> float | None:
         """Seconds until the next enqueued job of ``queues`` is ready (<= 0: now), or None."""

@@ -70,6 +70,11 @@ def claim_sql(kind: str, limit: int) -> str:
     return found
 
 
+ADVANCE_WAITING = (
+    "UPDATE onward_jobs SET scheduled_at = scheduled_at - make_interval(secs => %s)"
+    " WHERE state = 'enqueued' AND scheduled_at > now()"
+)
+
 NEXT_DUE_ANY = "SELECT extract(epoch FROM min(scheduled_at) - now()) FROM onward_jobs WHERE state = 'enqueued'"
 NEXT_DUE_QUEUES = NEXT_DUE_ANY + " AND queue = ANY(%s)"
 

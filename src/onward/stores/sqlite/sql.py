@@ -109,6 +109,8 @@ REAP_FAIL = (
     " lease_token = NULL, lease_expires_at = NULL" + GUARD
 )
 
+ADVANCE_WAITING = "UPDATE onward_jobs SET scheduled_at = scheduled_at - ? WHERE state = 'enqueued' AND scheduled_at > ?"
+
 _READY = (
     "SELECT seq, priority, scheduled_at FROM onward_jobs INDEXED BY {index} WHERE state = 'enqueued'"
     " AND scheduled_at <= ?{queue} ORDER BY priority, scheduled_at, seq LIMIT ?"

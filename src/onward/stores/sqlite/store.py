@@ -203,6 +203,10 @@ class SQLiteStore(SQLiteAdmin, SQLiteConnections):
             self._notify()
         return len(rows)
 
+    def advance_waiting(self, seconds: float, queues: Sequence[str] | None) -> int:
+        queue_sql, queue_params = sql.queue_filter(queues)
+        return self._exec_write(sql.ADVANCE_WAITING + queue_sql, (seconds, self.clock(), *queue_params)).rowcount
+
     # -- waiting --------------------------------------------------------------------------
     def next_ready_in(self, queues: Sequence[str] | None) -> float | None:
         queue_sql, queue_params = sql.queue_filter(queues)
