@@ -5,7 +5,8 @@
 Run in an empty directory (the current one). The blocks share one namespace, so a block may
 use what an earlier one defined. A block whose first line is ``# name.py`` (or
 ``# package/name.py``) is a file: the files of every document (``$DOCS_ALL``, separated by
-``os.pathsep``) are written first, so one page may import a module another page shows. Functions named ``test_*`` that a block defines are called once it has run, with
+``os.pathsep``) are written first, so one page may import a module another page shows.
+Functions named ``test_*`` that a block defines are called once it has run, with
 ``onward_store`` (a fresh SQLite store, the default while the test runs) and ``tmp_path``
 for the parameters of those names. ``<!-- docs-test: skip REASON -->`` on the line before a
 block leaves it out. ``OLD=NEW`` arguments replace text in every block (placeholder URLs).
@@ -82,6 +83,7 @@ def write_files(documents: list[Path]) -> None:
 
 def call_test(fn: Any) -> None:
     import docs_world
+
     from onward import stores
 
     docs_world.reset()
