@@ -252,8 +252,9 @@ class Admin:
 
     # -- actions -----------------------------------------------------------------------------
     def retry(self, job_id: str) -> JobRecord:
-        """Run a failed job again now, keeping its progress (completed steps are skipped,
-        the step in progress resumes at its cursor); its attempts start again from zero."""
+        """Run a failed (or discarded) job again now, keeping its progress (completed steps
+        are skipped, the step in progress resumes at its cursor); its attempts start again
+        from zero."""
         record = self.get(job_id)
         _check_allowed(record, Action.RETRY)
         if not self.store.retry_failed_job(record.id):
@@ -338,6 +339,5 @@ def _check_allowed(record: JobRecord, action: Action) -> None:
     """``ActionRefused`` naming the states that allow ``action`` when ``record``'s does not."""
     if lifecycle.allows(record.state, action):
         return
-    states = lifecycle.states_allowing(action)
-    allowed = " or ".join(states)
+    allowed = lifecycle.joined(lifecycle.states_allowing(action))
     raise ActionRefused(f"job {record.id} is {record.state}; only {allowed} jobs can be {_DONE[action]}")

@@ -226,7 +226,7 @@ def test_an_action_the_state_forbids_is_refused_with_a_message(store: onward.Sto
     token = csrf_of(client.get("/").text.replace('name="csrf-token" content=', 'name="csrf_token" value='))
     response = client.post(f"/jobs/{job_id}/retry", data={"csrf_token": token})
     assert response.status_code == 409
-    assert "only failed jobs can be retried" in response.text
+    assert "only failed or discarded jobs can be retried" in response.text
     assert store.get(job_id).state == "succeeded"
 
 

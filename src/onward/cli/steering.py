@@ -26,7 +26,7 @@ def retry(job_id: str, database_url: str | None) -> None:
     """Run a failed job again now, keeping its progress.
 
     Completed steps are skipped and the step in progress resumes at its cursor; its attempts
-    start again from zero. Only failed jobs can be retried.
+    start again from zero. Only failed or discarded jobs can be retried.
     """
     with admin_for(database_url) as admin:
         job = admin.retry(job_id)

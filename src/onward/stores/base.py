@@ -261,10 +261,11 @@ class AdminStore(Protocol):
         ...
 
     def retry_failed_job(self, job_id: str) -> bool:
-        """Put a ``failed`` job back in the queue to run now, like re-running it by unique
+        """Put a ``failed`` job (or one in another state that allows an operator's retry, see
+        ``lifecycle.ACTIONS``) back in the queue to run now, like re-running it by unique
         key: its attempts start again from zero, its progress (completed steps, cursor,
         state) and resumptions are kept, its last error stays for the record. Returns
-        ``False`` (changing nothing) when the job is not ``failed`` or when another job with
+        ``False`` (changing nothing) when its state allows no retry or when another job with
         its unique key is enqueued or running; ``KeyError`` for an unknown id."""
         ...
 

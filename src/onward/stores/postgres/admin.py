@@ -90,7 +90,8 @@ class PostgresAdmin(PostgresConnections):
                     lock_keys(conn, [key])
                     if conn.execute(sql.LIVE_WITH_KEY, (key,)).fetchone() is not None:
                         return False
-                if conn.execute(sql.RERUN_NOW, (job_id,)).rowcount == 0:
+                allowed = list(lifecycle.states_allowing(Action.RETRY))
+                if conn.execute(sql.RETRY_JOB, (job_id, allowed)).rowcount == 0:
                     return False
                 conn.execute("SELECT pg_notify(%s, %s)", (sql.CHANNEL, queue))
                 return True

@@ -66,7 +66,9 @@ class SQLiteAdmin(SQLiteConnections):
                 return False
             if row["unique_key"] is not None and conn.execute(sql.LIVE_WITH_KEY, (row["unique_key"],)).fetchone():
                 return False
-            conn.execute(sql.RERUN, (self.clock(), job_id))
+            allowed = lifecycle.states_allowing(Action.RETRY)
+            statement = sql.RETRY_JOB.format(states=", ".join("?" * len(allowed)))
+            conn.execute(statement, (self.clock(), job_id, *allowed))
         self._notify()
         return True
 

@@ -26,6 +26,11 @@ RERUN = (
     "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = 0, scheduled_at = ?,"
     " finished_at = NULL WHERE id = ? AND state = 'failed'"
 )
+# An operator's retry: the same, from any state that allows it (see ``lifecycle.ACTIONS``).
+RETRY_JOB = (
+    "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = 0, scheduled_at = ?,"
+    " finished_at = NULL WHERE id = ? AND state IN ({states})"
+)
 RESET_ATTEMPTS = "UPDATE onward_jobs SET attempts = 0, resume_pending = 0 WHERE id = ?"
 
 _TAKE = (
