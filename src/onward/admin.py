@@ -46,9 +46,11 @@ from onward.lifecycle import Action
 from onward.options import Options
 from onward.records import FINISHED_STATES, JobRecord, State
 from onward.registry import load_job_class
+from onward.rerun_continuations import RerunContinuations
 from onward.stores.base import JobFilter, Store
 
 __all__ = [
+    "CONTINUATION_FAILED",
     "MIN_PREFIX",
     "STATES",
     "ActionRefused",
@@ -75,6 +77,8 @@ __all__ = [
 MIN_PREFIX = 6
 #: A page never holds more jobs than this, whatever ``limit`` asks.
 MAX_PAGE = 1000
+#: The jobs-list filter that keeps succeeded jobs whose continuations raised (beside the states).
+CONTINUATION_FAILED = "continuation_failed"
 #: A chain tree stops growing past this many jobs (``TreeNode.truncated`` says so).
 MAX_TREE = 200
 
@@ -110,11 +114,14 @@ class Admin:
         parent_id: str | None = None,
         before: str | None = None,
         limit: int = 50,
+        continuation_failed: bool = False,
     ) -> JobPage:
         """Jobs matching every given filter, newest first, at most ``limit`` (capped at
         :data:`MAX_PAGE`). ``job_class`` is an import path (``module:ClassName``), ``search``
-        an id or id prefix, ``before`` the ``next`` of the previous page. ``ValueError`` for
-        an unknown state, a class name without its module, or a limit below 1."""
+        an id or id prefix, ``before`` the ``next`` of the previous page,
+        ``continuation_failed`` keeps only succeeded jobs whose ``continuations`` raised.
+        ``ValueError`` for an unknown state, a class name without its module, or a limit
+        below 1."""
         if state is not None and state not in STATES:
             raise ValueError(f"unknown state {state!r}; use one of {', '.join(STATES)}")
         if limit < 1:
@@ -132,6 +139,7 @@ class Admin:
                 before=before,
                 limit=limit + 1,
                 id_prefix=prefix,
+                continuation_failed=continuation_failed,
             )
         )
         page = found[:limit]
@@ -248,7 +256,7 @@ class Admin:
         for q in queues:
             for state, n in q.counts.items():
                 totals[state] += n
-        return Stats(queues, totals, self.throughput(minutes))
+        return Stats(queues, totals, self.throughput(minutes), self.store.count_continuation_failed())
 
     # -- actions -----------------------------------------------------------------------------
     def retry(self, job_id: str) -> JobRecord:
@@ -265,6 +273,23 @@ class Admin:
                 " is enqueued or running"
             )
         return self.store.get(record.id)
+
+    def retry_continuations(self, job_id: str) -> JobHandle:
+        """Run the ``continuations`` of a succeeded job again, after they raised: a worker
+        runs the block (where the application's code is), and its jobs are committed in one
+        transaction with the job's ``continuation_error`` cleared. Returns the handle of the
+        job that does it; ``ActionRefused`` when the job has no failed continuations."""
+        record = self.get(job_id)
+        if record.state != State.SUCCEEDED or record.continuation_error is None:
+            raise ActionRefused(f"job {record.id} has no failed continuations to run again")
+        new = Configured(RerunContinuations, Options()).new_job([record.id], {})
+        [rerun_id] = self.store.enqueue([new])
+        return JobHandle(rerun_id, self.store)
+
+    def rerun_continuations(self, job_id: str) -> JobRecord:
+        """:meth:`retry_continuations`, returning the job's record (for the interfaces)."""
+        self.retry_continuations(job_id)
+        return self.get(job_id)
 
     def discard(self, job_id: str) -> JobRecord:
         """Discard an enqueued or failed job: it will never run (again)."""

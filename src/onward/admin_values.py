@@ -119,7 +119,8 @@ class MinuteCount:
 
 @dataclass(frozen=True, slots=True)
 class Stats:
-    """Counts per queue and state, totals per state, and recent throughput.
+    """Counts per queue and state, totals per state, recent throughput, and how many
+    succeeded jobs have failed continuations.
 
     ``per_minute`` holds 60-second windows ending now, oldest first; the last one is the
     last minute, whose total is ``finished_last_minute``.
@@ -128,6 +129,7 @@ class Stats:
     queues: list[QueueCounts]
     totals: dict[str, int]
     per_minute: list[MinuteCount]
+    continuation_failed: int = 0  # succeeded jobs whose continuations raised
 
     @property
     def finished_last_minute(self) -> int:

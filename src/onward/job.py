@@ -143,6 +143,7 @@ class Job:
     state: dict[str, Any]
     result: Any
     _runner: StepRunner | None = None
+    _store: Store | None = None  # the store this execution runs in (set by the execution)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

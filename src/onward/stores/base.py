@@ -89,6 +89,7 @@ class JobFilter:
     before: str | None = None
     limit: int = 50
     id_prefix: str | None = None  # jobs whose id starts with this (lower-case) text
+    continuation_failed: bool = False  # only succeeded jobs whose continuations raised
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +165,14 @@ class WorkerStore(Protocol):
     ) -> list[str]:
         """Mark succeeded and insert ``children`` (``parent_id`` = this job) in the same
         transaction, their delays counted from this completion; returns the children's ids."""
+        ...
+
+    def commit_continuations(self, job_id: str, children: Sequence[NewJob], error: str | None) -> list[str] | None:
+        """Record a re-run of the ``continuations`` of succeeded job ``job_id`` whose block
+        had raised: in one transaction, its ``continuation_error`` becomes ``error`` and,
+        when ``error`` is ``None``, ``children`` are inserted as its children (delays counted
+        from now). Returns their ids, or ``None`` (changing nothing) when the job no longer
+        has a continuation error (another re-run committed first)."""
         ...
 
     def retry(
@@ -252,6 +261,10 @@ class AdminStore(Protocol):
 
     def count_jobs(self) -> list[StateCount]:
         """Job counts grouped by queue and state; pairs with no job are left out."""
+        ...
+
+    def count_continuation_failed(self) -> int:
+        """How many succeeded jobs have a ``continuation_error`` (read through an index)."""
         ...
 
     def finished_per_minute(self, minutes: int) -> list[FinishedCount]:

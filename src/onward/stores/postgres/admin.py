@@ -73,6 +73,9 @@ class PostgresAdmin(PostgresConnections):
     def count_jobs(self) -> list[StateCount]:
         return [StateCount(r[0], r[1], int(r[2])) for r in self._all(sql.COUNTS)]
 
+    def count_continuation_failed(self) -> int:
+        return int(self._one(sql.COUNT_CONTINUATION_FAILED)[0])
+
     def finished_per_minute(self, minutes: int) -> list[FinishedCount]:
         rows = self._all(sql.FINISHED_PER_MINUTE, (60.0 * minutes,))
         return [FinishedCount(min(int(r[0]), minutes - 1), r[1], int(r[2])) for r in rows]

@@ -260,3 +260,12 @@ PURGE = (
     "DELETE FROM onward_jobs WHERE seq IN (SELECT seq FROM onward_jobs WHERE finished_at IS NOT NULL"
     " AND finished_at < to_timestamp(%s) AND state = ANY(%s) ORDER BY finished_at LIMIT %s)"
 )
+
+# A re-run of the continuations of a succeeded job whose block had raised.
+SET_CONTINUATION_ERROR = (
+    "UPDATE onward_jobs SET continuation_error = %s"
+    " WHERE id = %s AND state = 'succeeded' AND continuation_error IS NOT NULL"
+)
+COUNT_CONTINUATION_FAILED = (
+    "SELECT count(*) FROM onward_jobs WHERE continuation_error IS NOT NULL AND state = 'succeeded'"
+)

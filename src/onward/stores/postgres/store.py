@@ -212,6 +212,18 @@ class PostgresStore(PostgresAdmin):
         self._notified(None)
         return ids
 
+    def commit_continuations(self, job_id: str, children: Sequence[NewJob], error: str | None) -> list[str] | None:
+        def run(conn: psycopg.Connection[Any], attempt: int) -> list[str] | None:
+            with conn.transaction():
+                if conn.execute(sql.SET_CONTINUATION_ERROR, (error, job_id)).rowcount == 0:
+                    return None
+                return insert_jobs(conn, children, job_id) if error is None and children else []
+
+        ids = self._run(run)
+        if ids:
+            self._notified(None)
+        return ids
+
     def complete_many(self, done: Sequence[Completion]) -> set[str]:
         """Mark many jobs succeeded (none with continuations) in one statement, so a busy
         worker's successes share one commit; returns the ids whose lease was lost (those

@@ -41,6 +41,8 @@ class SQLiteAdmin(SQLiteConnections):
     def list_jobs(self, where: JobFilter) -> list[JobRecord]:
         clause, params = filter_sql(where, "?", state_sql=sql.STATE_SQL)
         index = " INDEXED BY onward_jobs_lease" if where.state == "running" else ""  # few: sorting them is cheap
+        if where.continuation_failed:
+            index = " INDEXED BY onward_jobs_continuation_error"
         query = "SELECT * FROM onward_jobs" + index + clause + " ORDER BY seq DESC LIMIT ?"
         rows = self._exec(query, (*params, where.limit)).fetchall()
         return [job_record(r, self._children(r["id"]), cast("Store", self)) for r in rows]
@@ -51,6 +53,9 @@ class SQLiteAdmin(SQLiteConnections):
 
     def count_jobs(self) -> list[StateCount]:
         return [StateCount(r[0], r[1], r[2]) for r in self._exec(sql.COUNTS).fetchall() if r[2]]
+
+    def count_continuation_failed(self) -> int:
+        return int(self._exec(sql.COUNT_CONTINUATION_FAILED).fetchone()[0])
 
     def finished_per_minute(self, minutes: int) -> list[FinishedCount]:
         now = self.clock()

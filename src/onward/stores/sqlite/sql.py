@@ -57,6 +57,12 @@ COMPLETE = (
     " continuation_error = ?, lease_token = NULL, lease_expires_at = NULL" + GUARD
 )
 
+# A re-run of the continuations of a succeeded job whose block had raised.
+SET_CONTINUATION_ERROR = (
+    "UPDATE onward_jobs SET continuation_error = ?"
+    " WHERE id = ? AND state = 'succeeded' AND continuation_error IS NOT NULL"
+)
+
 #: Rows per ``complete_many`` statement at most: 6 parameters each, far below SQLite's limit.
 COMPLETE_CHUNK = 512
 
@@ -177,6 +183,11 @@ FINISHED_PER_MINUTE = (
     "SELECT CAST((? - finished_at) / 60 AS INTEGER) AS ago, state, count(*) FROM onward_jobs"
     " WHERE finished_at IS NOT NULL AND finished_at > ? AND finished_at <= ?"
     " AND +state IN ('succeeded', 'failed', 'discarded') GROUP BY ago, state"
+)
+
+COUNT_CONTINUATION_FAILED = (
+    "SELECT count(*) FROM onward_jobs INDEXED BY onward_jobs_continuation_error"
+    " WHERE continuation_error IS NOT NULL AND state = 'succeeded'"
 )
 
 STATE_AND_KEY = "SELECT state, unique_key FROM onward_jobs WHERE id = ?"

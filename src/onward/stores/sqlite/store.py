@@ -119,6 +119,16 @@ class SQLiteStore(SQLiteAdmin, SQLiteConnections):
         self._notify()
         return ids
 
+    def commit_continuations(self, job_id: str, children: Sequence[NewJob], error: str | None) -> list[str] | None:
+        now = self.clock()
+        with self._write() as conn:
+            if conn.execute(sql.SET_CONTINUATION_ERROR, (error, job_id)).rowcount == 0:
+                return None
+            ids = insert_jobs(conn, children, now, job_id) if error is None else []
+        if ids:
+            self._notify()
+        return ids
+
     def complete_many(self, done: Sequence[Completion]) -> set[str]:
         if not done:
             return set()
