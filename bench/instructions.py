@@ -78,24 +78,30 @@ def per_job(build: Path, store: str, small: int, large: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", help="a git revision to measure beside this checkout")
+    parser.add_argument("--revs", default="", help="comma-separated git revisions to measure instead of this checkout")
     parser.add_argument("--store", default="sqlite", choices=["sqlite", "postgresql"])
     parser.add_argument("--jobs", default="1000,3000", help="the two backlog sizes, small,large")
     args = parser.parse_args()
     small, large = (int(n) for n in args.jobs.split(","))
-    builds = [("this checkout", ROOT)]
+    revisions = [r for r in args.revs.split(",") if r] or ([args.base] if args.base else [])
+    builds = [] if args.revs else [("this checkout", ROOT)]
     with tempfile.TemporaryDirectory(prefix="onward-base-") as tmp:
-        if args.base:
-            base = Path(tmp) / "base"
-            subprocess.run(["git", "worktree", "add", "--detach", str(base), args.base], cwd=ROOT, check=True)
-            builds.insert(0, (f"base {args.base}", base))
+        for i, revision in enumerate(revisions):
+            tree = Path(tmp) / f"rev{i}"
+            subprocess.run(["git", "worktree", "add", "--detach", str(tree), revision], cwd=ROOT, check=True)
+            builds.insert(i, (f"{'base ' if args.base else ''}{revision}", tree))
         try:
-            figures = [(name, per_job(build, args.store, small, large)) for name, build in builds]
+            figures = []
+            for name, build in builds:
+                figures.append((name, per_job(build, args.store, small, large)))
+                print(f"{args.store}: {name}: {figures[-1][1]:,.0f} instructions per no-op job", file=sys.stderr)
         finally:
-            if args.base:
-                subprocess.run(["git", "worktree", "remove", "--force", str(Path(tmp) / "base")], cwd=ROOT, check=False)
+            for i in range(len(revisions)):
+                tree = Path(tmp) / f"rev{i}"
+                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
     for name, value in figures:
         print(f"{args.store}: {name}: {value:,.0f} instructions per no-op job")
-    if len(figures) == 2:
+    if len(figures) == 2 and not args.revs:
         print(f"{args.store}: this checkout / base = {figures[1][1] / figures[0][1]:.3f}")
 
 
