@@ -157,7 +157,8 @@ class Worker(Lanes):
                 if self._loop is not None:
                     self._loop.close()
                 self._signals.restore()
-                log.info("worker %s stopped", self.worker_id, extra={"event": "worker_stopped", "worker_id": self.worker_id})
+                stopped = {"event": "worker_stopped", "worker_id": self.worker_id}
+                log.info("worker %s stopped", self.worker_id, extra=stopped)
                 events.emit(events.Event(events.WORKER_STOPPED, worker_id=self.worker_id))
         if self._fatal is not None:
             raise self._fatal
