@@ -32,6 +32,7 @@ from onward.admin_values import (
     JobPage,
     MinuteCount,
     QueueCounts,
+    ReadyQueue,
     RunningJob,
     Stats,
     StepProgress,
@@ -60,6 +61,7 @@ __all__ = [
     "JobPage",
     "MinuteCount",
     "QueueCounts",
+    "ReadyQueue",
     "RunningJob",
     "Stats",
     "StepProgress",
@@ -227,6 +229,12 @@ class Admin:
             counts = per_queue.setdefault(row.queue, dict.fromkeys(STATES, 0))
             counts[row.state] = counts.get(row.state, 0) + row.count
         return [QueueCounts(q, per_queue[q]) for q in sorted(per_queue)]
+
+    def ready_queues(self) -> list[ReadyQueue]:
+        """Each queue with jobs ready to run now: how many, and how long the one due first
+        has been waiting since it became due (seconds)."""
+        now = self.store.now()
+        return [ReadyQueue(q.queue, q.ready, max(0.0, now - q.oldest_due)) for q in self.store.ready_by_queue()]
 
     def throughput(self, minutes: int = 15) -> list[MinuteCount]:
         """Jobs finished per minute over the last ``minutes`` minutes: 60-second windows

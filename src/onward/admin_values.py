@@ -18,6 +18,7 @@ __all__ = [
     "JobPage",
     "MinuteCount",
     "QueueCounts",
+    "ReadyQueue",
     "RunningJob",
     "Stats",
     "StepProgress",
@@ -101,6 +102,15 @@ class QueueCounts:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyQueue:
+    """Jobs of ``queue`` ready to run now, and how long the oldest has been ready (seconds)."""
+
+    queue: str
+    ready: int
+    oldest_age: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -173,6 +173,17 @@ def create_app(
 
         return endpoint
 
+    async def metrics(request: Request) -> Response:
+        try:
+            from onward.contrib import prometheus
+        except ImportError as exc:
+            message = (
+                f"/metrics needs prometheus-client ({exc.name or exc} is missing): pip install 'onward[metrics]'\n"
+            )
+            return PlainTextResponse(message, status_code=501)
+        body, content_type = prometheus.queue_metrics(await run_in_threadpool(admin().ready_queues))
+        return Response(body, media_type=content_type, headers={"cache-control": "no-store"})
+
     async def onward_error(request: Request, exc: Exception) -> Response:
         if request.url.path[len(security.base_path(request)) :].startswith("/api/"):
             return JSONResponse({"error": f"the store could not answer: {exc}"}, status_code=503)
@@ -190,6 +201,7 @@ def create_app(
             methods=["POST"],
             name="rerun_continuations",
         ),
+        Route("/metrics", metrics, name="metrics"),
         Mount("/api", routes=api.routes(admin)),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

@@ -263,6 +263,11 @@ class AdminStore(Protocol):
         """Job counts grouped by queue and state; pairs with no job are left out."""
         ...
 
+    def ready_by_queue(self) -> list[QueueReady]:
+        """For each queue with ready jobs: how many, and the oldest due time (through the
+        index of waiting jobs)."""
+        ...
+
     def count_continuation_failed(self) -> int:
         """How many succeeded jobs have a ``continuation_error`` (read through an index)."""
         ...
@@ -293,6 +298,16 @@ class AdminStore(Protocol):
         short transaction; returns how many were deleted. Children of a purged job keep
         their ``parent_id``."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class QueueReady:
+    """The jobs of ``queue`` ready to run now (due, not running): how many, and when the one
+    due first became due (epoch seconds)."""
+
+    queue: str
+    ready: int
+    oldest_due: float
 
 
 @runtime_checkable

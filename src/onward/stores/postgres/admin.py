@@ -16,7 +16,7 @@ from onward import lifecycle
 from onward.lifecycle import Action
 from onward.records import FINISHED_STATES, JobRecord, job_record
 from onward.stores._common import filter_sql
-from onward.stores.base import FinishedCount, JobFilter, StateCount
+from onward.stores.base import FinishedCount, JobFilter, QueueReady, StateCount
 from onward.stores.postgres import sql
 from onward.stores.postgres.connection import PostgresConnections
 from onward.stores.postgres.inserts import lock_keys
@@ -72,6 +72,9 @@ class PostgresAdmin(PostgresConnections):
 
     def count_jobs(self) -> list[StateCount]:
         return [StateCount(r[0], r[1], int(r[2])) for r in self._all(sql.COUNTS)]
+
+    def ready_by_queue(self) -> list[QueueReady]:
+        return [QueueReady(r[0], int(r[1]), r[2].timestamp()) for r in self._all(sql.READY_BY_QUEUE)]
 
     def count_continuation_failed(self) -> int:
         return int(self._one(sql.COUNT_CONTINUATION_FAILED)[0])

@@ -240,6 +240,11 @@ START_NOW = (
 # -- reading and administration ------------------------------------------------------------
 NOW = "SELECT extract(epoch FROM now())"
 COUNTS = "SELECT queue, state, count(*) FROM onward_jobs GROUP BY queue, state"
+# Ready jobs per queue, for the dashboard's Prometheus gauges (the partial index of waiting jobs).
+READY_BY_QUEUE = (
+    "SELECT queue, count(*), min(scheduled_at) FROM onward_jobs"
+    " WHERE state = 'enqueued' AND scheduled_at <= now() GROUP BY queue"
+)
 FINISHED_PER_MINUTE = (
     "SELECT floor(extract(epoch FROM now() - finished_at) / 60)::int AS ago, state, count(*)"
     " FROM onward_jobs WHERE finished_at IS NOT NULL AND finished_at > now() - make_interval(secs => %s)"

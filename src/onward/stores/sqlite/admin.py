@@ -13,7 +13,7 @@ from onward import lifecycle
 from onward.lifecycle import Action
 from onward.records import FINISHED_STATES, JobRecord, job_record
 from onward.stores._common import filter_sql
-from onward.stores.base import FinishedCount, JobFilter, StateCount
+from onward.stores.base import FinishedCount, JobFilter, QueueReady, StateCount
 from onward.stores.sqlite import sql
 from onward.stores.sqlite.connection import SQLiteConnections
 
@@ -53,6 +53,11 @@ class SQLiteAdmin(SQLiteConnections):
 
     def count_jobs(self) -> list[StateCount]:
         return [StateCount(r[0], r[1], r[2]) for r in self._exec(sql.COUNTS).fetchall() if r[2]]
+
+    def ready_by_queue(self) -> list[QueueReady]:
+        return [
+            QueueReady(r[0], int(r[1]), float(r[2])) for r in self._exec(sql.READY_BY_QUEUE, (self.clock(),)).fetchall()
+        ]
 
     def count_continuation_failed(self) -> int:
         return int(self._exec(sql.COUNT_CONTINUATION_FAILED).fetchone()[0])

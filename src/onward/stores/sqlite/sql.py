@@ -190,6 +190,12 @@ COUNT_CONTINUATION_FAILED = (
     " WHERE continuation_error IS NOT NULL AND state = 'succeeded'"
 )
 
+# Ready jobs per queue, for the dashboard's Prometheus gauges: read off the waiting-jobs index.
+READY_BY_QUEUE = (
+    "SELECT queue, count(*), min(scheduled_at) FROM onward_jobs INDEXED BY onward_jobs_ready_queue"
+    " WHERE state = 'enqueued' AND scheduled_at <= ? GROUP BY queue"
+)
+
 STATE_AND_KEY = "SELECT state, unique_key FROM onward_jobs WHERE id = ?"
 EXISTS = "SELECT 1 FROM onward_jobs WHERE id = ?"
 
