@@ -41,7 +41,7 @@ def mask_url(url: str) -> str:
 #: The columns a store's claim returns first, in this order (see :func:`claimed_from_row`).
 CLAIMED_COLUMNS = (
     "id, job_class, queue, priority, args, kwargs, attempts, resumptions, steps, job_state,"
-    " lease_token, resume_pending, parent_id, unique_key"
+    " lease_token, resume_pending, parent_id, unique_key, trace_context"
 )
 
 
@@ -63,6 +63,7 @@ def claimed_from_row(row: Sequence[Any]) -> Claimed:
         resumed=bool(row[11]),
         parent_id=row[12],
         unique_key=row[13],
+        trace_context=row[14],
     )
 
 

@@ -36,6 +36,7 @@ class NewJob:
     run_at: float | None = None
     unique_key: str | None = None
     fresh: bool = False
+    trace_context: str | None = None  # W3C trace context of where it was enqueued (onward.tracing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,7 @@ class Claimed:
     resumed: bool
     parent_id: str | None = None
     unique_key: str | None = None
+    trace_context: str | None = None
 
 
 class Checkpoint(NamedTuple):

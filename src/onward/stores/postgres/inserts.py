@@ -60,6 +60,7 @@ def job_params(job: NewJob) -> tuple[Any, ...]:
         job.max_attempts,
         job.max_resumptions,
         job.unique_key,
+        job.trace_context,
     )
 
 
@@ -92,6 +93,7 @@ def insert_jobs(
             float(job.delay),
             base,
             parent_id,
+            job.trace_context,
         )
         conn.execute(sql.INSERT_ONE, params)
         return [job.id]
@@ -129,6 +131,7 @@ def insert_jobs(
                 job.delay,
                 start,
                 parent_id,
+                job.trace_context,
                 job.unique_key,
             ),
         )
@@ -152,6 +155,7 @@ def job_rows(jobs: Sequence[NewJob]) -> str:
                 j.max_resumptions,
                 j.delay,
                 j.run_at,
+                j.trace_context,
             )
             for j in jobs
         ],

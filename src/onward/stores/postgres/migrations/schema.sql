@@ -31,7 +31,8 @@ CREATE TABLE onward_jobs (
     lease_token text,
     lease_expires_at timestamptz,
     lease_timeout double precision,
-    worker_id text
+    worker_id text,
+    trace_context text
 );
 
 -- Ready jobs, in claim order (workers claim with FOR UPDATE SKIP LOCKED off these).
