@@ -167,6 +167,7 @@ class Execution:
         job.state = serialization.from_json(claimed.job_state) or {}
         job.result = None
         job.scheduled_for = claimed.scheduled_for
+        job._store = self.store
         writer = self.writer
         runner = StepRunner(
             job,
@@ -181,11 +182,11 @@ class Execution:
         job._runner = runner
         self.job, self.runner = job, runner
         self.started = time.monotonic()
-        if claimed.resumed:
-            where = next((s["name"] for s in runner.records if s["status"] != "completed"), None)
-            self.emit(events.STARTED, resumed=True, step=where)
-        else:
-            self.emit(events.STARTED, resumed=False)
+        if events.subscribers:
+            where = None
+            if claimed.resumed:
+                where = next((s["name"] for s in runner.records if s["status"] != "completed"), None)
+            self.emit(events.STARTED, resumed=claimed.resumed, step=where, trace=claimed.trace_context)
         return job, args, kwargs
 
     # -- checkpoints --------------------------------------------------------------------
@@ -399,7 +400,7 @@ class Execution:
         except LeaseLost:
             return self._lost()
         outcome = Outcome.DISCARDED if discard else Outcome.FAILED
-        self.emit(outcome.value, error=error, duration=self.duration())
+        self.emit(outcome.value, error=error, duration=self.duration(), exception=self.exception)
         return self._set(outcome)
 
     def _write_retry(self, checkpoint: Checkpoint, error: str, delay: float, resumption: bool) -> Outcome:
@@ -407,7 +408,14 @@ class Execution:
             self.store.retry(self.claimed.id, self.claimed.lease_token, checkpoint, error, delay, resumption)
         except LeaseLost:
             return self._lost()
-        self.emit(events.RETRIED, error=error, delay=delay, resumption=resumption, duration=self.duration())
+        self.emit(
+            events.RETRIED,
+            error=error,
+            delay=delay,
+            resumption=resumption,
+            duration=self.duration(),
+            exception=self.exception,
+        )
         return self._set(Outcome.RESUMING if resumption else Outcome.RETRYING)
 
     def _lost(self) -> Outcome:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from onward import collecting, connecting, events, perform_now, serialization
+from onward import collecting, connecting, events, perform_now, serialization, tracing
 from onward.errors import SerializationError
 from onward.handles import JobHandle
 from onward.ids import new_id, new_ids
@@ -57,10 +57,12 @@ class Configured:
         if key is not None and not isinstance(key, str):
             raise TypeError(f"{cls.__qualname__}.unique_key must return a str or None, got {key!r}")
         opts = self.options
+        job_id = job_id or new_id()
+        queue = opts.queue or cls.queue
         return NewJob(
-            id=job_id or new_id(),
+            id=job_id,
             job_class=path,
-            queue=opts.queue or cls.queue,
+            queue=queue,
             priority=cls.priority if opts.priority is None else opts.priority,
             args=encoded_args,
             kwargs=encoded_kwargs,
@@ -70,6 +72,7 @@ class Configured:
             run_at=opts.run_at,
             unique_key=key,
             fresh=opts.fresh,
+            trace_context=tracing.inject(queue, path, job_id) if tracing.inject is not None else None,
         )
 
     def perform_later(self, *args: Any, **kwargs: Any) -> JobHandle:
@@ -144,6 +147,7 @@ class Job:
     result: Any
     scheduled_for: datetime | None = None  # the tick, when a schedule enqueued this job (UTC)
     _runner: StepRunner | None = None
+    _store: Store | None = None  # the store this execution runs in (set by the execution)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from onward import tracing
 from onward.errors import SerializationError
 from onward.ids import new_id
 from onward.job import Configured, Job
@@ -114,21 +115,21 @@ class Schedule:
     def new_job(self, tick: float, job_id: str | None = None) -> NewJob:
         """The job of the tick at ``tick`` (epoch seconds): due at the tick itself."""
         t = self._template
+        job_id = job_id or new_id()
         return NewJob(
-            job_id or new_id(),
-            t.job_class,
-            t.queue,
-            t.priority,
-            t.args,
-            t.kwargs,
-            t.max_attempts,
-            t.max_resumptions,
-            0.0,
-            tick,
-            t.unique_key,
-            False,
-            self.key,
-            tick,
+            id=job_id,
+            job_class=t.job_class,
+            queue=t.queue,
+            priority=t.priority,
+            args=t.args,
+            kwargs=t.kwargs,
+            max_attempts=t.max_attempts,
+            max_resumptions=t.max_resumptions,
+            run_at=tick,
+            unique_key=t.unique_key,
+            schedule_key=self.key,
+            scheduled_for=tick,
+            trace_context=tracing.inject(t.queue, t.job_class, job_id) if tracing.inject is not None else None,
         )
 
 
@@ -181,7 +182,7 @@ def schedule(
         template = Configured(job_class, options).new_job(arguments, keywords)
     except SerializationError as exc:
         raise SerializationError(f"schedule {name}: {exc}") from None
-    template = dataclasses.replace(template, schedule_key=key)
+    template = dataclasses.replace(template, schedule_key=key, trace_context=None)
     made = _new(
         key=key,
         job_class=job_class,

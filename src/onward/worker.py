@@ -140,7 +140,7 @@ class Worker(Lanes):
             ",".join(self.queues) if self.queues else "all",
             self.concurrency,
             store.url,
-            extra={"event": "worker_started"},
+            extra={"event": "worker_started", "worker_id": self.worker_id},
         )
         try:
             with contextlib.suppress(Exception):  # before the first claims; the main thread retries
@@ -164,7 +164,8 @@ class Worker(Lanes):
                 if self._loop is not None:
                     self._loop.close()
                 self._signals.restore()
-                log.info("worker %s stopped", self.worker_id, extra={"event": "worker_stopped"})
+                stopped = {"event": "worker_stopped", "worker_id": self.worker_id}
+                log.info("worker %s stopped", self.worker_id, extra=stopped)
                 events.emit(events.Event(events.WORKER_STOPPED, worker_id=self.worker_id))
         if self._fatal is not None:
             raise self._fatal
@@ -247,7 +248,7 @@ class Worker(Lanes):
                 self.worker_id,
                 len(running),
                 self.shutdown_timeout,
-                extra={"event": "worker_stopping"},
+                extra={"event": "worker_stopping", "worker_id": self.worker_id},
             )
         for lane in self._lanes:
             if lane.thread is not None:

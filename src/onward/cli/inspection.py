@@ -28,6 +28,9 @@ from onward.records import FINISHED_STATES
 @click.option("--class", "job_class", default=None, metavar="MODULE:CLASS", help="Only jobs of this class.")
 @click.option("--search", default=None, metavar="ID", help="Only jobs whose id starts with this.")
 @click.option("--schedule", "schedule_key", default=None, metavar="KEY", help="Only jobs this schedule enqueued.")
+@click.option(
+    "--continuation-failed", is_flag=True, help="Only succeeded jobs whose continuations raised (to run again)."
+)
 @click.option("--before", default=None, metavar="ID", help="Only jobs enqueued before this one (next page).")
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True, help="At most this many.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of job records.")
@@ -39,6 +42,7 @@ def jobs(
     job_class: str | None,
     search: str | None,
     schedule_key: str | None,
+    continuation_failed: bool,
     before: str | None,
     limit: int,
     as_json: bool,
@@ -56,13 +60,14 @@ def jobs(
             before=before,
             limit=limit,
             schedule_key=schedule_key,
+            continuation_failed=continuation_failed,
         )
     if as_json:
         print_json(page.jobs)
         return
     out = console()
     if not page.jobs:
-        filtered = state or queue or job_class or search or before or schedule_key
+        filtered = state or queue or job_class or search or before or schedule_key or continuation_failed
         out.print("No jobs match." if filtered else "No jobs.")
         return
     out.print(render.jobs_table(page.jobs))
@@ -212,6 +217,7 @@ def stats(minutes: int, as_json: bool, database_url: str | None) -> None:
                 "totals": s.totals,
                 "finished_last_minute": s.finished_last_minute,
                 "per_minute": s.per_minute,
+                "continuation_failed": s.continuation_failed,
             }
         )
         return

@@ -42,7 +42,7 @@ def mask_url(url: str) -> str:
 #: The columns a store's claim returns first, in this order (see :func:`claimed_from_row`).
 CLAIMED_COLUMNS = (
     "id, job_class, queue, priority, args, kwargs, attempts, resumptions, steps, job_state,"
-    " lease_token, resume_pending, parent_id, unique_key, scheduled_for"
+    " lease_token, resume_pending, parent_id, unique_key, trace_context, scheduled_for"
 )
 
 
@@ -64,7 +64,8 @@ def claimed_from_row(row: Sequence[Any]) -> Claimed:
         resumed=bool(row[11]),
         parent_id=row[12],
         unique_key=row[13],
-        scheduled_for=None if row[14] is None else to_datetime(row[14]),
+        trace_context=row[14],
+        scheduled_for=None if row[15] is None else to_datetime(row[15]),
     )
 
 
@@ -94,6 +95,8 @@ def filter_sql(
         if value is not None:
             clauses.append(f"{col}{column} = {mark}")
             params.append(value)
+    if where.continuation_failed:
+        clauses.append(f"{col}continuation_error IS NOT NULL")
     if where.before is not None:
         clauses.append(f"{col}seq < (SELECT b.seq FROM onward_jobs AS b WHERE b.id = {mark})")
         params.append(where.before)

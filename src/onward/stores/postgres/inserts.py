@@ -60,6 +60,7 @@ def job_params(job: NewJob) -> tuple[Any, ...]:
         job.max_attempts,
         job.max_resumptions,
         job.unique_key,
+        job.trace_context,
         job.schedule_key,
         job.scheduled_for,
     )
@@ -93,9 +94,10 @@ def insert_jobs(
             base,
             float(job.delay),
             base,
+            parent_id,
+            job.trace_context,
             job.schedule_key,
             job.scheduled_for,
-            parent_id,
         )
         conn.execute(sql.INSERT_ONE, params)
         return [job.id]
@@ -132,9 +134,10 @@ def insert_jobs(
                 start,
                 job.delay,
                 start,
+                parent_id,
+                job.trace_context,
                 job.schedule_key,
                 job.scheduled_for,
-                parent_id,
                 job.unique_key,
             ),
         )
@@ -158,6 +161,7 @@ def job_rows(jobs: Sequence[NewJob]) -> str:
                 j.max_resumptions,
                 j.delay,
                 j.run_at,
+                j.trace_context,
                 j.schedule_key,
                 j.scheduled_for,
             )

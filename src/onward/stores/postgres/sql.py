@@ -70,6 +70,11 @@ def claim_sql(kind: str, limit: int) -> str:
     return found
 
 
+ADVANCE_WAITING = (
+    "UPDATE onward_jobs SET scheduled_at = scheduled_at - make_interval(secs => %s)"
+    " WHERE state = 'enqueued' AND scheduled_at > now()"
+)
+
 NEXT_DUE_ANY = "SELECT extract(epoch FROM min(scheduled_at) - now()) FROM onward_jobs WHERE state = 'enqueued'"
 NEXT_DUE_QUEUES = NEXT_DUE_ANY + " AND queue = ANY(%s)"
 
@@ -124,21 +129,21 @@ UNCLAIM = (
 _ARRAYS = (
     "(SELECT e->>0 AS id, e->>1 AS job_class, e->>2 AS queue, (e->>3)::int AS priority, e->>4 AS args,"
     " e->>5 AS kwargs, (e->>6)::int AS max_attempts, (e->>7)::int AS max_resumptions,"
-    " (e->>8)::float8 AS delay, (e->>9)::float8 AS run_at, e->>10 AS schedule_key,"
-    " to_timestamp((e->>11)::float8) AS scheduled_for, ord"
+    " (e->>8)::float8 AS delay, (e->>9)::float8 AS run_at, e->>10 AS trace_context, e->>11 AS schedule_key,"
+    " to_timestamp((e->>12)::float8) AS scheduled_for, ord"
     " FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS r(e, ord)) AS c"
 )
 _INSERT_COLUMNS = (
     "INSERT INTO onward_jobs (id, job_class, queue, priority, args, kwargs, state, max_attempts,"
-    " max_resumptions, scheduled_at, enqueued_at, schedule_key, scheduled_for, parent_id)"
+    " max_resumptions, scheduled_at, enqueued_at, parent_id, trace_context, schedule_key, scheduled_for)"
 )
 _NOTIFY_NEW = f"SELECT pg_notify('{CHANNEL}', queue) FROM (SELECT DISTINCT queue FROM new) AS q"
 
 INSERT_BATCH = (
     f"WITH new AS ({_INSERT_COLUMNS} SELECT c.id, c.job_class, c.queue, c.priority, c.args, c.kwargs,"
     " 'enqueued', c.max_attempts, c.max_resumptions,"
-    " coalesce(to_timestamp(c.run_at), b.base + make_interval(secs => c.delay)), b.base,"
-    " c.schedule_key, c.scheduled_for, %s"
+    " coalesce(to_timestamp(c.run_at), b.base + make_interval(secs => c.delay)), b.base, %s, c.trace_context,"
+    " c.schedule_key, c.scheduled_for"
     f" FROM (SELECT coalesce(%s::timestamptz, now()) AS base) AS b CROSS JOIN {_ARRAYS}"
     f" ORDER BY c.ord RETURNING queue) {_NOTIFY_NEW}"
 )
@@ -148,16 +153,15 @@ INSERT_BATCH = (
 INSERT_ONE = (
     f"WITH new AS ({_INSERT_COLUMNS} VALUES (%s, %s, %s, %s::int, %s, %s, 'enqueued', %s::int, %s::int,"
     " coalesce(to_timestamp(%s::float8), coalesce(%s::timestamptz, now()) + make_interval(secs => %s::float8)),"
-    f" coalesce(%s::timestamptz, now()), %s, to_timestamp(%s::float8), %s) RETURNING queue) {_NOTIFY_NEW}"
+    f" coalesce(%s::timestamptz, now()), %s, %s, %s, to_timestamp(%s::float8)) RETURNING queue) {_NOTIFY_NEW}"
 )
 
 COMPLETE_WITH_CHILDREN = (
     "WITH done AS (" + COMPLETE + "),"
     f" new AS ({_INSERT_COLUMNS} SELECT c.id, c.job_class, c.queue, c.priority, c.args, c.kwargs,"
     " 'enqueued', c.max_attempts, c.max_resumptions,"
-    " coalesce(to_timestamp(c.run_at), done.finished_at + make_interval(secs => c.delay)), done.finished_at,"
-    " c.schedule_key, c.scheduled_for, %s"
-    f" FROM {_ARRAYS} CROSS JOIN done ORDER BY c.ord RETURNING queue),"
+    " coalesce(to_timestamp(c.run_at), done.finished_at + make_interval(secs => c.delay)), done.finished_at, %s,"
+    f" c.trace_context, c.schedule_key, c.scheduled_for FROM {_ARRAYS} CROSS JOIN done ORDER BY c.ord RETURNING queue),"
     f" notified AS ({_NOTIFY_NEW})"
     " SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM notified)"
 )
@@ -212,7 +216,7 @@ SELECT_JOB = (
 LATEST_WITH_KEY = "SELECT id, state FROM onward_jobs WHERE unique_key = %s ORDER BY seq DESC LIMIT 1"
 INSERT_KEYED = (
     f"{_INSERT_COLUMNS[:-1]}, unique_key) VALUES (%s, %s, %s, %s, %s, %s, 'enqueued', %s, %s,"
-    " coalesce(%s, %s + make_interval(secs => %s)), %s, %s, to_timestamp(%s::float8), %s, %s)"
+    " coalesce(%s, %s + make_interval(secs => %s)), %s, %s, %s, %s, to_timestamp(%s::float8), %s)"
 )
 RERUN_FAILED = (
     "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = false,"
@@ -224,8 +228,8 @@ RERUN_FAILED = (
 # at once, in one transaction.
 INSERT_NOW = (
     "INSERT INTO onward_jobs (id, job_class, queue, priority, args, kwargs, state, max_attempts,"
-    " max_resumptions, scheduled_at, enqueued_at, unique_key, schedule_key, scheduled_for)"
-    " VALUES (%s, %s, %s, %s, %s, %s, 'enqueued', %s, %s, now(), now(), %s, %s, to_timestamp(%s::float8))"
+    " max_resumptions, scheduled_at, enqueued_at, unique_key, trace_context, schedule_key, scheduled_for)"
+    " VALUES (%s, %s, %s, %s, %s, %s, 'enqueued', %s, %s, now(), now(), %s, %s, %s, to_timestamp(%s::float8))"
 )
 RESET_ATTEMPTS = "UPDATE onward_jobs SET attempts = 0, resume_pending = false WHERE id = %s"
 START_NOW = (
@@ -238,6 +242,11 @@ START_NOW = (
 # -- reading and administration ------------------------------------------------------------
 NOW = "SELECT extract(epoch FROM now())"
 COUNTS = "SELECT queue, state, count(*) FROM onward_jobs GROUP BY queue, state"
+# Ready jobs per queue, for the dashboard's Prometheus gauges (the partial index of waiting jobs).
+READY_BY_QUEUE = (
+    "SELECT queue, count(*), min(scheduled_at) FROM onward_jobs"
+    " WHERE state = 'enqueued' AND scheduled_at <= now() GROUP BY queue"
+)
 FINISHED_PER_MINUTE = (
     "SELECT floor(extract(epoch FROM now() - finished_at) / 60)::int AS ago, state, count(*)"
     " FROM onward_jobs WHERE finished_at IS NOT NULL AND finished_at > now() - make_interval(secs => %s)"
@@ -245,9 +254,9 @@ FINISHED_PER_MINUTE = (
 )
 STATE_KEY_QUEUE = "SELECT state, unique_key, queue FROM onward_jobs WHERE id = %s"
 LIVE_WITH_KEY = "SELECT 1 FROM onward_jobs WHERE unique_key = %s AND state IN ('enqueued', 'running')"
-RERUN_NOW = (
+RETRY_JOB = (
     "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = false,"
-    " scheduled_at = now(), finished_at = NULL WHERE id = %s AND state = 'failed'"
+    " scheduled_at = now(), finished_at = NULL WHERE id = %s AND state = ANY(%s)"
 )
 DISCARD = (
     "WITH u AS (UPDATE onward_jobs SET state = 'discarded', finished_at = now()"
@@ -257,6 +266,15 @@ DISCARD = (
 PURGE = (
     "DELETE FROM onward_jobs WHERE seq IN (SELECT seq FROM onward_jobs WHERE finished_at IS NOT NULL"
     " AND finished_at < to_timestamp(%s) AND state = ANY(%s) ORDER BY finished_at LIMIT %s)"
+)
+
+# A re-run of the continuations of a succeeded job whose block had raised.
+SET_CONTINUATION_ERROR = (
+    "UPDATE onward_jobs SET continuation_error = %s"
+    " WHERE id = %s AND state = 'succeeded' AND continuation_error IS NOT NULL"
+)
+COUNT_CONTINUATION_FAILED = (
+    "SELECT count(*) FROM onward_jobs WHERE continuation_error IS NOT NULL AND state = 'succeeded'"
 )
 
 

@@ -31,6 +31,7 @@ def insert_params(job: NewJob, now: float, parent_id: str | None) -> tuple[Any, 
         now,
         job.unique_key,
         parent_id,
+        job.trace_context,
         job.schedule_key,
         job.scheduled_for,
     )

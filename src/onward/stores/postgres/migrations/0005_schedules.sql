@@ -1,4 +1,4 @@
--- Onward 3: schedules (periodic jobs). A job enqueued by a schedule names it and its tick.
+-- Onward 5: schedules (periodic jobs). A job enqueued by a schedule names it and its tick.
 -- Each schedule keeps the tick up to which every tick was dealt with (ticked_through); each
 -- tick is recorded once per schedule, in the transaction that inserts its job.
 ALTER TABLE onward_jobs ADD COLUMN schedule_key text;

@@ -32,6 +32,7 @@ CREATE TABLE onward_jobs (
     lease_expires_at timestamptz,
     lease_timeout double precision,
     worker_id text,
+    trace_context text,
     schedule_key text,
     scheduled_for timestamptz
 );
@@ -53,6 +54,7 @@ CREATE INDEX onward_jobs_queue ON onward_jobs (queue, seq);
 CREATE INDEX onward_jobs_class ON onward_jobs (job_class, seq);
 CREATE INDEX onward_jobs_queue_state ON onward_jobs (queue, state);
 CREATE INDEX onward_jobs_finished ON onward_jobs (finished_at) WHERE finished_at IS NOT NULL;
+CREATE INDEX onward_jobs_continuation_error ON onward_jobs (seq) WHERE continuation_error IS NOT NULL;
 CREATE INDEX onward_jobs_schedule ON onward_jobs (schedule_key, seq) WHERE schedule_key IS NOT NULL;
 
 -- Schedules (periodic jobs): each keeps the tick up to which every tick was dealt with; each
