@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -100,3 +101,12 @@ def test_jobs_of_a_schedule(onward_cli: Invoke, store: Store) -> None:
     assert result.exit_code == 0
     assert sorted(line.split()[0] for line in result.output.splitlines()[1:]) == sorted(h.id for h in handles)
     assert onward_cli("jobs", "--schedule", "other").output.strip() == "No jobs match."
+
+
+def test_show_names_the_schedule_and_tick(onward_cli: Invoke, store: Store) -> None:
+    onward.schedule("ping", Tick, every=30)
+    run_schedules(T0)
+    [job] = run_schedules(T0 + timedelta(seconds=31))
+    result = onward_cli("show", job.id)
+    assert result.exit_code == 0, result.output
+    assert re.search(r"schedule +ping, tick 2024-05-01T12:00:30\+00:00", result.output), result.output
