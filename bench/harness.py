@@ -17,7 +17,7 @@ import onward
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PG_ADMIN_URL = os.environ.get("ONWARD_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-PG_DATABASE = "onward_bench_suite"
+PG_DATABASE = os.environ.get("ONWARD_BENCH_POSTGRES_DATABASE", "onward_bench_suite")  # one per concurrent run
 
 
 def postgres_unavailable() -> str | None:

@@ -13,14 +13,17 @@ For each store, ``--reps`` times, the runs interleaved (same machine, same load)
 
 Printed: the backlog's no-op jobs per second (over ``--window`` seconds, after ``--warmup``),
 the median paired ratio with / without (target: at least 0.90), all no-op jobs per second
-when the ticks are served, and how late each tick's job was enqueued (``enqueued_at -
-scheduled_for``; target: none later than 1 s).
+when the ticks are served, how late each tick's job was enqueued (``enqueued_at -
+scheduled_for``; target: none later than 1 s), and CPU time from ``/proc``: the worker's main
+thread (where the scheduler runs) per second, and the whole worker's per backlog job. On a
+machine shared with other work, the CPU figures vary far less than the rates.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -52,6 +55,24 @@ def lateness(store: Any) -> list[float]:
     return [float(r[0]) for r in rows]
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU time (user + system) of process ``pid``'s main thread (where the scheduler runs)
+    and of all its threads, in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    main = total = 0.0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        used = (int(fields[11]) + int(fields[12])) / tick
+        total += used
+        if int(tid) == pid:
+            main = used
+    return main, total
+
+
 def one_run(kind: str, schedules: int, serve_ticks: bool, backlog: int, warmup: float, window: float) -> dict[str, Any]:
     with fresh_store(kind) as (store, url):
         fill(backlog)
@@ -66,14 +87,18 @@ def one_run(kind: str, schedules: int, serve_ticks: bool, backlog: int, warmup: 
                     raise RuntimeError(f"the worker did not start:\n{worker.output()}")
                 time.sleep(0.02)
             time.sleep(warmup)
-            n1, t1 = done(store, counted), time.perf_counter()
+            n1, t1, (main1, all1) = done(store, counted), time.perf_counter(), cpu_seconds(worker.proc.pid)
             time.sleep(window)
-            n2, t2 = done(store, counted), time.perf_counter()
+            n2, t2, (main2, all2) = done(store, counted), time.perf_counter(), cpu_seconds(worker.proc.pid)
             if done(store, "bench") >= backlog:
                 raise RuntimeError(f"the backlog of {backlog} ran out during the window: give a larger --backlog")
             worker.stop()
         late = sorted(lateness(store)) if schedules else []
-    out: dict[str, Any] = {"per_s": (n2 - n1) / (t2 - t1)}
+    out: dict[str, Any] = {
+        "per_s": (n2 - n1) / (t2 - t1),
+        "main_thread_cpu_ms_per_s": 1000 * (main2 - main1) / (t2 - t1),
+        "cpu_us_per_job": 1e6 * (all2 - all1) / max(1, n2 - n1),
+    }
     if late:
         out["ticks"] = len(late)
         out["late_over_1s"] = sum(1 for v in late if v > 1.0)
@@ -100,6 +125,10 @@ def measure(kind: str, reps: int, backlog: int, warmup: float, window: float) ->
         "ratio": statistics.median(ratios),
         "ratios": ratios,
         "with_ticks_served_per_s": statistics.median(r["per_s"] for r in runs["with_ticks_served"]),
+        "main_thread_cpu_ms_per_s_without": statistics.median(r["main_thread_cpu_ms_per_s"] for r in runs["without"]),
+        "main_thread_cpu_ms_per_s_with": statistics.median(r["main_thread_cpu_ms_per_s"] for r in runs["with"]),
+        "cpu_us_per_job_without": statistics.median(r["cpu_us_per_job"] for r in runs["without"]),
+        "cpu_us_per_job_with": statistics.median(r["cpu_us_per_job"] for r in runs["with"]),
         "ticks": sum(r["ticks"] for r in late),
         "late_over_1s": sum(r["late_over_1s"] for r in late),
         "lateness_p50_ms": statistics.median(r["lateness_p50_ms"] for r in late),
@@ -124,14 +153,17 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps(results, indent=2))
     print()
     print("| store | without | with 1,000 schedules | ratio (target >= 0.90) | ticks served: all jobs/s"
-          " | ticks | late > 1 s (target 0) | lateness p50 / p99 / max |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+          " | ticks | late > 1 s (target 0) | lateness p50 / p99 / max | main thread CPU without / with"
+          " | worker CPU per job without / with |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for kind, r in results.items():
         if isinstance(r, dict):
             print(
                 f"| {kind} | {r['without_per_s']:,.0f}/s | {r['with_per_s']:,.0f}/s | {r['ratio']:.2f}"
                 f" | {r['with_ticks_served_per_s']:,.0f}/s | {r['ticks']:,} | {r['late_over_1s']}"
-                f" | {r['lateness_p50_ms']:.0f} / {r['lateness_p99_ms']:.0f} / {r['lateness_max_ms']:.0f} ms |"
+                f" | {r['lateness_p50_ms']:.0f} / {r['lateness_p99_ms']:.0f} / {r['lateness_max_ms']:.0f} ms"
+                f" | {r['main_thread_cpu_ms_per_s_without']:.0f} / {r['main_thread_cpu_ms_per_s_with']:.0f} ms/s"
+                f" | {r['cpu_us_per_job_without']:.0f} / {r['cpu_us_per_job_with']:.0f} µs |"
             )
 
 

@@ -117,7 +117,7 @@ class Scheduler:
         now = self.now()
         due = [w for w in self._watched.values() if w.due <= now] if self._soonest <= now else []
         ticked: list[Ticked] = []
-        for _ in range(3):  # a plan found stale is made again once from what is stored now
+        for _ in range(3):  # a plan found stale is made again from what is stored now (twice at most)
             if not due:
                 break
             stale = []

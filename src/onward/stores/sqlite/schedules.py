@@ -11,11 +11,12 @@ over many rows.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from onward.records import ScheduleRecord, schedule_record
-from onward.stores._schedules import Recorded, Sorted, moves, outcomes, parts, recorded, sort_plans
+from onward.stores._common import chunk_sizes
+from onward.stores._schedules import PART, Recorded, Sorted, moves, outcomes, parts, recorded, sort_plans
 from onward.stores.base import ScheduleDeclaration, ScheduleState, TickOutcome, TickPlan
 from onward.stores.sqlite import sql
 from onward.stores.sqlite.connection import SQLiteConnections
@@ -58,9 +59,18 @@ class SQLiteSchedules(SQLiteConnections):
         if not plans:
             return []
         now = self.clock()
-        rows = _rows(plans, now)  # built before taking the writer lock, which is held only to run statements
-        with self._write() as conn:
-            done, result = _apply(conn, plans, rows, now)
+        # The rows are built before the writer lock is taken, which is then held only to run
+        # statements: first as the plans expect to be applied (the common case), else one by one.
+        ready = _Expected(plans, now)
+        try:
+            with self._write() as conn:
+                if ready.usable and _apply_expected(conn, plans, ready):
+                    self._notify()
+                    return ready.outcomes(plans)
+                done, result = _apply(conn, plans, _rows(plans, now), now)
+        except _NotAsExpected:
+            with self._write() as conn:
+                done, result = _apply(conn, plans, _rows(plans, now), now)
         if result.enqueued:
             self._notify()
         return outcomes(plans, done, result)
@@ -71,6 +81,77 @@ class SQLiteSchedules(SQLiteConnections):
     def set_schedule_paused(self, key: str, paused: bool) -> bool:
         statement = sql.PAUSE_SCHEDULE if paused else sql.RESUME_SCHEDULE
         return self._exec_write(statement, (self.clock(), key)).rowcount > 0
+
+
+class _NotAsExpected(Exception):
+    """A tick of a plan applied as expected was recorded already: start again, one by one."""
+
+
+class _Expected:
+    """The parameters of every statement for plans applied as expected: each schedule still
+    where its plan started, not paused, its previous job not in the way, every tick new."""
+
+    def __init__(self, plans: Sequence[TickPlan], now: float) -> None:
+        self.usable = len({p.key for p in plans}) == len(plans)
+        self.ticks: list[Any] = []
+        self.jobs: list[Any] = []
+        self.moved: list[Any] = []
+        self.count = 0
+        for plan in plans:
+            for job in plan.jobs:
+                if job.unique_key is not None:
+                    self.usable = False
+                self.ticks += (plan.key, job.scheduled_for, job.id, None, now)
+                self.jobs += insert_params(job, now, None)
+            last = plan.jobs[-1] if plan.jobs else None
+            self.count += len(plan.jobs)
+            if last is None:
+                self.moved += (plan.key, plan.through, None, None, None)
+            else:
+                self.moved += (plan.key, plan.through, last.scheduled_for, False, last.id)
+        self.pruned = [(p.key, p.keep_since) for p in plans if p.keep_since is not None]
+
+    def outcomes(self, plans: Sequence[TickPlan]) -> list[TickOutcome]:
+        return [
+            TickOutcome(
+                p.key,
+                True,
+                ScheduleState(p.key, p.through, False),
+                tuple((job.scheduled_for or 0.0, job.id) for job in p.jobs),
+            )
+            for p in plans
+        ]
+
+
+def _apply_expected(conn: sqlite3.Connection, plans: Sequence[TickPlan], ready: _Expected) -> bool:
+    """Apply the plans as expected; ``False`` (having written nothing) when one is not."""
+    stored: dict[str, Any] = {}
+    for keys in parts(sorted(p.key for p in plans)):
+        stored.update((r[0], r) for r in conn.execute(sql.schedules_for_ticks_sql(len(keys)), keys))
+    for plan in plans:
+        row = stored.get(plan.key)
+        if row is None or row[2] or float(row[1]) != plan.after or (row[3] and not plan.overlap):
+            return False
+    recorded = 0
+    for size, values in _flat(ready.ticks, ready.count):
+        recorded += len(conn.execute(sql.insert_ticks_sql(size), values).fetchall())
+    if recorded != ready.count:
+        raise _NotAsExpected
+    for size, values in _flat(ready.jobs, ready.count):
+        conn.execute(sql.insert_many_sql(size), values)
+    for size, values in _flat(ready.moved, len(plans)):
+        conn.execute(sql.ticked_sql(size), values)
+    conn.executemany(sql.PRUNE_TICKS, ready.pruned)
+    return True
+
+
+def _flat(values: list[Any], rows: int) -> Iterator[tuple[int, list[Any]]]:
+    """``values`` (``rows`` rows of equal width, one after the other) in parts of power-of-two rows."""
+    width = len(values) // rows if rows else 0
+    start = 0
+    for size in chunk_sizes(rows, PART):
+        yield size, values[start : start + size * width]
+        start += size * width
 
 
 def _rows(plans: Sequence[TickPlan], now: float) -> dict[str, tuple[tuple[Any, ...], tuple[Any, ...] | None]]:
