@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from onward.admin import CONTINUATION_FAILED, MAX_PAGE, ActionRefused, Admin, JobNotFound, to_plain
-from onward.dashboard import security
+from onward.dashboard import csrf, security
 from onward.errors import OnwardError
 from onward.records import JobRecord
 
@@ -115,17 +115,20 @@ def routes(admin: Callable[[], Admin]) -> list[Route]:
         d = admin().job(request.path_params["job_id"])
         return _json({"job": d.job, "steps": d.steps, "tree": d.tree})
 
-    def csrf(request: Request) -> JSONResponse:
+    def csrf_token(request: Request) -> JSONResponse:
         return _json({"csrf_token": security.csrf_token(request)})
 
     def action(run: Callable[[Admin, str], JobRecord]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
-            if not await security.csrf_ok(request):
+            refused = await csrf.refusal(request)
+            if refused == csrf.NO_TOKEN:
                 return _error(
-                    f"send the X-CSRF-Token header with the {security.CSRF_COOKIE} cookie's value "
-                    "(GET /api/csrf gives both), or authenticate with Authorization: Bearer <token>",
+                    f"{refused}: send the X-CSRF-Token header that GET /api/csrf gives, with the "
+                    f"{csrf.CSRF_COOKIE} cookie it sets, or authenticate with Authorization: Bearer <token>",
                     403,
                 )
+            if refused is not None:
+                return _error(f"refused: {refused}", 403)
             try:
                 record = await run_in_threadpool(run, admin(), request.path_params["job_id"])
             except JobNotFound as exc:
@@ -142,7 +145,7 @@ def routes(admin: Callable[[], Admin]) -> list[Route]:
         Route("/overview", overview, name="api_overview"),
         Route("/jobs", jobs, name="api_jobs"),
         Route("/jobs/{job_id}", job, name="api_job"),
-        Route("/csrf", csrf, name="api_csrf"),
+        Route("/csrf", csrf_token, name="api_csrf"),
         Route("/jobs/{job_id}/retry", action(Admin.retry), methods=["POST"], name="api_retry"),
         Route("/jobs/{job_id}/discard", action(Admin.discard), methods=["POST"], name="api_discard"),
         Route(

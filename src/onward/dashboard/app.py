@@ -43,7 +43,7 @@ from onward.admin import (
     actions,
     format_duration,
 )
-from onward.dashboard import api, security, views
+from onward.dashboard import api, csrf, security, views
 from onward.errors import OnwardError
 from onward.records import JobRecord
 
@@ -88,7 +88,7 @@ def create_app(
         page = templates.get_template(name).render(
             base=base,
             csrf=security.csrf_token(request),
-            csrf_field=security.CSRF_FIELD,
+            csrf_field=csrf.CSRF_FIELD,
             version=onward.__version__,
             store_url=admin().store.url,
             now=time.time(),
@@ -158,8 +158,10 @@ def create_app(
     def action(name: str, run: Callable[[Admin, str], JobRecord]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
             job_id = request.path_params["job_id"]
-            if not await security.csrf_ok(request):
-                return render(request, "refused.html", status=403, message=_CSRF_MESSAGE)
+            refused = await csrf.refusal(request)
+            if refused is not None:
+                message = f"This form was refused: {refused}. Go back, reload the page and try again."
+                return render(request, "refused.html", status=403, message=message)
             ops = admin()
             try:
                 record = await run_in_threadpool(run, ops, job_id)
@@ -234,12 +236,6 @@ class _QueueNames:
         names = [c.queue for c in ops.counts()]
         self.update(names)
         return names
-
-
-_CSRF_MESSAGE = (
-    "This form was not sent from this dashboard (its CSRF token is missing or stale). "
-    "Go back, reload the page and try again."
-)
 
 
 def _job_page(
