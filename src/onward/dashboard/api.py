@@ -3,8 +3,10 @@ the pages' live updates. Documented in ``docs/dashboard.md``.
 
 Values are plain JSON: records as ``onward.admin.to_plain`` writes them (datetimes as
 ISO 8601 strings in UTC). Errors are ``{"error": "<one line>"}`` with status 400 (bad
-parameter), 401 (no token), 403 (no CSRF token), 404 (unknown job), 409 (the job's state
-forbids the action) or 503 (the store could not answer).
+parameter), 401 (no token), 403 (no CSRF token, or sent by another site), 404 (unknown job
+or address), 405 (wrong method, with ``Allow``), 409 (the job's state forbids the action),
+500 (an unexpected failure) or 503 (the store could not answer); the application's handlers
+and :class:`onward.dashboard.security.Guard` write the ones that are not raised here.
 """
 
 from __future__ import annotations

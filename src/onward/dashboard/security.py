@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from html import escape
 from urllib.parse import parse_qsl, quote, urlencode
 
 from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from onward.dashboard import csrf
@@ -46,6 +46,7 @@ __all__ = [
     "Guard",
     "base_path",
     "csrf_token",
+    "error_response",
     "is_api",
     "is_loopback",
 ]
@@ -99,7 +100,8 @@ def csrf_token(request: Request) -> str:
 def is_api(scope: Scope) -> bool:
     """Whether the request is for the JSON API (under ``/api/``), whose errors are JSON."""
     path: str = scope.get("path", "")
-    return path[len(scope.get(_BASE, scope.get("root_path", ""))) :].startswith("/api/")
+    rest = path[len(scope.get(_BASE, scope.get("root_path", ""))) :]
+    return rest == "/api" or rest.startswith("/api/")
 
 
 def local_target(path: str, base: str, query: str) -> str:
@@ -170,19 +172,22 @@ class Guard:
         secure = request.url.scheme == "https"
 
         if self.allowed_hosts is not None and _host_name(request.headers.get("host", "")) not in self.allowed_hosts:
-            await _refuse(send, 400, "This dashboard only answers to " + ", ".join(sorted(self.allowed_hosts)), as_json)
+            names = ", ".join(sorted(self.allowed_hosts))
+            await _refuse(scope, receive, send, 400, f"This dashboard only answers to {names}", as_json)
             return
 
         if self.token is not None:
             login = request.query_params.get("token")
             if login is not None and request.method in ("GET", "HEAD"):
-                await self._login(scope, request, login, base, secure, as_json, send)
+                await self._login(scope, receive, send, request, login, base, secure, as_json)
                 return
             bearer = request.headers.get("authorization", "")
             if bearer[:7].lower() == "bearer " and self._matches(bearer[7:].strip()):
                 scope[csrf.SCOPE_HEADER_AUTH] = True
             elif not self._matches(request.cookies.get(TOKEN_COOKIE, "")):
                 await _refuse(
+                    scope,
+                    receive,
                     send,
                     401,
                     "This dashboard needs its access token: open the login link printed by `onward dashboard` "
@@ -193,7 +198,7 @@ class Guard:
 
         bad_address = nul_in_address(request)
         if bad_address is not None:
-            await _refuse(send, 400, bad_address, as_json)
+            await _refuse(scope, receive, send, 400, bad_address, as_json)
             return
 
         extra = list(_SECURITY_HEADERS)
@@ -216,10 +221,18 @@ class Guard:
         return bool(given) and hmac.compare_digest(given.encode(), self.token.encode())
 
     async def _login(
-        self, scope: Scope, request: Request, given: str, base: str, secure: bool, as_json: bool, send: Send
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        request: Request,
+        given: str,
+        base: str,
+        secure: bool,
+        as_json: bool,
     ) -> None:
         if not self._matches(given):
-            await _refuse(send, 401, "Wrong access token in the login link.", as_json)
+            await _refuse(scope, receive, send, 401, "Wrong access token in the login link.", as_json)
             return
         query = urlencode([(k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True) if k != "token"])
         target = local_target(scope["path"], base, query)
@@ -234,25 +247,27 @@ class Guard:
         await send({"type": "http.response.body", "body": b""})
 
 
-async def _refuse(send: Send, status: int, message: str, as_json: bool) -> None:
+def error_response(as_json: bool, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """An error as the documentation promises it: ``{"error": message}`` for the JSON API, a
+    small page otherwise; never cached, with the security headers (for answers that do not
+    pass through :class:`Guard`'s own)."""
+    extra = {"cache-control": "no-store", **(headers or {})}
+    response: Response
     if as_json:
-        body = json.dumps({"error": message}).encode()
-        content_type = b"application/json"
+        response = JSONResponse({"error": message}, status_code=status, headers=extra)
     else:
-        body = _refusal_page(status, message).encode()
-        content_type = b"text/html; charset=utf-8"
-    headers: Sequence[tuple[bytes, bytes]] = [
-        (b"content-type", content_type),
-        (b"content-length", str(len(body)).encode()),
-        (b"cache-control", b"no-store"),
-        *_SECURITY_HEADERS,
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": list(headers)})
-    await send({"type": "http.response.body", "body": body})
+        response = HTMLResponse(_error_page(status, message), status_code=status, headers=extra)
+    for name, value in _SECURITY_HEADERS:
+        response.headers[name.decode()] = value.decode()
+    return response
 
 
-def _refusal_page(status: int, message: str) -> str:
-    title = {400: "Bad request", 401: "Access token needed"}.get(status, "Refused")
+async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, message: str, as_json: bool) -> None:
+    await error_response(as_json, status, message)(scope, receive, send)
+
+
+def _error_page(status: int, message: str) -> str:
+    title = {400: "Bad request", 401: "Access token needed", 500: "Something went wrong"}.get(status, "Refused")
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Onward: "
         f"{title}</title></head><body><h1>{title}</h1><p>{escape(message)}</p></body></html>"
