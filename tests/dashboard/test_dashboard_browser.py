@@ -76,6 +76,8 @@ def test_follow_a_running_job_then_retry_a_failed_one(
         expect(process.locator("progress")).to_have_js_property("value", 0.7)
         expect(process.locator('[data-field="percent"]')).to_have_text("70%")
         expect(process.locator('[data-field="cursor"]')).to_have_text("7")
+        # Updated in place too: a step that saved nothing shows "-", as on the server.
+        expect(page.locator('tr[data-step="0"] [data-field="count"]')).to_have_text("-")
         page.screenshot(path=str(screenshots / f"job-{backend}.png"), full_page=True)
 
         # It finishes: the page notices and shows the outcome.

@@ -62,6 +62,11 @@ def took(job: JobRecord) -> str:
     return format_duration(end - job.started_at.timestamp())
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 attempt``, ``2 attempts``, ``0 attempts``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def percent(fraction: float | None) -> str:
     return "-" if fraction is None else f"{fraction * 100:.0f}%"
 

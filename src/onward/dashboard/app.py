@@ -274,6 +274,7 @@ def _job_page(
         status=status,
         nav="jobs",
         d=detail,
+        steps=views.settled(record, detail.steps),
         job=record,
         timeline=views.timeline(record),
         took=_took(record),
@@ -335,5 +336,9 @@ def _environment() -> jinja2.Environment:
         rate=views.rate,
         duration=format_duration,
         last_line=views.last_line,
+        cut=views.cut,
+        done=views.done,
+        plural=views.plural,
+        times=views.times,
     )
     return env
