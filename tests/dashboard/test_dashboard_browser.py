@@ -180,3 +180,19 @@ def test_forms_work_when_mounted_under_a_prefix(store: onward.Store, watched: An
     finally:
         server.stop()
     assert store.get(failed).state == "enqueued"
+
+
+def test_a_failed_jobs_error_line_fits_its_row(store: onward.Store, live_server: LiveServer, watched: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = watched
+    job_id = dj.Boom.perform_later("the disk is full: " + "x" * 300).id
+    drain()
+    page.goto(f"{live_server.url}/jobs")
+    line = page.locator(f'tr[data-job="{job_id}"] .error-line')
+    expect(line).to_contain_text("builtins.ValueError: the disk is full")
+    expect(line).to_have_attribute("title", "builtins.ValueError: the disk is full: " + "x" * 300)
+    # The line is cut to its cell: a long error does not widen the table past its panel.
+    page.set_viewport_size({"width": 1100, "height": 800})
+    overflow = "t => t.getBoundingClientRect().right - t.closest('.panel').getBoundingClientRect().right"
+    assert page.locator("table.jobs").evaluate(overflow) <= 0

@@ -31,7 +31,16 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
-__all__ = ["CSRF_COOKIE", "CSRF_FIELD", "CSRF_HEADER", "Signer", "foreign_origin", "refusal"]
+__all__ = [
+    "CSRF_COOKIE",
+    "CSRF_FIELD",
+    "CSRF_HEADER",
+    "NOT_FROM_HERE",
+    "NO_TOKEN",
+    "Signer",
+    "foreign_origin",
+    "refusal",
+]
 
 CSRF_COOKIE = "onward_csrf"
 CSRF_FIELD = "csrf_token"
