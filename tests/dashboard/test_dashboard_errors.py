@@ -87,7 +87,7 @@ def test_a_nul_character_in_an_action_address_is_a_400(store: onward.Store, clie
     assert_json_error(client.post("/api/jobs/01a2%00cd/discard", headers={"X-CSRF-Token": token}), 400, "NUL")
 
 
-@pytest.mark.parametrize("action", ["retry", "discard"])
+@pytest.mark.parametrize("action", ["retry", "discard", "rerun-continuations"])
 def test_a_get_on_an_action_is_a_405_that_says_what_the_address_takes(
     store: onward.Store, client: TestClient, action: str
 ) -> None:

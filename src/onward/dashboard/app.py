@@ -286,6 +286,10 @@ def _job_page(
     )
 
 
+#: The last part of the addresses of the buttons on a job's page.
+_ACTIONS = ("/retry", "/discard", "/rerun-continuations")
+
+
 def _http_message(request: Request, status: int, allow: str) -> str:
     path = request.url.path
     if status == 404:
@@ -297,11 +301,8 @@ def _http_message(request: Request, status: int, allow: str) -> str:
             return f"Error {status}"
     if security.is_api(request.scope):
         return f"{request.method} is not allowed on {path}: use {allow}"
-    if path.endswith(("/retry", "/discard")):
-        return (
-            f"{path} takes only a POST: retry and discard are the buttons on a job's page, "
-            "and nothing changes a job on a GET."
-        )
+    if path.endswith(_ACTIONS):
+        return f"{path} takes only a POST: it is a button on a job's page, and nothing changes a job on a GET."
     return f"{path} does not take a {request.method} request (only {allow})."
 
 
