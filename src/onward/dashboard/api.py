@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from onward.admin import CONTINUATION_FAILED, MAX_PAGE, ActionRefused, Admin, JobNotFound, to_plain
-from onward.dashboard import csrf, security, views
+from onward.dashboard import csrf, security
 from onward.errors import OnwardError
 from onward.records import JobRecord
 
@@ -115,7 +115,7 @@ def routes(admin: Callable[[], Admin]) -> list[Route]:
     @_guarded
     def job(request: Request) -> JSONResponse:
         d = admin().job(request.path_params["job_id"])
-        return _json({"job": d.job, "steps": views.settled(d.job, d.steps), "tree": d.tree})
+        return _json({"job": d.job, "steps": d.steps, "tree": d.tree})
 
     def csrf_token(request: Request) -> JSONResponse:
         return _json({"csrf_token": security.csrf_token(request)})

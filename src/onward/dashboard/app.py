@@ -274,7 +274,7 @@ def _job_page(
         status=status,
         nav="jobs",
         d=detail,
-        steps=views.settled(record, detail.steps),
+        steps=detail.steps,
         job=record,
         timeline=views.timeline(record),
         took=_took(record),

@@ -6,7 +6,6 @@ the templates only lay them out (and Jinja escapes every string they print).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -34,7 +33,6 @@ __all__ = [
     "plural",
     "pretty",
     "rate",
-    "settled",
     "times",
     "timeline",
     "when",
@@ -106,23 +104,6 @@ def done(step: StepProgress) -> str:
     if step.total is not None:
         return f"{step.advanced:,} / {step.total:,}"
     return f"{step.advanced:,}" if step.advanced else "-"
-
-
-def settled(job: JobRecord, steps: list[StepProgress]) -> list[StepProgress]:
-    """``steps`` of ``job`` as of its end once it has finished: a step that never completed
-    ran until the job ended, so its time, and its rate, stop there, and it has no ETA. (A
-    step in progress of a job still enqueued or running keeps counting, since it may resume.)"""
-    if job.state not in FINISHED_STATES or job.finished_at is None:
-        return steps
-    end = job.finished_at.timestamp()
-    fixed = []
-    for step in steps:
-        if step.completed_at is None and step.started_at is not None:
-            elapsed = max(0.0, end - step.started_at.timestamp())
-            rate = step.advanced / elapsed if elapsed and step.advanced else None
-            step = dataclasses.replace(step, elapsed=elapsed, rate=rate, eta=None)
-        fixed.append(step)
-    return fixed
 
 
 def last_line(error: str | None) -> str:
