@@ -7,6 +7,8 @@ try:
 except ImportError:  # Django before 6.0: the django-tasks backport
     from django_tasks import task
 
+from django.db import connection
+
 from shop.models import Event, Order
 
 
@@ -73,3 +75,11 @@ def flaky(context, label):
 def send_receipt(order_id):
     Order.objects.filter(pk=order_id).update(receipt_sent=True)
     return order_id
+
+
+@task
+def on_fresh_connection(label):
+    """Whether this try started without a database connection (the worker closed the last one)."""
+    fresh = connection.connection is None
+    Event.objects.create(label=label)
+    return fresh
