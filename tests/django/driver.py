@@ -1,9 +1,10 @@
 """Runs test code inside the test project, one request at a time.
 
 A test sends ``{"code": ..., "values": {...}}`` as one JSON line on stdin; the code runs with
-Django set up, the values as variables, and sets ``out``, which comes back as one JSON line
-on the original stdout (anything the code prints goes to stderr). Starting Django once per
-test module instead of once per check keeps the Django tests quick.
+Django set up, with the prelude's names and the values as variables, and sets ``out``, which
+comes back as one JSON line on the original stdout (anything the code prints goes to
+stderr). Starting Django once per test module instead of once per check keeps the Django
+tests quick.
 """
 
 import json
@@ -75,12 +76,11 @@ def labels(prefix):
 def main() -> None:
     replies = sys.stdout
     sys.stdout = sys.stderr
-    namespace: dict = {}
-    exec(PRELUDE, namespace)
+    prelude: dict = {}
+    exec(PRELUDE, prelude)
     for line in sys.stdin:
         request = json.loads(line)
-        namespace.update(request.get("values") or {})
-        namespace.pop("out", None)
+        namespace = {**prelude, **(request.get("values") or {})}
         try:
             exec(request["code"], namespace)
             reply = {"out": namespace.get("out")}
