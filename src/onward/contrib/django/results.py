@@ -74,17 +74,14 @@ def load_task(path: str) -> Task[..., Any]:
 
 
 def exception_path(error: str) -> str:
-    """The exception class path in an error Onward stored: the line after the last frame of
-    the traceback reads ``module.Type: message``."""
+    """The exception class path in an error Onward stored: the last line that names a class
+    (``module.Type: message``) right after the traceback's frames, or at the very start."""
     lines = error.splitlines()
-    start = 0
+    found = None
     for i, line in enumerate(lines):
-        if line.startswith('  File "'):
-            start = i + 1
-    while start < len(lines) and lines[start].startswith("    "):  # source lines and carets of that frame
-        start += 1
-    match = _CLASS_LINE.match(lines[start]) if start < len(lines) else None
-    return match.group(1) if match else _FALLBACK_CLASS
+        if (i == 0 or lines[i - 1].startswith("  ")) and (match := _CLASS_LINE.match(line)):
+            found = match.group(1)
+    return found or _FALLBACK_CLASS
 
 
 def task_result(record: JobRecord) -> TaskResult[..., Any]:

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import quote, urlencode, urlunsplit
+from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -162,15 +162,16 @@ def _postgres_url(database: Mapping[str, Any]) -> str:
     port = str(database.get("PORT") or "")
     netloc = quote(host, safe="[]:") + (f":{port}" if port else "")
     user = str(database.get("USER") or "")
-    if user:
-        password = str(database.get("PASSWORD") or "")
-        credentials = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
-        netloc = f"{credentials}@{netloc}"
+    password = str(database.get("PASSWORD") or "")
+    credentials = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
+    if credentials or not netloc:
+        netloc = f"{credentials}@{netloc}"  # "@" alone: libpq's defaults, and the URL keeps its "//"
     for key, value in (database.get("OPTIONS") or {}).items():
         if key not in _DJANGO_ONLY_OPTIONS and isinstance(value, (str, int)) and not isinstance(value, bool):
             query[key] = str(value)
     name = quote(str(database.get("NAME") or ""), safe="")
-    return urlunsplit(("postgresql", netloc, "/" + name, urlencode(query), ""))
+    url = f"postgresql://{netloc}/{name}"
+    return f"{url}?{urlencode(query, quote_via=quote)}" if query else url
 
 
 def _sqlite_url(name: Any) -> str:
