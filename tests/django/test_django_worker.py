@@ -115,3 +115,9 @@ def test_worker_survives_its_connections_being_cut(pg_project: Project, conn_max
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0, project.log_of(proc)
+
+
+def test_the_projects_own_tests_run_on_djangos_test_database(project: Project) -> None:
+    proc = project.manage("test", "shop", "--noinput", "-v", "2")
+    assert "Ran 1 test" in proc.stderr
+    assert "OK" in proc.stderr

@@ -53,3 +53,5 @@ TASKS = {
         "QUEUES": ["default", "emails"],
     },
 }
+
+TEST_RUNNER = "onward.contrib.django.testing.DiscoverRunner"

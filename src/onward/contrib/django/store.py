@@ -38,6 +38,7 @@ from onward.stores.base import NewJob, Store
 
 __all__ = [
     "DjangoStore",
+    "close_all",
     "database_url",
     "for_options",
     "install",
@@ -233,6 +234,13 @@ def join_atomic(store: Store) -> Callable[[Sequence[NewJob]], list[str]] | None:
                 return candidate.join_transaction(connection)  # type: ignore[no-any-return]
             return None
     return None
+
+
+def close_all() -> None:
+    """Close every store opened for the project's settings; each opens again on next use
+    (tests: see :mod:`onward.contrib.django.testing`)."""
+    for store in list(_stores.values()):
+        store.close()
 
 
 def install() -> None:

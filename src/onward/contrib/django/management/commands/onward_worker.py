@@ -8,7 +8,6 @@ drops connections that broke or outlived ``CONN_MAX_AGE``.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import logging
 import os
@@ -18,9 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import close_old_connections
 
-from onward import connecting, events, logs
+from onward import connecting, logs
+from onward.contrib.django.connections import around_jobs
 from onward.contrib.django.store import DjangoStore
 from onward.errors import ConfigurationError
 from onward.stores.base import Store
@@ -108,11 +107,8 @@ class Command(BaseCommand):
             shutdown_timeout=options["shutdown_timeout"],
             store=store,
         )
-        unsubscribe = events.subscribe(close_connections_around_jobs)
-        try:
+        with around_jobs():
             worker.run(burst=options["burst"])
-        finally:
-            unsubscribe()
 
     def _supervise(self, options: dict[str, Any]) -> None:
         from onward.supervisor import Supervisor
@@ -123,24 +119,6 @@ class Command(BaseCommand):
         status = supervisor.run()
         if status:
             raise SystemExit(status)
-
-
-def close_connections_around_jobs(event: events.Event) -> None:
-    """Before and after each job, on its thread: Django's ``close_old_connections()``.
-
-    Async jobs run on the worker's event loop, whose thread holds no Django connection;
-    task functions' synchronous work runs in a thread of their own (see
-    :class:`onward.contrib.django.jobs.RunAsyncTask`)."""
-    if event.kind in (events.STARTED, events.EXECUTION_ENDED) and not _on_event_loop():
-        close_old_connections()
-
-
-def _on_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 def child_command(options: dict[str, Any]) -> list[str]:
