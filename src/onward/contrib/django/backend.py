@@ -21,14 +21,17 @@ from inspect import iscoroutinefunction
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from onward import collecting
 from onward.contrib.django import jobs, results
 from onward.contrib.django import store as stores
 from onward.contrib.django.compat import (
+    DEFAULT_TASK_BACKEND_ALIAS,
     BaseTaskBackend,
     Task,
     TaskResult,
@@ -39,7 +42,7 @@ from onward.contrib.django.compat import (
 from onward.ids import new_id
 from onward.stores.base import NewJob
 
-__all__ = ["OnwardTaskBackend", "retry_options"]
+__all__ = ["OnwardTaskBackend", "project_store", "retry_options"]
 
 APP = "onward.contrib.django"
 
@@ -122,6 +125,28 @@ class OnwardTaskBackend(BaseTaskBackend):
                 )
             )
         return messages
+
+
+def project_store() -> stores.DjangoStore:
+    """The store of the project's Onward task backend (the one named ``default``, else the
+    first), or, without one, the store that follows Django's ``default`` database."""
+    tasks: Mapping[str, Any] = getattr(settings, "TASKS", None) or {}
+    ours = [alias for alias, params in tasks.items() if _is_onward(params)]
+    if ours:
+        alias = DEFAULT_TASK_BACKEND_ALIAS if DEFAULT_TASK_BACKEND_ALIAS in ours else ours[0]
+        return stores.for_options(tasks[alias].get("OPTIONS") or {})
+    return stores.for_options({})
+
+
+def _is_onward(params: Any) -> bool:
+    path = params.get("BACKEND") if isinstance(params, Mapping) else None
+    if not isinstance(path, str):
+        return False
+    try:
+        cls = import_string(path)
+    except ImportError:
+        return False
+    return isinstance(cls, type) and issubclass(cls, OnwardTaskBackend)
 
 
 def retry_options(value: Any, where: str) -> tuple[int, int | None]:

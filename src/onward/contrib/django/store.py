@@ -28,12 +28,10 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote, urlencode
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
-from django.utils.module_loading import import_string
 
-from onward import collecting, connecting
+from onward import connecting
 from onward.stores.base import NewJob, Store
 
 __all__ = [
@@ -41,9 +39,7 @@ __all__ = [
     "close_all",
     "database_url",
     "for_options",
-    "install",
     "join_atomic",
-    "project_store",
 ]
 
 DEFAULT_DATABASE = "default"
@@ -197,31 +193,7 @@ def _temporary_file() -> Path:
     return _temporary
 
 
-# -- the project's store, and joining atomic() --------------------------------------------
-
-
-def project_store() -> DjangoStore:
-    """The store of the project's Onward task backend (the one named ``default``, else the
-    first), or, without one, the store that follows Django's ``default`` database."""
-    from onward.contrib.django.backend import OnwardTaskBackend
-
-    tasks: Mapping[str, Any] = getattr(settings, "TASKS", None) or {}
-    ours = [alias for alias, params in tasks.items() if _is_onward(params, OnwardTaskBackend)]
-    if ours:
-        alias = DEFAULT_DATABASE if DEFAULT_DATABASE in ours else ours[0]
-        return for_options(tasks[alias].get("OPTIONS") or {})
-    return for_options({})
-
-
-def _is_onward(params: Any, backend: type) -> bool:
-    path = params.get("BACKEND") if isinstance(params, Mapping) else None
-    if not isinstance(path, str):
-        return False
-    try:
-        cls = import_string(path)
-    except ImportError:
-        return False
-    return isinstance(cls, type) and issubclass(cls, backend)
+# -- joining atomic() ---------------------------------------------------------------------
 
 
 def join_atomic(store: Store) -> Callable[[Sequence[NewJob]], list[str]] | None:
@@ -241,11 +213,3 @@ def close_all() -> None:
     (tests: see :mod:`onward.contrib.django.testing`)."""
     for store in list(_stores.values()):
         store.close()
-
-
-def install() -> None:
-    """Make ``perform_later`` join ``atomic()`` blocks, and make the project's store
-    Onward's default unless one was connected already (``AppConfig.ready``)."""
-    collecting.add_joiner(join_atomic)
-    if connecting.current() is None:
-        connecting.set_default(project_store().as_store())
