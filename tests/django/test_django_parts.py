@@ -11,7 +11,10 @@ import textwrap
 import pytest
 
 pytest.importorskip("django")
-pytest.importorskip("django_tasks")
+try:
+    import django.tasks  # noqa: F401  (Django 6.0 and later)
+except ImportError:
+    pytest.importorskip("django_tasks")
 
 from django.core.exceptions import ImproperlyConfigured
 

@@ -232,11 +232,13 @@ try:
 except ImportError:
     framework = "django_tasks"
 out = {"flags": flags, "refused": refused, "class": type(default_backend) is OnwardTaskBackend,
+       "checks": [m.id for m in default_backend.check()],
        "emails": record.using(backend="checked", queue_name="emails").queue_name,
        "framework": framework, "compat": compat.Task.__module__}
 """
     )
     assert out["flags"] == [True, True, True, True]
+    assert out["checks"] == []
     assert out["class"]
     assert "Queue 'nope' is not valid for backend" in out["refused"]
     assert out["emails"] == "emails"

@@ -85,7 +85,7 @@ class OnwardTaskBackend(BaseTaskBackend):
         return result
 
     def _new_job(self, task: Task[Any, Any], result: TaskResult[Any, Any]) -> NewJob:
-        attempts, backoff = _task_retry(task) or self.retry
+        attempts, backoff = self.retry
         job = jobs.job_class(is_async=iscoroutinefunction(task.func), attempts=attempts, backoff=backoff)
         run_after = _aware(task.run_after)
         options: dict[str, Any] = {"backend": self.alias}
@@ -166,17 +166,6 @@ def retry_options(value: Any, where: str) -> tuple[int, int | None]:
     if backoff is not None and not _whole_seconds(backoff):
         raise ImproperlyConfigured(f"{where}: backoff must be whole seconds from 0 to 9999999, got {backoff!r}")
     return attempts, None if backoff is None else int(backoff)
-
-
-def _task_retry(task: Task[Any, Any]) -> tuple[int, int | None] | None:
-    """A task's own retry setting, where Django's tasks have one: ``N``, a mapping like
-    ``OPTIONS["RETRY"]``, or an object with ``attempts`` (and ``backoff``)."""
-    value = getattr(task, "retry", None)
-    if value is None:
-        return None
-    if not isinstance(value, (int, Mapping)) and hasattr(value, "attempts"):
-        value = {"attempts": value.attempts, "backoff": getattr(value, "backoff", None)}
-    return retry_options(value, f"the retry of task {task.module_path}")
 
 
 def _whole_seconds(value: Any) -> bool:
