@@ -564,6 +564,22 @@ class RaisingContinuations(Job):
         raise RuntimeError("continuations broke")
 
 
+continuations_broken = threading.Event()  # set: the next FlakyContinuations block raises
+
+
+class FlakyContinuations(Job):
+    """Its continuations enqueue two children, or raise while ``continuations_broken`` is set."""
+
+    def perform(self, n: int) -> dict[str, int]:
+        return {"n": n}
+
+    def continuations(self, n: int) -> None:
+        Child.set(wait=3600).perform_later(f"later-{n}")
+        Child.perform_later(f"now-{self.result['n']}")
+        if continuations_broken.is_set():
+            raise RuntimeError("the mail service is down")
+
+
 class PerformNowInContinuations(Job):
     """``perform_now`` inside the block runs at once; the block then raises."""
 

@@ -1,4 +1,4 @@
-"""Onward under the bench-peers protocol (``/work/shared/bench-peers/bench_common.py``).
+"""Onward under the bench-peers protocol (``../shared/bench-peers/bench_common.py``, beside the project).
 
 Same no-op job body as every peer (one Redis INCR, or RPUSH of a latency token), same
 counting, concurrency 2, and the real ``onward worker`` command started as a subprocess.
@@ -18,7 +18,8 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PEERS_DIR = os.environ.get("BENCH_PEERS_DIR", "/work/shared/bench-peers")
+ROOT = os.path.dirname(os.path.dirname(HERE))
+PEERS_DIR = os.environ.get("BENCH_PEERS_DIR", os.path.join(os.path.dirname(ROOT), "shared", "bench-peers"))
 sys.path.insert(0, PEERS_DIR)
 sys.path.insert(0, HERE)
 

@@ -10,11 +10,11 @@
 # At the end it prints the medians over the repetitions and each Onward figure as a ratio to
 # each peer's. Env: REPS (3), JOBS (5000), PEERS, ONWARD (variants: sqlite, sqlite-p2,
 # postgresql, postgresql-p2; -p2 = `--processes 2 --concurrency 1`), PEERS_DIR
-# (/work/shared/bench-peers), OUT (result directory), PEER_TIMEOUT (900 s per run).
+# (../shared/bench-peers, beside the project), OUT (result directory), PEER_TIMEOUT (900 s per run).
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-PEERS_DIR=${PEERS_DIR:-/work/shared/bench-peers}
+PEERS_DIR=${PEERS_DIR:-$(cd "$ROOT/.." && pwd)/shared/bench-peers}
 REPS=${REPS:-3}
 JOBS=${JOBS:-5000}
 PEERS=${PEERS:-"celery rq dramatiq huey procrastinate"}

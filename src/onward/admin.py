@@ -32,6 +32,7 @@ from onward.admin_values import (
     JobPage,
     MinuteCount,
     QueueCounts,
+    ReadyQueue,
     RunningJob,
     Stats,
     StepProgress,
@@ -46,9 +47,11 @@ from onward.lifecycle import Action
 from onward.options import Options
 from onward.records import FINISHED_STATES, JobRecord, State
 from onward.registry import load_job_class
+from onward.rerun_continuations import RerunContinuations
 from onward.stores.base import JobFilter, Store
 
 __all__ = [
+    "CONTINUATION_FAILED",
     "MIN_PREFIX",
     "STATES",
     "ActionRefused",
@@ -58,6 +61,7 @@ __all__ = [
     "JobPage",
     "MinuteCount",
     "QueueCounts",
+    "ReadyQueue",
     "RunningJob",
     "Stats",
     "StepProgress",
@@ -75,6 +79,8 @@ __all__ = [
 MIN_PREFIX = 6
 #: A page never holds more jobs than this, whatever ``limit`` asks.
 MAX_PAGE = 1000
+#: The jobs-list filter that keeps succeeded jobs whose continuations raised (beside the states).
+CONTINUATION_FAILED = "continuation_failed"
 #: A chain tree stops growing past this many jobs (``TreeNode.truncated`` says so).
 MAX_TREE = 200
 
@@ -110,11 +116,14 @@ class Admin:
         parent_id: str | None = None,
         before: str | None = None,
         limit: int = 50,
+        continuation_failed: bool = False,
     ) -> JobPage:
         """Jobs matching every given filter, newest first, at most ``limit`` (capped at
         :data:`MAX_PAGE`). ``job_class`` is an import path (``module:ClassName``), ``search``
-        an id or id prefix, ``before`` the ``next`` of the previous page. ``ValueError`` for
-        an unknown state, a class name without its module, or a limit below 1."""
+        an id or id prefix, ``before`` the ``next`` of the previous page,
+        ``continuation_failed`` keeps only succeeded jobs whose ``continuations`` raised.
+        ``ValueError`` for an unknown state, a class name without its module, or a limit
+        below 1."""
         if state is not None and state not in STATES:
             raise ValueError(f"unknown state {state!r}; use one of {', '.join(STATES)}")
         if limit < 1:
@@ -132,6 +141,7 @@ class Admin:
                 before=before,
                 limit=limit + 1,
                 id_prefix=prefix,
+                continuation_failed=continuation_failed,
             )
         )
         page = found[:limit]
@@ -220,6 +230,12 @@ class Admin:
             counts[row.state] = counts.get(row.state, 0) + row.count
         return [QueueCounts(q, per_queue[q]) for q in sorted(per_queue)]
 
+    def ready_queues(self) -> list[ReadyQueue]:
+        """Each queue with jobs ready to run now: how many, and how long the one due first
+        has been waiting since it became due (seconds)."""
+        now = self.store.now()
+        return [ReadyQueue(q.queue, q.ready, max(0.0, now - q.oldest_due)) for q in self.store.ready_by_queue()]
+
     def throughput(self, minutes: int = 15) -> list[MinuteCount]:
         """Jobs finished per minute over the last ``minutes`` minutes: 60-second windows
         ending now, oldest first; windows with nothing finished count zero."""
@@ -248,12 +264,13 @@ class Admin:
         for q in queues:
             for state, n in q.counts.items():
                 totals[state] += n
-        return Stats(queues, totals, self.throughput(minutes))
+        return Stats(queues, totals, self.throughput(minutes), self.store.count_continuation_failed())
 
     # -- actions -----------------------------------------------------------------------------
     def retry(self, job_id: str) -> JobRecord:
-        """Run a failed job again now, keeping its progress (completed steps are skipped,
-        the step in progress resumes at its cursor); its attempts start again from zero."""
+        """Run a failed (or discarded) job again now, keeping its progress (completed steps
+        are skipped, the step in progress resumes at its cursor); its attempts start again
+        from zero."""
         record = self.get(job_id)
         _check_allowed(record, Action.RETRY)
         if not self.store.retry_failed_job(record.id):
@@ -264,6 +281,23 @@ class Admin:
                 " is enqueued or running"
             )
         return self.store.get(record.id)
+
+    def retry_continuations(self, job_id: str) -> JobHandle:
+        """Run the ``continuations`` of a succeeded job again, after they raised: a worker
+        runs the block (where the application's code is), and its jobs are committed in one
+        transaction with the job's ``continuation_error`` cleared. Returns the handle of the
+        job that does it; ``ActionRefused`` when the job has no failed continuations."""
+        record = self.get(job_id)
+        if record.state != State.SUCCEEDED or record.continuation_error is None:
+            raise ActionRefused(f"job {record.id} has no failed continuations to run again")
+        new = Configured(RerunContinuations, Options()).new_job([record.id], {})
+        [rerun_id] = self.store.enqueue([new])
+        return JobHandle(rerun_id, self.store)
+
+    def rerun_continuations(self, job_id: str) -> JobRecord:
+        """:meth:`retry_continuations`, returning the job's record (for the interfaces)."""
+        self.retry_continuations(job_id)
+        return self.get(job_id)
 
     def discard(self, job_id: str) -> JobRecord:
         """Discard an enqueued or failed job: it will never run (again)."""
@@ -338,6 +372,5 @@ def _check_allowed(record: JobRecord, action: Action) -> None:
     """``ActionRefused`` naming the states that allow ``action`` when ``record``'s does not."""
     if lifecycle.allows(record.state, action):
         return
-    states = lifecycle.states_allowing(action)
-    allowed = " or ".join(states)
+    allowed = lifecycle.joined(lifecycle.states_allowing(action))
     raise ActionRefused(f"job {record.id} is {record.state}; only {allowed} jobs can be {_DONE[action]}")

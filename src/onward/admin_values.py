@@ -18,6 +18,7 @@ __all__ = [
     "JobPage",
     "MinuteCount",
     "QueueCounts",
+    "ReadyQueue",
     "RunningJob",
     "Stats",
     "StepProgress",
@@ -104,6 +105,15 @@ class QueueCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadyQueue:
+    """Jobs of ``queue`` ready to run now, and how long the oldest has been ready (seconds)."""
+
+    queue: str
+    ready: int
+    oldest_age: float
+
+
+@dataclass(frozen=True, slots=True)
 class MinuteCount:
     """Jobs finished during the 60 seconds starting at ``start`` (UTC), per outcome."""
 
@@ -119,7 +129,8 @@ class MinuteCount:
 
 @dataclass(frozen=True, slots=True)
 class Stats:
-    """Counts per queue and state, totals per state, and recent throughput.
+    """Counts per queue and state, totals per state, recent throughput, and how many
+    succeeded jobs have failed continuations.
 
     ``per_minute`` holds 60-second windows ending now, oldest first; the last one is the
     last minute, whose total is ``finished_last_minute``.
@@ -128,6 +139,7 @@ class Stats:
     queues: list[QueueCounts]
     totals: dict[str, int]
     per_minute: list[MinuteCount]
+    continuation_failed: int = 0  # succeeded jobs whose continuations raised
 
     @property
     def finished_last_minute(self) -> int:

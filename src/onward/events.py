@@ -25,8 +25,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 __all__ = [
     "CANCELLED",
@@ -50,6 +50,7 @@ __all__ = [
     "WORKER_STOPPED",
     "Event",
     "emit",
+    "enqueued",
     "subscribe",
 ]
 
@@ -164,3 +165,22 @@ def emit(event: Event) -> None:
             fn(event)
         except Exception:
             log.exception("an onward event subscriber failed on %s", event.kind)
+
+
+class _Stored(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def job_class(self) -> str: ...
+    @property
+    def queue(self) -> str: ...
+
+
+def enqueued(jobs: Sequence[_Stored], ids: Sequence[str]) -> None:
+    """Emit ``enqueued`` for stored ``jobs``; ``ids`` are the jobs that exist, in order (a
+    unique key may name an older job, which is not new and is not announced)."""
+    if not subscribers:
+        return
+    for job, job_id in zip(jobs, ids, strict=True):
+        if job_id == job.id:
+            emit(Event(ENQUEUED, job.id, job.job_class, job.queue))

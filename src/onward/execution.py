@@ -166,6 +166,7 @@ class Execution:
         job.resumptions = claimed.resumptions
         job.state = serialization.from_json(claimed.job_state) or {}
         job.result = None
+        job._store = self.store
         writer = self.writer
         runner = StepRunner(
             job,
@@ -318,6 +319,7 @@ class Execution:
         for handle, child_id in zip(handles, ids, strict=True):
             if handle.id != child_id:
                 handle.resolve(child_id)
+        events.enqueued(children, ids)
         self.result = result
         self.succeeded(len(ids))
         return self._set(Outcome.SUCCEEDED)

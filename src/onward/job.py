@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from onward import collecting, connecting, perform_now, serialization
+from onward import collecting, connecting, events, perform_now, serialization
 from onward.errors import SerializationError
 from onward.handles import JobHandle
 from onward.ids import new_id, new_ids
@@ -114,7 +114,9 @@ def _store_jobs(store: Store, jobs: Sequence[NewJob]) -> list[str]:
     """Insert ``jobs`` now: inside a framework transaction when one is open for ``store``
     (see :func:`onward.collecting.joined`), else in a transaction of their own."""
     insert = collecting.joined(store) if collecting.joiners else None
-    return insert(jobs) if insert is not None else store.enqueue(jobs)
+    ids = insert(jobs) if insert is not None else store.enqueue(jobs)
+    events.enqueued(jobs, ids)
+    return ids
 
 
 # -- the base class ----------------------------------------------------------------------
@@ -141,6 +143,7 @@ class Job:
     state: dict[str, Any]
     result: Any
     _runner: StepRunner | None = None
+    _store: Store | None = None  # the store this execution runs in (set by the execution)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -27,6 +27,7 @@ __all__ = [
     "after_lost_lease",
     "after_release",
     "allows",
+    "joined",
     "states_allowing",
     "resume_limit_error",
     "unique_key_use",
@@ -164,7 +165,7 @@ ACTIONS: dict[State, frozenset[Action]] = {
     State.RUNNING: frozenset(),
     State.SUCCEEDED: frozenset(),
     State.FAILED: frozenset({Action.RETRY, Action.DISCARD}),
-    State.DISCARDED: frozenset(),
+    State.DISCARDED: frozenset({Action.RETRY}),
 }
 
 
@@ -176,6 +177,11 @@ def actions_for(state: str) -> frozenset[Action]:
 def allows(state: str, action: Action | str) -> bool:
     """Whether a job in ``state`` allows ``action``."""
     return Action(action) in actions_for(state)
+
+
+def joined(words: tuple[str, ...]) -> str:
+    """``("a", "b", "c")`` as ``"a, b or c"``."""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
 def states_allowing(action: Action | str) -> tuple[str, ...]:

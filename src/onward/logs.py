@@ -31,8 +31,9 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"messa
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ``time`` (ISO 8601, UTC), ``level``, ``logger``,
-    ``message``, then ``job_id`` and ``event`` when the record has them, any other ``extra``
-    field, and ``traceback`` for a logged exception. Values that are not JSON become strings."""
+    ``message``, then ``job_id``, ``event`` and ``worker_id`` when the record has them, any
+    other ``extra`` field, and ``traceback`` for a logged exception. Values that are not JSON
+    become strings."""
 
     def format(self, record: logging.LogRecord) -> str:
         when = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
@@ -42,7 +43,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key in ("job_id", "event"):
+        for key in ("job_id", "event", "worker_id"):
             value = getattr(record, key, None)
             if value is not None:
                 out[key] = value
@@ -60,17 +61,24 @@ class JsonFormatter(logging.Formatter):
 
 class TextFormatter(logging.Formatter):
     """``time level logger: message``, with ``[job <id>]`` added when the message does not
-    name the job it is about (step events, for instance)."""
+    name the job it is about (step events, for instance), and ``[worker <id>]`` on the lines
+    of job events, so the lines of several worker processes can be told apart."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
+        tags = ""
         job_id = getattr(record, "job_id", None)
         if job_id and str(job_id) not in record.getMessage():
+            tags += f" [job {job_id}]"
+        worker_id = getattr(record, "worker_id", None)
+        if worker_id:
+            tags += f" [worker {worker_id}]"
+        if tags:
             first, sep, rest = text.partition("\n")
-            text = f"{first} [job {job_id}]{sep}{rest}"
+            text = f"{first}{tags}{sep}{rest}"
         return text
 
 

@@ -30,13 +30,14 @@ class State(StrEnum):
 
 #: Every state change a store may make. ``enqueued`` covers "waiting to run", "scheduled",
 #: "waiting to retry" and "waiting to resume"; failed jobs go back to ``enqueued`` (or straight
-#: to ``running`` under ``perform_now``) when re-run by their unique key or by ``retry``.
+#: to ``running`` under ``perform_now``) when re-run by their unique key or by ``retry``, and
+#: discarded jobs when an operator retries them.
 TRANSITIONS: Mapping[State, frozenset[State]] = {
     State.ENQUEUED: frozenset({State.RUNNING, State.DISCARDED}),
     State.RUNNING: frozenset({State.ENQUEUED, State.SUCCEEDED, State.FAILED, State.DISCARDED}),
     State.FAILED: frozenset({State.ENQUEUED, State.RUNNING, State.DISCARDED}),
     State.SUCCEEDED: frozenset(),
-    State.DISCARDED: frozenset(),
+    State.DISCARDED: frozenset({State.ENQUEUED}),
 }
 
 FINISHED_STATES = frozenset({State.SUCCEEDED, State.FAILED, State.DISCARDED})

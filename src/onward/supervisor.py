@@ -83,6 +83,7 @@ class Supervisor:
         shutdown_grace: float = 35.0,
         env: dict[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_child_exit: Callable[[int], None] | None = None,
     ) -> None:
         if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
             raise ValueError(f"processes must be an int >= 1, got {processes!r}")
@@ -91,6 +92,7 @@ class Supervisor:
         self.shutdown_grace = shutdown_grace
         self.env = dict(os.environ if env is None else env)
         self.clock = clock
+        self.on_child_exit = on_child_exit  # called with the pid of each child that ended
         self.slots = [_Slot(i) for i in range(processes)]
         self._stopping: int | None = None  # the signal that asked us to stop
         self._stop_deadline = 0.0
@@ -153,6 +155,8 @@ class Supervisor:
                         live += 1
                         continue
                     slot.proc = None
+                    if self.on_child_exit is not None:
+                        self.on_child_exit(proc.pid)
                     slot.history.append(code)
                     self._exited(slot, code, now)
                 if slot.restart_at is not None and self._stopping is None and now >= slot.restart_at:
@@ -219,18 +223,22 @@ class Supervisor:
             signal.signal(signum, handler)
 
 
+#: Options of the group, not of each child: the supervisor drops them from the children's command.
+GROUP_OPTIONS = ("--processes", "--metrics-port", "--metrics-host")
+
+
 def child_argv(argv: Sequence[str]) -> list[str]:
-    """The command for one child: this ``onward`` command line without ``--processes``."""
+    """The command for one child: this ``onward`` command line without the group's options."""
     out: list[str] = []
     skip = False
     for arg in argv:
         if skip:
             skip = False
             continue
-        if arg == "--processes":
+        if arg in GROUP_OPTIONS:
             skip = True
             continue
-        if arg.startswith("--processes="):
+        if arg.startswith(tuple(f"{option}=" for option in GROUP_OPTIONS)):
             continue
         out.append(arg)
     return [sys.executable, "-m", "onward", *out]

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from onward import collecting, connecting
+from onward import collecting, connecting, events
 from onward.stores.base import Store
 
 __all__ = ["transaction"]
@@ -43,4 +43,6 @@ def transaction(connection: Any, *, store: Store | None = None) -> Iterator[None
     with collecting.collecting(target) as pending:
         yield
     if pending.jobs:
-        pending.resolve(insert(pending.jobs))
+        ids = insert(pending.jobs)
+        pending.resolve(ids)
+        events.enqueued(pending.jobs, ids)  # inserted; they exist once the caller commits

@@ -135,8 +135,25 @@ def test_retry_keeps_progress_and_restarts_attempts(admin: Admin) -> None:
     assert done.result["processed"] == list(range(10))  # items 0-4 were not processed again
     assert done.error is not None
     assert "failed at item 5" in done.error
-    with pytest.raises(ActionRefused, match="only failed jobs can be retried"):
+    with pytest.raises(ActionRefused, match="only failed or discarded jobs can be retried"):
         admin.retry(handle.id)
+
+
+def test_retry_of_a_discarded_job_resumes_its_progress(admin: Admin) -> None:
+    flaky_fail.set()
+    try:
+        handle = Flaky.perform_later()
+        drain()
+    finally:
+        flaky_fail.clear()
+    assert admin.discard(handle.id).state == "discarded"
+    record = admin.retry(handle.id)
+    assert (record.state, record.attempts) == ("enqueued", 0)
+    drain()
+    done = handle.refresh()
+    assert done.state == "succeeded"
+    assert done.result["prepare_runs"] == 1  # the completed step was skipped
+    assert done.result["processed"] == list(range(10))  # items 0-4 were not processed again
 
 
 def test_discard_enqueued_or_failed_only(admin: Admin) -> None:

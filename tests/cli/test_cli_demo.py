@@ -4,6 +4,7 @@ against the demo's own application database."""
 from __future__ import annotations
 
 import re
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -78,6 +79,21 @@ def test_demo_small(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
     # not a terminal: plain progress lines, no live bars
     assert "BulkWelcomeEmail send_emails:" in output
     assert "\x1b[" not in output
+    _the_printed_commands_work(output, subprocess_env)
+
+
+def _the_printed_commands_work(output: str, env: dict[str, str]) -> None:
+    """The commands the demo suggests at the end run as printed and show the demo's jobs."""
+    hints = output.split("look around with:", 1)[1].strip().splitlines()
+    export = hints[0].strip()
+    assert export.startswith("export ONWARD_DATABASE_URL=")
+    env = {**env, "ONWARD_DATABASE_URL": export.split("=", 1)[1]}
+    commands = [line.split("#")[0].strip() for line in hints[1:] if "dashboard" not in line]
+    assert commands[0].split()[-1] == "jobs"
+    for command in commands:
+        result = subprocess.run(shlex.split(command), capture_output=True, text=True, env=env, timeout=60)
+        assert result.returncode == 0, (command, result.stderr)
+        assert "ProcessImport" in result.stdout
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -117,6 +118,9 @@ def test_worker_log_format_json(store: Store, store_url: str, cli_env: dict[str,
         ("succeeded", "onward.worker"),
     ]
     assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
+    [started] = [line for line in lines if line.get("event") == "worker_started"]
+    # every job event line names the worker that ran the job
+    assert {line["worker_id"] for line in lines if line.get("job_id") == handle.id} == {started["worker_id"]}
 
 
 def test_worker_log_format_text(store: Store, store_url: str, cli_env: dict[str, str]) -> None:
@@ -124,5 +128,6 @@ def test_worker_log_format_text(store: Store, store_url: str, cli_env: dict[str,
     command = [sys.executable, "-m", "onward", "worker", "--burst", "--database-url", store_url]
     result = subprocess.run(command, capture_output=True, text=True, env=cli_env, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert f"INFO onward.steps: step 'process' completed [job {handle.id}]" in result.stderr
-    assert f"INFO onward.worker: Flaky {handle.id} succeeded" in result.stderr
+    [worker_id] = re.findall(r"worker (\S+) started", result.stderr)
+    assert f"INFO onward.steps: step 'process' completed [job {handle.id}] [worker {worker_id}]" in result.stderr
+    assert f"INFO onward.worker: Flaky {handle.id} succeeded [worker {worker_id}]" in result.stderr

@@ -39,7 +39,7 @@ def test_retry_refuses_a_job_that_did_not_fail(onward_cli: Invoke) -> None:
     handle = Greet.perform_later("a")
     result = onward_cli("retry", handle.id)
     assert result.exit_code == 1
-    assert result.output.strip() == f"Error: job {handle.id} is enqueued; only failed jobs can be retried"
+    assert result.output.strip() == f"Error: job {handle.id} is enqueued; only failed or discarded jobs can be retried"
 
 
 def test_discard_an_enqueued_job(onward_cli: Invoke) -> None:
@@ -187,3 +187,29 @@ def test_bad_purge_duration(onward_cli: Invoke) -> None:
     result = onward_cli("purge", "--older-than", "a week")
     assert result.exit_code == 1
     assert result.output == "Error: bad duration 'a week': write e.g. 7d, 12h, 30m, 90s or 1h30m\n"
+
+
+def test_failed_continuations_are_marked_listed_counted_and_run_again(onward_cli: Invoke) -> None:
+    from jobs_core import FlakyContinuations, continuations_broken
+
+    continuations_broken.set()
+    try:
+        handle = FlakyContinuations.perform_later(1)
+        drain()
+    finally:
+        continuations_broken.clear()
+    listed = onward_cli("jobs", "--continuation-failed")
+    assert listed.exit_code == 0, listed.output
+    assert handle.id[:8] in listed.output
+    assert "continuations failed" in listed.output
+    stats = onward_cli("stats")
+    assert "Succeeded with failed continuations: 1" in stats.output
+    result = onward_cli("retry", "--continuations", handle.id)
+    assert result.exit_code == 0, result.output
+    assert f"The continuations of FlakyContinuations {handle.id} will run again" in result.output
+    drain()
+    assert len(handle.refresh().children) == 2
+    assert "No jobs match." in onward_cli("jobs", "--continuation-failed").output
+    refused = onward_cli("retry", "--continuations", handle.id)
+    assert refused.exit_code == 1
+    assert "has no failed continuations" in refused.output

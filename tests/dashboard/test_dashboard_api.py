@@ -111,7 +111,7 @@ def test_actions_need_the_csrf_token_then_retry_and_discard(store: onward.Store,
 
     again = client.post(f"/api/jobs/{failed}/retry", headers=headers)
     assert again.status_code == 409
-    assert "only failed jobs can be retried" in again.json()["error"]
+    assert "only failed or discarded jobs can be retried" in again.json()["error"]
 
     discarded = client.post(f"/api/jobs/{failed}/discard", headers=headers)
     assert discarded.status_code == 200

@@ -226,7 +226,7 @@ def test_an_action_the_state_forbids_is_refused_with_a_message(store: onward.Sto
     token = csrf_of(client.get("/").text.replace('name="csrf-token" content=', 'name="csrf_token" value='))
     response = client.post(f"/jobs/{job_id}/retry", data={"csrf_token": token})
     assert response.status_code == 409
-    assert "only failed jobs can be retried" in response.text
+    assert "only failed or discarded jobs can be retried" in response.text
     assert store.get(job_id).state == "succeeded"
 
 
@@ -240,3 +240,28 @@ def test_actions_need_post_and_a_csrf_token(store: onward.Store, client: TestCli
     wrong = client.post(f"/jobs/{job_id}/{action}", data={"csrf_token": "x" * 43})
     assert wrong.status_code == 403
     assert store.get(job_id).state == "failed"
+
+
+def test_failed_continuations_have_a_filter_a_mark_and_a_button(store: onward.Store, client: TestClient) -> None:
+    from jobs_core import FlakyContinuations, continuations_broken
+
+    continuations_broken.set()
+    try:
+        failed = FlakyContinuations.perform_later(1).id
+        fine = dj.Quick.perform_later().id
+        drain()
+    finally:
+        continuations_broken.clear()
+    listing = client.get("/jobs?state=continuation_failed")
+    assert listing.status_code == 200
+    assert f'data-job="{failed}"' in listing.text
+    assert f'data-job="{fine}"' not in listing.text
+    assert "continuations failed" in row(listing.text, failed)
+    page = client.get(f"/jobs/{failed}").text
+    assert "Run continuations again" in page
+    response = client.post(f"/jobs/{failed}/rerun-continuations", data={"csrf_token": csrf_of(page)})
+    assert response.status_code == 200
+    assert "continuations will run again" in response.text
+    drain()
+    assert len(store.get(failed).children) == 2
+    assert "Run continuations again" not in client.get(f"/jobs/{failed}").text

@@ -5,13 +5,17 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 import jobs_steps as js
 import onward
+from jobs_core import AppendLine, RetriesLater, WaitingParent
+from onward.stores.base import JobFilter
 from onward.testing import drain, interrupt_after_step, interrupt_during_step
 
 
@@ -188,3 +192,37 @@ def test_the_pytest_plugin_provides_onward_store(tmp_path: Path, subprocess_env:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "3 passed" in done.stdout
+
+
+# -- drain(until=...): time passes for delayed jobs, without sleeping ---------------------------
+
+
+def test_drain_until_runs_delayed_jobs_in_the_order_they_come_due(store: onward.Store, tmp_path: Path) -> None:
+    path = str(tmp_path / "order.txt")
+    AppendLine.set(wait=timedelta(minutes=9)).perform_later(path, "nine")
+    AppendLine.set(wait=timedelta(minutes=1)).perform_later(path, "one")
+    AppendLine.set(wait=timedelta(hours=2)).perform_later(path, "later")
+    AppendLine.perform_later(path, "now")
+    assert drain() == 1
+    started = time.monotonic()
+    assert drain(until=timedelta(minutes=10)) == 2
+    assert time.monotonic() - started < 30  # no sleeping through the ten minutes
+    with open(path) as f:
+        assert f.read().split() == ["now", "one", "nine"]
+    waiting = [j for j in store.list_jobs(JobFilter()) if j.state == "enqueued"]
+    assert len(waiting) == 1
+    assert [j.args[1] for j in waiting] == ["later"]
+
+
+def test_drain_until_runs_retries_after_their_backoff_and_continuations_after_their_wait(
+    store: onward.Store,
+) -> None:
+    failing = RetriesLater.perform_later()
+    parent = WaitingParent.perform_later(0.0, None)
+    drain(until=timedelta(hours=1))
+    record = failing.refresh()
+    assert record.state == "failed"
+    assert record.attempts == RetriesLater.retry.attempts
+    children = [store.get(c) for c in parent.refresh().children]
+    assert sorted(c.args[0] for c in children) == ["absolute", "relative"]
+    assert {c.state for c in children} == {"succeeded"}

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from jobs_core import Echo, WaitsForEvent, event, unique_names
-from onward import Store, Worker, worker
+from onward import Store, Worker, lanes
 from onward.completions import Completer
 from onward.execution import Execution
 from onward.stores.base import Checkpoint, Claimed, Completion, JobFilter, NewJob
@@ -70,7 +70,7 @@ def test_unclaim_puts_a_job_back_as_if_never_claimed(store: Store) -> None:
 
 
 def test_prefetched_jobs_go_back_unstarted_when_the_worker_stops(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(worker, "PREFETCH_BELOW", 1e9)  # prefetch whatever the jobs' duration
+    monkeypatch.setattr(lanes, "PREFETCH_BELOW", 1e9)  # prefetch whatever the jobs' duration
     started, go = unique_names("started", "go")
     Echo.perform_later("first")  # once it has run, the worker knows its jobs are short
     waiting = WaitsForEvent.perform_later(started, go)

@@ -27,6 +27,9 @@ from onward.records import FINISHED_STATES
 @click.option("--queue", default=None, help="Only jobs of this queue.")
 @click.option("--class", "job_class", default=None, metavar="MODULE:CLASS", help="Only jobs of this class.")
 @click.option("--search", default=None, metavar="ID", help="Only jobs whose id starts with this.")
+@click.option(
+    "--continuation-failed", is_flag=True, help="Only succeeded jobs whose continuations raised (to run again)."
+)
 @click.option("--before", default=None, metavar="ID", help="Only jobs enqueued before this one (next page).")
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True, help="At most this many.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of job records.")
@@ -37,6 +40,7 @@ def jobs(
     queue: str | None,
     job_class: str | None,
     search: str | None,
+    continuation_failed: bool,
     before: str | None,
     limit: int,
     as_json: bool,
@@ -46,13 +50,22 @@ def jobs(
     with admin_for(database_url) as admin:
         if before is not None:
             before = admin.resolve(before)
-        page = admin.jobs(state=state, queue=queue, job_class=job_class, search=search, before=before, limit=limit)
+        page = admin.jobs(
+            state=state,
+            queue=queue,
+            job_class=job_class,
+            search=search,
+            before=before,
+            limit=limit,
+            continuation_failed=continuation_failed,
+        )
     if as_json:
         print_json(page.jobs)
         return
     out = console()
     if not page.jobs:
-        out.print("No jobs match." if (state or queue or job_class or search or before) else "No jobs.")
+        filtered = state or queue or job_class or search or before or continuation_failed
+        out.print("No jobs match." if filtered else "No jobs.")
         return
     out.print(render.jobs_table(page.jobs))
     if page.next is not None:
@@ -201,6 +214,7 @@ def stats(minutes: int, as_json: bool, database_url: str | None) -> None:
                 "totals": s.totals,
                 "finished_last_minute": s.finished_last_minute,
                 "per_minute": s.per_minute,
+                "continuation_failed": s.continuation_failed,
             }
         )
         return

@@ -49,6 +49,8 @@ def job_state_text(job: JobRecord, now: float | None = None) -> Text:
     due = job.scheduled_at.timestamp() - (time.time() if now is None else now)
     if job.state == "enqueued" and due > 0.5:
         text.append(f" (in {format_duration(due)})", style="dim")
+    if job.state == "succeeded" and job.continuation_error is not None:
+        text.append(" continuations failed", style="bold red")
     return text
 
 
@@ -277,4 +279,12 @@ def stats(s: Stats) -> RenderableType:
         Text(f"\nFinished in the last minute: {s.finished_last_minute}"),
         Text(f"Per minute, last {len(per_minute)} min: {sparkline(per_minute)}  (max {max(per_minute, default=0)})"),
     ]
+    if s.continuation_failed:
+        lines.append(
+            Text(
+                f"Succeeded with failed continuations: {s.continuation_failed}"
+                " (onward jobs --continuation-failed; onward retry --continuations ID)",
+                style="bold red",
+            )
+        )
     return Group(*lines)

@@ -20,15 +20,30 @@ from onward.records import FINISHED_STATES
 
 @main.command()
 @click.argument("job_id", metavar="ID")
+@click.option(
+    "--continuations",
+    is_flag=True,
+    help="Run the continuations of a succeeded job again, after they raised (a worker runs them).",
+)
 @database_url_option
 @user_errors
-def retry(job_id: str, database_url: str | None) -> None:
+def retry(job_id: str, continuations: bool, database_url: str | None) -> None:
     """Run a failed job again now, keeping its progress.
 
     Completed steps are skipped and the step in progress resumes at its cursor; its attempts
-    start again from zero. Only failed jobs can be retried.
+    start again from zero. Only failed or discarded jobs can be retried. With --continuations,
+    run the continuations of a succeeded job again instead: their jobs are committed in one
+    transaction with the job's continuation error cleared.
     """
     with admin_for(database_url) as admin:
+        if continuations:
+            handle = admin.retry_continuations(job_id)
+            job = admin.get(job_id)
+            click.echo(
+                f"The continuations of {admin_text.class_name(job.job_class)} {job.id} will run again"
+                f" (job {handle.id}; a worker must be running)."
+            )
+            return
         job = admin.retry(job_id)
     click.echo(f"{admin_text.class_name(job.job_class)} {job.id} is enqueued again.")
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
 from onward import logs
 from onward.cli.base import database_url_option, import_modules, main, open_store
+from onward.cli.metrics import group_metrics, process_metrics
 
 WORKER_SWITCH_INTERVAL = 0.0005  # seconds; see sys.setswitchinterval
 
@@ -53,6 +55,13 @@ WORKER_SWITCH_INTERVAL = 0.0005  # seconds; see sys.setswitchinterval
     type=click.Choice(["text", "json"], case_sensitive=False),
     help="text: readable lines; json: one JSON object per line (time, level, logger, message, job_id, event).",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve Prometheus metrics at /metrics on this port (with --processes: one endpoint for the group).",
+)
+@click.option("--metrics-host", default="0.0.0.0", show_default=True, help="Address the metrics endpoint listens on.")
 @database_url_option
 def worker(
     queues: str | None,
@@ -64,6 +73,8 @@ def worker(
     imports: tuple[str, ...],
     log_level: str,
     log_format: str,
+    metrics_port: int | None,
+    metrics_host: str,
     database_url: str | None,
 ) -> None:
     """Run a worker until SIGTERM/SIGINT (or, with --burst, until no job is ready)."""
@@ -77,7 +88,17 @@ def worker(
         store.close()
         from onward.supervisor import Supervisor, child_argv
 
-        raise SystemExit(Supervisor(child_argv(sys.argv[1:]), processes, shutdown_grace=shutdown_timeout + 10).run())
+        env = dict(os.environ)
+        with group_metrics(metrics_port, metrics_host, env) as child_exited:
+            supervisor = Supervisor(
+                child_argv(sys.argv[1:]),
+                processes,
+                shutdown_grace=shutdown_timeout + 10,
+                env=env,
+                on_child_exit=child_exited,
+            )
+            raise SystemExit(supervisor.run())
+    process_metrics(metrics_port, metrics_host)
     if concurrency > 1:
         # Threads that hold the store's writer lock while they wait for the interpreter lock
         # stall the other threads; switching every 0.5 ms instead of 5 ms keeps that wait

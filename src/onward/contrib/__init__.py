@@ -1,1 +1,2 @@
-"""Integrations with other frameworks. Each is imported only by the projects that use it."""
+"""Integrations, each imported only by those who use it: Django (``onward.contrib.django``),
+Prometheus (``onward.contrib.prometheus``) and OpenTelemetry (``onward.contrib.otel``)."""

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from onward.admin import MAX_PAGE, ActionRefused, Admin, JobNotFound, to_plain
+from onward.admin import CONTINUATION_FAILED, MAX_PAGE, ActionRefused, Admin, JobNotFound, to_plain
 from onward.dashboard import security
 from onward.errors import OnwardError
 from onward.records import JobRecord
@@ -97,8 +97,10 @@ def routes(admin: Callable[[], Admin]) -> list[Route]:
     @_guarded
     def jobs(request: Request) -> JSONResponse:
         q = request.query_params
+        state = q.get("state") or None
         page = admin().jobs(
-            state=q.get("state") or None,
+            state=None if state == CONTINUATION_FAILED else state,
+            continuation_failed=state == CONTINUATION_FAILED,
             queue=q.get("queue") or None,
             job_class=q.get("class") or None,
             search=q.get("search") or None,
@@ -143,4 +145,10 @@ def routes(admin: Callable[[], Admin]) -> list[Route]:
         Route("/csrf", csrf, name="api_csrf"),
         Route("/jobs/{job_id}/retry", action(Admin.retry), methods=["POST"], name="api_retry"),
         Route("/jobs/{job_id}/discard", action(Admin.discard), methods=["POST"], name="api_discard"),
+        Route(
+            "/jobs/{job_id}/rerun-continuations",
+            action(Admin.rerun_continuations),
+            methods=["POST"],
+            name="api_rerun_continuations",
+        ),
     ]

@@ -27,13 +27,22 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import onward
 from onward import connecting
-from onward.admin import STATES, ActionRefused, Admin, JobDetail, JobNotFound, actions, format_duration
+from onward.admin import (
+    CONTINUATION_FAILED,
+    STATES,
+    ActionRefused,
+    Admin,
+    JobDetail,
+    JobNotFound,
+    actions,
+    format_duration,
+)
 from onward.dashboard import api, security, views
 from onward.errors import OnwardError
 from onward.records import JobRecord
@@ -54,6 +63,7 @@ QUEUE_NAMES_TTL = 60.0
 _DONE = {
     "retry": "Job enqueued again: it runs as soon as a worker is free.",
     "discard": "Job discarded: it will not run.",
+    "rerun-continuations": "Its continuations will run again: the next free worker runs them.",
 }
 
 
@@ -101,8 +111,9 @@ def create_app(
 
     def jobs(request: Request) -> Response:
         q = request.query_params
+        state = q.get("state") or None
         filters = {
-            "state": q.get("state") or None,
+            "state": None if state == CONTINUATION_FAILED else state,
             "queue": q.get("queue") or None,
             "job_class": q.get("class") or None,
             "search": q.get("search") or None,
@@ -112,7 +123,12 @@ def create_app(
         queues = queue_names.get(ops)
         error = None
         try:
-            page = ops.jobs(**filters, before=q.get("before") or None, limit=PAGE_SIZE)
+            page = ops.jobs(
+                **filters,
+                before=q.get("before") or None,
+                limit=PAGE_SIZE,
+                continuation_failed=state == CONTINUATION_FAILED,
+            )
         except ValueError as exc:
             error, page = str(exc), None
         kept = {k: v for k, v in q.items() if k not in ("before",) and v}
@@ -123,7 +139,7 @@ def create_app(
             nav="jobs",
             page=page,
             error=error,
-            filters=filters,
+            filters={**filters, "state": state},
             queues=queues,
             states=STATES,
             query=kept,
@@ -157,6 +173,17 @@ def create_app(
 
         return endpoint
 
+    async def metrics(request: Request) -> Response:
+        try:
+            from onward.contrib import prometheus
+        except ImportError as exc:
+            message = (
+                f"/metrics needs prometheus-client ({exc.name or exc} is missing): pip install 'onward[metrics]'\n"
+            )
+            return PlainTextResponse(message, status_code=501)
+        body, content_type = prometheus.queue_metrics(await run_in_threadpool(admin().ready_queues))
+        return Response(body, media_type=content_type, headers={"cache-control": "no-store"})
+
     async def onward_error(request: Request, exc: Exception) -> Response:
         if request.url.path[len(security.base_path(request)) :].startswith("/api/"):
             return JSONResponse({"error": f"the store could not answer: {exc}"}, status_code=503)
@@ -168,6 +195,13 @@ def create_app(
         Route("/jobs/{job_id}", job, name="job"),
         Route("/jobs/{job_id}/retry", action("retry", Admin.retry), methods=["POST"], name="retry"),
         Route("/jobs/{job_id}/discard", action("discard", Admin.discard), methods=["POST"], name="discard"),
+        Route(
+            "/jobs/{job_id}/rerun-continuations",
+            action("rerun-continuations", Admin.rerun_continuations),
+            methods=["POST"],
+            name="rerun_continuations",
+        ),
+        Route("/metrics", metrics, name="metrics"),
         Mount("/api", routes=api.routes(admin)),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
@@ -231,6 +265,7 @@ def _job_page(
         error=error,
         can_retry="retry" in allowed,
         can_discard="discard" in allowed,
+        can_rerun_continuations=record.state == "succeeded" and record.continuation_error is not None,
     )
 
 

@@ -14,6 +14,7 @@ crash in the middle of stepped jobs, and a summary checked against the applicati
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -334,10 +335,31 @@ class Demo:
         for check in self.checks:
             mark = Text("✓ " if check.ok else "✗ ", style="green" if check.ok else "bold red")
             out.print(Text.assemble(mark, (f"{check.what}: ", "bold"), check.detail))
-        out.print(f"\nDone in {seconds:.1f} s. Look around with:")
-        url = connecting.mask_url(self.store_url)
-        out.print(f"  onward jobs --database-url {url}")
-        out.print(f"  onward show {imported.job.id} --database-url {url}")
+        out.print(f"\nDone in {seconds:.1f} s. The demo's store stays in {self.directory}; look around with:")
+        onward = onward_command()
+        out.print(f"  export {connecting.ENV_VAR}={connecting.mask_url(self.store_url)}")
+        out.print(f"  {onward} jobs")
+        out.print(f"  {onward} show {imported.job.id}")
+        out.print(f"  {onward} dashboard          # then open http://127.0.0.1:8642")
+
+
+def onward_command() -> str:
+    """How to type ``onward`` here: its name when the shell finds this very program, else its
+    path (``.venv/bin/onward`` after ``./dev demo``), else ``python -m onward``."""
+    program = sys.argv[0]
+    if os.path.basename(program) == "onward" and os.path.exists(program):
+        mine = os.path.realpath(program)
+        found = shutil.which("onward")
+        if found is not None and os.path.realpath(found) == mine:
+            return "onward"
+        return _shell_path(program)
+    return f"{_shell_path(sys.executable)} -m onward"
+
+
+def _shell_path(path: str) -> str:
+    """``path`` relative to the current directory when it is below it, else absolute."""
+    relative = os.path.relpath(path)
+    return relative if not relative.startswith("..") else os.path.abspath(path)
 
 
 def _flatten(node: TreeNode) -> list[TreeNode]:

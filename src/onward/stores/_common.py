@@ -91,6 +91,8 @@ def filter_sql(
         if value is not None:
             clauses.append(f"{col}{column} = {mark}")
             params.append(value)
+    if where.continuation_failed:
+        clauses.append(f"{col}continuation_error IS NOT NULL")
     if where.before is not None:
         clauses.append(f"{col}seq < (SELECT b.seq FROM onward_jobs AS b WHERE b.id = {mark})")
         params.append(where.before)

@@ -89,6 +89,7 @@ class JobFilter:
     before: str | None = None
     limit: int = 50
     id_prefix: str | None = None  # jobs whose id starts with this (lower-case) text
+    continuation_failed: bool = False  # only succeeded jobs whose continuations raised
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +167,14 @@ class WorkerStore(Protocol):
         transaction, their delays counted from this completion; returns the children's ids."""
         ...
 
+    def commit_continuations(self, job_id: str, children: Sequence[NewJob], error: str | None) -> list[str] | None:
+        """Record a re-run of the ``continuations`` of succeeded job ``job_id`` whose block
+        had raised: in one transaction, its ``continuation_error`` becomes ``error`` and,
+        when ``error`` is ``None``, ``children`` are inserted as its children (delays counted
+        from now). Returns their ids, or ``None`` (changing nothing) when the job no longer
+        has a continuation error (another re-run committed first)."""
+        ...
+
     def retry(
         self, job_id: str, token: str, checkpoint: Checkpoint, error: str, delay: float, resumption: bool
     ) -> None:
@@ -201,6 +210,12 @@ class WorkerStore(Protocol):
         """Take back jobs whose lease expired (their worker died); returns how many. Each
         resumes if its execution saved progress, else is retried, or fails with
         ``worker lost: lease expired`` once its attempts are used up."""
+        ...
+
+    def advance_waiting(self, seconds: float, queues: Sequence[str] | None) -> int:
+        """Make the enqueued jobs of ``queues`` that are not yet due ``seconds`` sooner, as if
+        that much time had passed for them (``onward.testing.drain(until=...)``); returns how
+        many moved."""
         ...
 
     # -- waiting ------------------------------------------------------------------------
@@ -248,6 +263,15 @@ class AdminStore(Protocol):
         """Job counts grouped by queue and state; pairs with no job are left out."""
         ...
 
+    def ready_by_queue(self) -> list[QueueReady]:
+        """For each queue with ready jobs: how many, and the oldest due time (through the
+        index of waiting jobs)."""
+        ...
+
+    def count_continuation_failed(self) -> int:
+        """How many succeeded jobs have a ``continuation_error`` (read through an index)."""
+        ...
+
     def finished_per_minute(self, minutes: int) -> list[FinishedCount]:
         """Jobs that finished (succeeded, failed or discarded) in each of the last
         ``minutes`` 60-second windows ending at the store's now, per state, by
@@ -255,10 +279,11 @@ class AdminStore(Protocol):
         ...
 
     def retry_failed_job(self, job_id: str) -> bool:
-        """Put a ``failed`` job back in the queue to run now, like re-running it by unique
+        """Put a ``failed`` job (or one in another state that allows an operator's retry, see
+        ``lifecycle.ACTIONS``) back in the queue to run now, like re-running it by unique
         key: its attempts start again from zero, its progress (completed steps, cursor,
         state) and resumptions are kept, its last error stays for the record. Returns
-        ``False`` (changing nothing) when the job is not ``failed`` or when another job with
+        ``False`` (changing nothing) when its state allows no retry or when another job with
         its unique key is enqueued or running; ``KeyError`` for an unknown id."""
         ...
 
@@ -273,6 +298,16 @@ class AdminStore(Protocol):
         short transaction; returns how many were deleted. Children of a purged job keep
         their ``parent_id``."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class QueueReady:
+    """The jobs of ``queue`` ready to run now (due, not running): how many, and when the one
+    due first became due (epoch seconds)."""
+
+    queue: str
+    ready: int
+    oldest_due: float
 
 
 @runtime_checkable

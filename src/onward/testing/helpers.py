@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from onward import connecting, step_hooks
 from onward.job import Job
+from onward.options import seconds
 from onward.step_hooks import ANY, Hook
 from onward.stores.base import Store
 from onward.worker import Worker
@@ -15,12 +17,39 @@ from onward.worker import Worker
 __all__ = ["ANY", "drain", "interrupt_after_step", "interrupt_during_step"]
 
 
-def drain(queues: Sequence[str] | None = None, *, store: Store | None = None) -> int:
+def drain(
+    queues: Sequence[str] | None = None,
+    *,
+    store: Store | None = None,
+    until: timedelta | float | None = None,
+) -> int:
     """Run every ready job in this process, including the jobs they enqueue, until none is
-    ready; returns the number of executions. Jobs scheduled for later are not waited for."""
-    worker = Worker(queues=queues, store=store or connecting.default(), lease_timeout=60.0)
-    worker.run(burst=True)
-    return worker.executions
+    ready; returns the number of executions.
+
+    Jobs scheduled for later (``wait=``, a retry's backoff) are not waited for, unless
+    ``until`` (a ``timedelta`` or seconds) lets time pass for them: then they run too, in the
+    order they come due, as if that much time went by, without sleeping. Each time nothing
+    is ready, the jobs waiting are made due as soon as the next of them would be; jobs due
+    later than ``until`` from the start stay ``enqueued``.
+    """
+    target = store or connecting.default()
+    horizon = seconds(until, "until")
+    passed = 0.0
+    executions = 0
+    while True:
+        worker = Worker(queues=queues, store=target, lease_timeout=60.0)
+        worker.run(burst=True)
+        executions += worker.executions
+        if until is None:
+            return executions
+        due_in = target.next_ready_in(queues)
+        if due_in is None or passed + max(0.0, due_in) > horizon:
+            return executions
+        if due_in <= 0 and not worker.executions:
+            return executions  # due, yet nothing ran: held back (a paused queue, a limit)
+        if due_in > 0:
+            target.advance_waiting(due_in, queues)
+            passed += due_in
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from onward import lifecycle
 from onward.lifecycle import Action
 from onward.records import FINISHED_STATES, JobRecord, job_record
 from onward.stores._common import filter_sql
-from onward.stores.base import FinishedCount, JobFilter, StateCount
+from onward.stores.base import FinishedCount, JobFilter, QueueReady, StateCount
 from onward.stores.postgres import sql
 from onward.stores.postgres.connection import PostgresConnections
 from onward.stores.postgres.inserts import lock_keys
@@ -73,6 +73,12 @@ class PostgresAdmin(PostgresConnections):
     def count_jobs(self) -> list[StateCount]:
         return [StateCount(r[0], r[1], int(r[2])) for r in self._all(sql.COUNTS)]
 
+    def ready_by_queue(self) -> list[QueueReady]:
+        return [QueueReady(r[0], int(r[1]), r[2].timestamp()) for r in self._all(sql.READY_BY_QUEUE)]
+
+    def count_continuation_failed(self) -> int:
+        return int(self._one(sql.COUNT_CONTINUATION_FAILED)[0])
+
     def finished_per_minute(self, minutes: int) -> list[FinishedCount]:
         rows = self._all(sql.FINISHED_PER_MINUTE, (60.0 * minutes,))
         return [FinishedCount(min(int(r[0]), minutes - 1), r[1], int(r[2])) for r in rows]
@@ -90,7 +96,8 @@ class PostgresAdmin(PostgresConnections):
                     lock_keys(conn, [key])
                     if conn.execute(sql.LIVE_WITH_KEY, (key,)).fetchone() is not None:
                         return False
-                if conn.execute(sql.RERUN_NOW, (job_id,)).rowcount == 0:
+                allowed = list(lifecycle.states_allowing(Action.RETRY))
+                if conn.execute(sql.RETRY_JOB, (job_id, allowed)).rowcount == 0:
                     return False
                 conn.execute("SELECT pg_notify(%s, %s)", (sql.CHANNEL, queue))
                 return True

@@ -70,6 +70,11 @@ def claim_sql(kind: str, limit: int) -> str:
     return found
 
 
+ADVANCE_WAITING = (
+    "UPDATE onward_jobs SET scheduled_at = scheduled_at - make_interval(secs => %s)"
+    " WHERE state = 'enqueued' AND scheduled_at > now()"
+)
+
 NEXT_DUE_ANY = "SELECT extract(epoch FROM min(scheduled_at) - now()) FROM onward_jobs WHERE state = 'enqueued'"
 NEXT_DUE_QUEUES = NEXT_DUE_ANY + " AND queue = ANY(%s)"
 
@@ -235,6 +240,11 @@ START_NOW = (
 # -- reading and administration ------------------------------------------------------------
 NOW = "SELECT extract(epoch FROM now())"
 COUNTS = "SELECT queue, state, count(*) FROM onward_jobs GROUP BY queue, state"
+# Ready jobs per queue, for the dashboard's Prometheus gauges (the partial index of waiting jobs).
+READY_BY_QUEUE = (
+    "SELECT queue, count(*), min(scheduled_at) FROM onward_jobs"
+    " WHERE state = 'enqueued' AND scheduled_at <= now() GROUP BY queue"
+)
 FINISHED_PER_MINUTE = (
     "SELECT floor(extract(epoch FROM now() - finished_at) / 60)::int AS ago, state, count(*)"
     " FROM onward_jobs WHERE finished_at IS NOT NULL AND finished_at > now() - make_interval(secs => %s)"
@@ -242,9 +252,9 @@ FINISHED_PER_MINUTE = (
 )
 STATE_KEY_QUEUE = "SELECT state, unique_key, queue FROM onward_jobs WHERE id = %s"
 LIVE_WITH_KEY = "SELECT 1 FROM onward_jobs WHERE unique_key = %s AND state IN ('enqueued', 'running')"
-RERUN_NOW = (
+RETRY_JOB = (
     "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = false,"
-    " scheduled_at = now(), finished_at = NULL WHERE id = %s AND state = 'failed'"
+    " scheduled_at = now(), finished_at = NULL WHERE id = %s AND state = ANY(%s)"
 )
 DISCARD = (
     "WITH u AS (UPDATE onward_jobs SET state = 'discarded', finished_at = now()"
@@ -254,4 +264,13 @@ DISCARD = (
 PURGE = (
     "DELETE FROM onward_jobs WHERE seq IN (SELECT seq FROM onward_jobs WHERE finished_at IS NOT NULL"
     " AND finished_at < to_timestamp(%s) AND state = ANY(%s) ORDER BY finished_at LIMIT %s)"
+)
+
+# A re-run of the continuations of a succeeded job whose block had raised.
+SET_CONTINUATION_ERROR = (
+    "UPDATE onward_jobs SET continuation_error = %s"
+    " WHERE id = %s AND state = 'succeeded' AND continuation_error IS NOT NULL"
+)
+COUNT_CONTINUATION_FAILED = (
+    "SELECT count(*) FROM onward_jobs WHERE continuation_error IS NOT NULL AND state = 'succeeded'"
 )

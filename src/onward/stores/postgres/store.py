@@ -111,6 +111,14 @@ class PostgresStore(PostgresAdmin):
         row = self._run(run, persist=False)
         return None if row is None or row[0] is None else float(row[0])
 
+    def advance_waiting(self, seconds: float, queues: Sequence[str] | None) -> int:
+        def run(conn: psycopg.Connection[Any], attempt: int) -> int:
+            if queues:
+                return conn.execute(sql.ADVANCE_WAITING + " AND queue = ANY(%s)", (seconds, list(queues))).rowcount
+            return conn.execute(sql.ADVANCE_WAITING, (seconds,)).rowcount
+
+        return self._run(run)
+
     # -- running --------------------------------------------------------------------------
     def claim(self, worker_id: str, queues: Sequence[str] | None, lease_timeout: float, limit: int) -> list[Claimed]:
         """Claim up to ``limit`` ready jobs. After finding none, a worker does not ask the
@@ -202,6 +210,18 @@ class PostgresStore(PostgresAdmin):
         if ids is None:
             raise _lease_lost(job_id)
         self._notified(None)
+        return ids
+
+    def commit_continuations(self, job_id: str, children: Sequence[NewJob], error: str | None) -> list[str] | None:
+        def run(conn: psycopg.Connection[Any], attempt: int) -> list[str] | None:
+            with conn.transaction():
+                if conn.execute(sql.SET_CONTINUATION_ERROR, (error, job_id)).rowcount == 0:
+                    return None
+                return insert_jobs(conn, children, job_id) if error is None and children else []
+
+        ids = self._run(run)
+        if ids:
+            self._notified(None)
         return ids
 
     def complete_many(self, done: Sequence[Completion]) -> set[str]:

@@ -13,7 +13,7 @@ from onward import lifecycle
 from onward.lifecycle import Action
 from onward.records import FINISHED_STATES, JobRecord, job_record
 from onward.stores._common import filter_sql
-from onward.stores.base import FinishedCount, JobFilter, StateCount
+from onward.stores.base import FinishedCount, JobFilter, QueueReady, StateCount
 from onward.stores.sqlite import sql
 from onward.stores.sqlite.connection import SQLiteConnections
 
@@ -41,6 +41,8 @@ class SQLiteAdmin(SQLiteConnections):
     def list_jobs(self, where: JobFilter) -> list[JobRecord]:
         clause, params = filter_sql(where, "?", state_sql=sql.STATE_SQL)
         index = " INDEXED BY onward_jobs_lease" if where.state == "running" else ""  # few: sorting them is cheap
+        if where.continuation_failed:
+            index = " INDEXED BY onward_jobs_continuation_error"
         query = "SELECT * FROM onward_jobs" + index + clause + " ORDER BY seq DESC LIMIT ?"
         rows = self._exec(query, (*params, where.limit)).fetchall()
         return [job_record(r, self._children(r["id"]), cast("Store", self)) for r in rows]
@@ -51,6 +53,14 @@ class SQLiteAdmin(SQLiteConnections):
 
     def count_jobs(self) -> list[StateCount]:
         return [StateCount(r[0], r[1], r[2]) for r in self._exec(sql.COUNTS).fetchall() if r[2]]
+
+    def ready_by_queue(self) -> list[QueueReady]:
+        return [
+            QueueReady(r[0], int(r[1]), float(r[2])) for r in self._exec(sql.READY_BY_QUEUE, (self.clock(),)).fetchall()
+        ]
+
+    def count_continuation_failed(self) -> int:
+        return int(self._exec(sql.COUNT_CONTINUATION_FAILED).fetchone()[0])
 
     def finished_per_minute(self, minutes: int) -> list[FinishedCount]:
         now = self.clock()
@@ -66,7 +76,9 @@ class SQLiteAdmin(SQLiteConnections):
                 return False
             if row["unique_key"] is not None and conn.execute(sql.LIVE_WITH_KEY, (row["unique_key"],)).fetchone():
                 return False
-            conn.execute(sql.RERUN, (self.clock(), job_id))
+            allowed = lifecycle.states_allowing(Action.RETRY)
+            statement = sql.RETRY_JOB.format(states=", ".join("?" * len(allowed)))
+            conn.execute(statement, (self.clock(), job_id, *allowed))
         self._notify()
         return True
 

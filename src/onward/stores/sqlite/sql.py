@@ -26,6 +26,11 @@ RERUN = (
     "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = 0, scheduled_at = ?,"
     " finished_at = NULL WHERE id = ? AND state = 'failed'"
 )
+# An operator's retry: the same, from any state that allows it (see ``lifecycle.ACTIONS``).
+RETRY_JOB = (
+    "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = 0, scheduled_at = ?,"
+    " finished_at = NULL WHERE id = ? AND state IN ({states})"
+)
 RESET_ATTEMPTS = "UPDATE onward_jobs SET attempts = 0, resume_pending = 0 WHERE id = ?"
 
 _TAKE = (
@@ -50,6 +55,12 @@ SAVE_CHECKPOINT = (
 COMPLETE = (
     "UPDATE onward_jobs SET state = 'succeeded', finished_at = ?, result = ?, steps = ?, job_state = ?,"
     " continuation_error = ?, lease_token = NULL, lease_expires_at = NULL" + GUARD
+)
+
+# A re-run of the continuations of a succeeded job whose block had raised.
+SET_CONTINUATION_ERROR = (
+    "UPDATE onward_jobs SET continuation_error = ?"
+    " WHERE id = ? AND state = 'succeeded' AND continuation_error IS NOT NULL"
 )
 
 #: Rows per ``complete_many`` statement at most: 6 parameters each, far below SQLite's limit.
@@ -108,6 +119,8 @@ REAP_FAIL = (
     "UPDATE onward_jobs SET state = 'failed', finished_at = ?, error = ?,"
     " lease_token = NULL, lease_expires_at = NULL" + GUARD
 )
+
+ADVANCE_WAITING = "UPDATE onward_jobs SET scheduled_at = scheduled_at - ? WHERE state = 'enqueued' AND scheduled_at > ?"
 
 _READY = (
     "SELECT seq, priority, scheduled_at FROM onward_jobs INDEXED BY {index} WHERE state = 'enqueued'"
@@ -170,6 +183,17 @@ FINISHED_PER_MINUTE = (
     "SELECT CAST((? - finished_at) / 60 AS INTEGER) AS ago, state, count(*) FROM onward_jobs"
     " WHERE finished_at IS NOT NULL AND finished_at > ? AND finished_at <= ?"
     " AND +state IN ('succeeded', 'failed', 'discarded') GROUP BY ago, state"
+)
+
+COUNT_CONTINUATION_FAILED = (
+    "SELECT count(*) FROM onward_jobs INDEXED BY onward_jobs_continuation_error"
+    " WHERE continuation_error IS NOT NULL AND state = 'succeeded'"
+)
+
+# Ready jobs per queue, for the dashboard's Prometheus gauges: read off the waiting-jobs index.
+READY_BY_QUEUE = (
+    "SELECT queue, count(*), min(scheduled_at) FROM onward_jobs INDEXED BY onward_jobs_ready_queue"
+    " WHERE state = 'enqueued' AND scheduled_at <= ? GROUP BY queue"
 )
 
 STATE_AND_KEY = "SELECT state, unique_key FROM onward_jobs WHERE id = ?"

@@ -119,6 +119,16 @@ class SQLiteStore(SQLiteAdmin, SQLiteConnections):
         self._notify()
         return ids
 
+    def commit_continuations(self, job_id: str, children: Sequence[NewJob], error: str | None) -> list[str] | None:
+        now = self.clock()
+        with self._write() as conn:
+            if conn.execute(sql.SET_CONTINUATION_ERROR, (error, job_id)).rowcount == 0:
+                return None
+            ids = insert_jobs(conn, children, now, job_id) if error is None else []
+        if ids:
+            self._notify()
+        return ids
+
     def complete_many(self, done: Sequence[Completion]) -> set[str]:
         if not done:
             return set()
@@ -202,6 +212,10 @@ class SQLiteStore(SQLiteAdmin, SQLiteConnections):
         if rows:
             self._notify()
         return len(rows)
+
+    def advance_waiting(self, seconds: float, queues: Sequence[str] | None) -> int:
+        queue_sql, queue_params = sql.queue_filter(queues)
+        return self._exec_write(sql.ADVANCE_WAITING + queue_sql, (seconds, self.clock(), *queue_params)).rowcount
 
     # -- waiting --------------------------------------------------------------------------
     def next_ready_in(self, queues: Sequence[str] | None) -> float | None:

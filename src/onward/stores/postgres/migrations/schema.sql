@@ -51,3 +51,4 @@ CREATE INDEX onward_jobs_queue ON onward_jobs (queue, seq);
 CREATE INDEX onward_jobs_class ON onward_jobs (job_class, seq);
 CREATE INDEX onward_jobs_queue_state ON onward_jobs (queue, state);
 CREATE INDEX onward_jobs_finished ON onward_jobs (finished_at) WHERE finished_at IS NOT NULL;
+CREATE INDEX onward_jobs_continuation_error ON onward_jobs (seq) WHERE continuation_error IS NOT NULL;

@@ -1,0 +1,277 @@
+"""The lanes of a worker: ``concurrency`` threads, each claiming jobs for itself (a batch at a
+time while they are short), running them one after another (async jobs on one shared event
+loop) and handing their successes to the completer.
+
+A lane does everything for its jobs on one thread: no hand-over between threads per job, and
+with one lane per process (``--processes N --concurrency 1``) no thread competes for the GIL.
+Idle lanes sleep; one of them (the poller) waits on the store for new jobs. This is a part of
+:class:`onward.worker.Worker`, which owns the state used here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Sequence
+
+from onward.completions import Completer
+from onward.errors import StoreClosed
+from onward.execution import Execution, Outcome
+from onward.leases import LeaseKeeper
+from onward.steps import StopSignal
+from onward.stores.base import Claimed, Store
+from onward.worker_signals import StopSignals
+
+__all__ = ["Lane", "Lanes", "SharedLoop"]
+
+log = logging.getLogger("onward.worker")
+
+SIGNAL_CHECK = 0.05
+# Prefetch: while jobs take less than PREFETCH_BELOW seconds on average, a lane claims jobs
+# ahead of the one it runs next, in the same transaction, so that claiming costs a fraction
+# of a commit per job: as many as run in about PREFETCH_HOLD seconds, at most
+# PREFETCH_FACTOR. Long jobs are never prefetched: a prefetched job waits behind the running
+# one, and other workers cannot take it.
+PREFETCH_FACTOR = 32
+PREFETCH_HOLD = 0.05
+PREFETCH_BELOW = 0.02
+
+
+class Lane:
+    """One of the worker's ``concurrency`` threads and the jobs it holds."""
+
+    __slots__ = ("ahead", "current", "thread")
+
+    def __init__(self) -> None:
+        self.ahead: deque[Execution] = deque()  # claimed, not started yet
+        self.current: Execution | None = None
+        self.thread: threading.Thread | None = None
+
+
+class SharedLoop:
+    """One event loop in a daemon thread, shared by the async jobs of a worker."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="onward-asyncio", daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+class Lanes:
+    """The lanes' side of a worker (see the module's docstring)."""
+
+    worker_id: str
+    queues: list[str] | None
+    lease_timeout: float
+    poll_interval: float
+    store: Store | None
+    executions: int
+    outcomes: Counter[str]
+    _running: dict[str, Execution]
+    _lock: threading.Lock
+    _cond: threading.Condition
+    _wake: threading.Event
+    _signals: StopSignals
+    _lanes: list[Lane]
+    _loop: SharedLoop | None
+    _keeper: LeaseKeeper | None
+    _completer: Completer | None
+    _avg_run: float | None
+    _generation: int
+    _idle_lanes: int
+    _poller: Lane | None
+    _tick: threading.Event
+    _finished_count: int
+    _found_nothing_at: int
+    _burst_done: bool
+    _fatal: BaseException | None
+
+    @property
+    def stopping(self) -> bool:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def _back_off(self, exc: Exception, failures: int) -> int:
+        raise NotImplementedError
+
+    def _look_again(self) -> None:
+        """(Under the lock.) Jobs may be ready: one idle lane claims; if it finds any, it
+        wakes the next."""
+        self._generation += 1
+        if self._idle_lanes > (self._poller is not None):
+            self._cond.notify()
+        elif self._poller is not None:
+            self._wake.set()  # the only idle lane is the one waiting on the store
+
+    # -- lanes ------------------------------------------------------------------------------
+    def _lane_loop(self, lane: Lane, store: Store, burst: bool) -> None:
+        self._signals.block_here()  # stop signals go to the main thread (see worker_signals)
+        failures = 0
+        while True:
+            stop_signal = self._signals.arrived()  # before the next job or claim, not a tick later
+            with self._lock:
+                if stop_signal or self.stopping or self._burst_done:
+                    break
+                execution = lane.ahead.popleft() if lane.ahead else None
+                lane.current = execution
+                generation, finished = self._generation, self._finished_count
+            if execution is not None:
+                self._execute(lane, execution)
+                continue
+            if self._completer is not None:
+                self._completer.commit_here()
+            self._wake.clear()  # a notification from now on is seen by this claim or wakes the poller
+            try:
+                claimed = store.claim(self.worker_id, self.queues, self.lease_timeout, self._batch_size())
+                failures = 0
+            except StoreClosed as exc:
+                self._fatal = exc
+                self.stop()
+                break
+            except Exception as exc:
+                failures = self._back_off(exc, failures)
+                continue
+            if claimed:
+                self._hold(lane, store, claimed)
+                continue
+            self._idle(lane, store, burst, generation, finished)
+        self._give_back_held(lane)
+
+    def _idle(self, lane: Lane, store: Store, burst: bool, generation: int, finished: int) -> None:
+        """Nothing was ready. One idle lane (the poller) waits on the store for new jobs and
+        claims as soon as one is announced; the others sleep until a lane finds jobs."""
+        with self._lock:
+            self._found_nothing_at = max(self._found_nothing_at, finished)
+            self._idle_lanes += 1
+            if burst and self._idle_lanes == len(self._lanes):
+                self._tick.set()  # the main thread may end the burst
+            poll = self._poller is None
+            if poll:
+                self._poller = lane
+            else:
+                while generation == self._generation and not (self.stopping or self._burst_done):
+                    self._cond.wait()
+                self._idle_lanes -= 1
+                return
+        try:
+            if generation == self._generation:
+                store.wait_for_jobs(self.queues, min(self.poll_interval, SIGNAL_CHECK), self._wake)
+        except Exception as exc:
+            self._back_off(exc, 0)
+        finally:
+            with self._lock:
+                self._poller = None
+                self._idle_lanes -= 1
+
+    def _batch_size(self) -> int:
+        """How many jobs to claim: one, plus prefetch while jobs are short."""
+        avg = self._avg_run
+        if avg is None or avg >= PREFETCH_BELOW:
+            return 1
+        return 1 + (min(PREFETCH_FACTOR, int(PREFETCH_HOLD / avg)) if avg > 0 else PREFETCH_FACTOR)
+
+    def _hold(self, lane: Lane, store: Store, claimed: list[Claimed]) -> None:
+        assert self._keeper is not None
+        executions = []
+        for job in claimed:
+            execution = Execution(store, job, StopSignal(), worker_id=self.worker_id)
+            if self._completer is not None:
+                execution.defer_completion = self._completer.add
+            executions.append(execution)
+            self._keeper.add(job.id, job.lease_token, execution.signal)
+        with self._lock:
+            for execution in executions:
+                self._running[execution.job_id] = execution
+            lane.ahead.extend(executions)
+            self._look_again()  # more may be ready: another lane looks too
+        if self.stopping:  # stop() may have run between the claim and now: signal these too
+            for execution in executions:
+                execution.signal.stop("worker stopping")
+
+    def _execute(self, lane: Lane, execution: Execution) -> None:
+        if execution.signal.stopping:  # stopped or lease lost before it started: never start it
+            if execution.signal.lost:
+                self._forget([execution])
+            else:
+                self._give_back([execution])
+            with self._lock:
+                lane.current = None
+            return
+        error: BaseException | None = None
+        started = time.monotonic()
+        try:
+            if not execution.prepare():
+                pass  # failed alone: its class cannot be imported
+            elif execution.is_async:
+                future = asyncio.run_coroutine_threadsafe(execution.run_async(), self._event_loop())
+                future.result()
+            else:
+                execution.run()
+        except BaseException as exc:
+            error = exc
+        seconds = time.monotonic() - started
+        avg = self._avg_run
+        self._avg_run = seconds if avg is None else avg + (seconds - avg) * 0.2
+        if error is not None:
+            log.error("job %s: unexpected error in the worker", execution.job_id, exc_info=error)
+        assert self._keeper is not None
+        with self._lock:
+            lane.current = None
+            if self._running.get(execution.job_id) is execution:  # not a newer execution of the job
+                del self._running[execution.job_id]
+                self._keeper.remove(execution.job_id)
+            self.executions += 1
+            self.outcomes[str(execution.outcome or Outcome.LOST)] += 1
+            self._finished_count += 1
+            if self._idle_lanes:
+                self._look_again()  # a retry or a continuation may be ready now
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                self._loop = SharedLoop()
+            return self._loop.loop
+
+    def _give_back_held(self, lane: Lane) -> None:
+        with self._lock:
+            held = list(lane.ahead)
+            lane.ahead.clear()
+        if held:
+            self._give_back(held)
+
+    def _forget(self, executions: Sequence[Execution]) -> None:
+        assert self._keeper is not None
+        with self._lock:
+            for execution in executions:
+                if self._running.get(execution.job_id) is execution:
+                    del self._running[execution.job_id]
+                    self._keeper.remove(execution.job_id)
+
+    def _give_back(self, executions: Sequence[Execution]) -> None:
+        """Return claimed jobs that never started to the queue, using no attempt."""
+        leases = [(e.job_id, e.claimed.lease_token) for e in executions]
+        try:
+            assert self.store is not None
+            self.store.unclaim(leases)
+        except Exception:
+            log.exception("could not return %d unstarted job(s); their leases will expire", len(leases))
+        self._forget(executions)
+
+    def _committed(self, execution: Execution, lost: bool) -> None:
+        """A success handed to the completer was committed (or refused: lease lost)."""
+        if not lost:
+            execution.succeeded()
+            return
+        execution.lost()
+        with self._lock:
+            self.outcomes[str(Outcome.SUCCEEDED)] -= 1
+            self.outcomes[str(Outcome.LOST)] += 1
+        execution.outcome = Outcome.LOST

@@ -1,0 +1,124 @@
+"""onward.events: every job event reaches subscribers, in order, on the thread that ran it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from jobs_core import AsyncSteps, Child, Fails, FailsUntilAttempt, Parent, SteppedParent
+from onward import Store, events
+from onward.testing import drain
+
+
+@pytest.fixture
+def seen() -> Iterator[list[tuple[events.Event, int]]]:
+    """The events of this test, each with the thread it was emitted on."""
+    found: list[tuple[events.Event, int]] = []
+    lock = threading.Lock()
+
+    def record(event: events.Event) -> None:
+        with lock:
+            found.append((event, threading.get_ident()))
+
+    unsubscribe = events.subscribe(record)
+    try:
+        yield found
+    finally:
+        unsubscribe()
+
+
+def kinds(seen: list[tuple[events.Event, int]], job_id: str) -> list[str]:
+    return [e.kind for e, _ in seen if e.job_id == job_id]
+
+
+def ran_once(seen: list[tuple[events.Event, int]], job_id: str) -> bool:
+    """Enqueued, started, then succeeded and ended: a success without children may be
+    committed (and announced) after its execution ended, with others in one transaction."""
+    found = kinds(seen, job_id)
+    return found[:2] == ["enqueued", "started"] and sorted(found[2:]) == ["execution_ended", "succeeded"]
+
+
+def test_a_chain_is_announced_from_enqueue_to_its_children(store: Store, seen: list[tuple[events.Event, int]]) -> None:
+    parent = Parent.perform_later(1)
+    assert drain() == 3
+    assert kinds(seen, parent.id) == ["enqueued", "started", "succeeded", "execution_ended"]
+    children = parent.refresh().children
+    assert len(children) == 2
+    assert all(ran_once(seen, child) for child in children)
+    done = next(e for e, _ in seen if e.kind == "succeeded" and e.job_id == parent.id)
+    assert done.data["continuations"] == 2
+    assert done.job_class == "jobs_core:Parent"
+    assert done.queue == "default"
+    assert done.attempt == 1
+    assert done.duration is not None
+    assert done.duration >= 0
+
+
+def test_started_and_execution_ended_come_from_the_thread_that_ran_the_job(
+    store: Store, seen: list[tuple[events.Event, int]]
+) -> None:
+    handles = [SteppedParent.perform_later(), AsyncSteps.perform_later()]
+    drain()
+    for handle in handles:
+        mine = [(e.kind, thread) for e, thread in seen if e.job_id == handle.id]
+        started = next(t for k, t in mine if k == "started")
+        ended = next(t for k, t in mine if k == "execution_ended")
+        steps = {t for k, t in mine if k.startswith("step_")}
+        assert started == ended
+        assert steps == {started}
+
+
+def test_steps_and_checkpoints_are_announced(store: Store, seen: list[tuple[events.Event, int]]) -> None:
+    handle = SteppedParent.perform_later()
+    drain()
+    mine = [e for e, _ in seen if e.job_id == handle.id]
+    assert [(e.kind, e.step) for e in mine if e.kind.startswith("step_")] == [
+        ("step_started", "first"),
+        ("step_completed", "first"),
+        ("step_started", "second"),
+        ("step_completed", "second"),
+    ]
+    assert any(e.kind == "checkpointed" for e in mine)
+
+
+def test_failures_and_retries_carry_the_error(store: Store, seen: list[tuple[events.Event, int]]) -> None:
+    failing = Fails.perform_later("nope")
+    recovering = FailsUntilAttempt.perform_later(2)
+    drain()
+    assert kinds(seen, failing.id) == ["enqueued"] + ["started", "retried", "execution_ended"] * 2 + [
+        "started",
+        "failed",
+        "execution_ended",
+    ]
+    failed = next(e for e, _ in seen if e.kind == "failed")
+    assert failed.error is not None
+    assert failed.error.endswith("builtins.ValueError: nope")
+    retried = next(e for e, _ in seen if e.kind == "retried" and e.job_id == recovering.id)
+    assert retried.data["resumption"] is False
+    assert [e.attempt for e, _ in seen if e.job_id == recovering.id and e.kind == "started"] == [1, 2]
+
+
+def test_a_failing_subscriber_changes_no_outcome(store: Store, seen: list[tuple[events.Event, int]]) -> None:
+    def broken(event: events.Event) -> None:
+        raise RuntimeError("subscriber bug")
+
+    unsubscribe = events.subscribe(broken)
+    try:
+        handle = Child.perform_later("x")
+        drain()
+    finally:
+        unsubscribe()
+    assert handle.refresh().state == "succeeded"
+    assert ran_once(seen, handle.id)
+
+
+def test_unsubscribed_functions_hear_nothing_more(store: Store) -> None:
+    heard: list[str] = []
+    unsubscribe = events.subscribe(lambda e: heard.append(e.kind))
+    Child.perform_later("a")
+    unsubscribe()
+    Child.perform_later("b")
+    drain()
+    assert heard == ["enqueued"]
