@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +30,8 @@ def test_help_lists_the_worker_options(project: Project) -> None:
         "--import",
         "--log-level",
         "--log-format",
+        "--metrics-port",
+        "--metrics-host",
         "--database-url",
     ):
         assert option in text
@@ -55,6 +59,28 @@ def test_processes(project: Project) -> None:
     assert [r["status"] for r in results] == ["SUCCESSFUL"] * 6
     pids = {label.rsplit(":", 1)[1] for label in project.run("out = labels(queue)", queue=queue)}
     assert str(os.getpid()) not in pids
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_metrics_port(project: Project) -> None:
+    pytest.importorskip("prometheus_client")
+    queue, port = unique("metrics"), _free_port()
+    proc = project.start("onward_worker", "--queues", queue, "--metrics-port", str(port), "--metrics-host", "127.0.0.1")
+    try:
+        ids = project.run("out = [add.using(queue_name=queue).enqueue(1, i).id for i in range(3)]", queue=queue)
+        assert [r["status"] for r in project.wait(ids)] == ["SUCCESSFUL"] * 3
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        labels = f'job_class="onward.contrib.django.jobs:RunTask",outcome="succeeded",queue="{queue}"'
+        assert f"onward_jobs_finished_total{{{labels}}} 3.0" in text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, project.log_of(proc)
 
 
 def test_a_bad_import_is_a_command_error(project: Project) -> None:

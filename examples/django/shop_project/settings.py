@@ -21,8 +21,11 @@ INSTALLED_APPS = [
 TASKS = {
     "default": {
         "BACKEND": "onward.contrib.django.OnwardTaskBackend",
-        "QUEUES": ["default", "emails"],
-        "OPTIONS": {"RETRY": {"attempts": 3, "backoff": 5}},
+        "QUEUES": ["default", "emails"],  # Django's: the queues tasks may name ([] = any)
+        "OPTIONS": {
+            "RETRY": {"attempts": 3, "backoff": 5},  # default: tried once
+            # "database_url": "postgresql://shop@db.internal:5432/shop",  # default: follow DATABASES["default"]
+        },
     },
 }
 

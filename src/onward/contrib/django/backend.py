@@ -27,7 +27,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from onward import collecting
+from onward import collecting, events
 from onward.contrib.django import jobs, results
 from onward.contrib.django import store as stores
 from onward.contrib.django.compat import (
@@ -183,16 +183,14 @@ def _aware(value: datetime | None) -> datetime | None:
 def _insert(store: stores.DjangoStore, job: NewJob) -> None:
     """Insert ``job`` as ``Job.perform_later`` would: with the jobs a collecting block on
     this store gathers (continuations, ``onward.transaction``), inside an ``atomic()`` block
-    it can join, else at once."""
+    it can join, else at once; announced as ``enqueued`` once inserted."""
     pending = collecting.current()
     if pending is not None and store.is_(pending.store):
         collecting.gather((job,))
         return
     insert = collecting.joined(store.as_store())
-    if insert is None:
-        store.enqueue([job])
-    else:
-        insert([job])
+    ids = store.enqueue([job]) if insert is None else insert([job])
+    events.enqueued([job], ids)
 
 
 def _uses_psycopg3() -> bool:

@@ -13,12 +13,15 @@ import logging
 import os
 import sys
 from argparse import ArgumentParser, ArgumentTypeError
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import click
 from django.core.management.base import BaseCommand, CommandError
 
 from onward import connecting, logs
+from onward.cli.metrics import group_metrics, process_metrics
 from onward.contrib.django.connections import around_jobs
 from onward.contrib.django.store import DjangoStore
 from onward.errors import ConfigurationError
@@ -27,7 +30,9 @@ from onward.stores.base import Store
 WORKER_SWITCH_INTERVAL = 0.0005  # seconds between thread switches; see onward.cli.worker
 
 
-def _number(cast: Callable[[str], Any], minimum: float, *, allow_minimum: bool = True) -> Callable[[str], Any]:
+def _number(
+    cast: Callable[[str], Any], minimum: float, maximum: float | None = None, *, allow_minimum: bool = True
+) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         try:
             value = cast(text)
@@ -35,6 +40,8 @@ def _number(cast: Callable[[str], Any], minimum: float, *, allow_minimum: bool =
             raise ArgumentTypeError(f"{text!r} is not a number") from None
         if value < minimum or (value == minimum and not allow_minimum):
             raise ArgumentTypeError(f"must be {'at least' if allow_minimum else 'more than'} {minimum}, got {text}")
+        if maximum is not None and value > maximum:
+            raise ArgumentTypeError(f"must be at most {maximum}, got {text}")
         return value
 
     return parse
@@ -85,6 +92,15 @@ class Command(BaseCommand):
             "a LOGGING setting that configures the root or 'onward' logger is used as it is.",
         )
         parser.add_argument(
+            "--metrics-port",
+            type=_number(int, 1, 65535),
+            default=None,
+            help="Serve Prometheus metrics at /metrics on this port (with --processes: one endpoint for the group).",
+        )
+        parser.add_argument(
+            "--metrics-host", default="0.0.0.0", help="Address the metrics endpoint listens on (default 0.0.0.0)."
+        )
+        parser.add_argument(
             "--database-url", default=None, help="Serve this store instead of the one the project's settings name."
         )
 
@@ -92,10 +108,14 @@ class Command(BaseCommand):
         _configure_logging(options["log_level"], options["log_format"])
         _import_modules(options["imports"])
         store = _open_store(options["database_url"])
+        port, host = options["metrics_port"], options["metrics_host"]
         if options["processes"] > 1:
             store.close()  # each child opens its own; this one only checked that it opens
-            self._supervise(options)
+            with _command_errors():
+                self._supervise(options, port, host)
             return
+        with _command_errors():
+            process_metrics(port, host)
         from onward.worker import Worker
 
         if options["concurrency"] > 1:
@@ -110,15 +130,30 @@ class Command(BaseCommand):
         with around_jobs():
             worker.run(burst=options["burst"])
 
-    def _supervise(self, options: dict[str, Any]) -> None:
+    def _supervise(self, options: dict[str, Any], port: int | None, host: str) -> None:
         from onward.supervisor import Supervisor
 
-        supervisor = Supervisor(
-            child_command(options), options["processes"], shutdown_grace=options["shutdown_timeout"] + 10
-        )
-        status = supervisor.run()
+        env = dict(os.environ)
+        with group_metrics(port, host, env) as child_exited:
+            supervisor = Supervisor(
+                child_command(options),
+                options["processes"],
+                shutdown_grace=options["shutdown_timeout"] + 10,
+                env=env,
+                on_child_exit=child_exited,
+            )
+            status = supervisor.run()
         if status:
             raise SystemExit(status)
+
+
+@contextmanager
+def _command_errors() -> Iterator[None]:
+    """The metrics endpoint's errors (a busy port, prometheus-client missing) as one line."""
+    try:
+        yield
+    except click.ClickException as exc:
+        raise CommandError(exc.format_message()) from None
 
 
 def child_command(options: dict[str, Any]) -> list[str]:
