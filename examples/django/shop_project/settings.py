@@ -29,8 +29,15 @@ TASKS = {
     },
 }
 
-# SQLite: Onward keeps its jobs in db.onward.sqlite3, beside Django's db.sqlite3.
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}}
+# SQLite: Onward keeps its jobs in db.onward.sqlite3, beside Django's db.sqlite3. The worker
+# writes to db.sqlite3 beside the web process: take the write lock at BEGIN, and wait for it.
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": BASE_DIR / "db.sqlite3",
+        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+    }
+}
 
 # PostgreSQL: Onward uses the same database, and enqueues inside atomic() join the transaction.
 # DATABASES = {
