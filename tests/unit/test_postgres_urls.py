@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("psycopg")
 
-from onward.stores.postgres.connection import split_url  # noqa: E402
+from onward.stores.postgres.connection import split_url
 
 
 def test_a_url_without_host_keeps_its_slashes() -> None:
