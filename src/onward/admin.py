@@ -39,6 +39,7 @@ from onward.admin_values import (
     StepProgress,
     TreeNode,
     current_step,
+    job_ended,
     step_progress,
 )
 from onward.errors import OnwardError
@@ -182,7 +183,8 @@ class Admin(ScheduleAdmin):
         """The job, its steps' progress, and its continuation chain as a tree."""
         record = self.get(job_id)
         now = time.time()
-        return JobDetail(record, [step_progress(s, now) for s in record.steps], self.tree(record))
+        ended = job_ended(record)
+        return JobDetail(record, [step_progress(s, now, ended) for s in record.steps], self.tree(record))
 
     def tree(self, record: JobRecord) -> TreeNode:
         """The chain ``record`` belongs to, from its first job down, always containing

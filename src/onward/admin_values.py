@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from onward.records import JobRecord, State, StepRecord
+from onward.records import FINISHED_STATES, JobRecord, State, StepRecord
 
 __all__ = [
     "STATES",
@@ -24,6 +24,7 @@ __all__ = [
     "StepProgress",
     "TreeNode",
     "current_step",
+    "job_ended",
     "step_progress",
 ]
 
@@ -149,14 +150,19 @@ class Stats:
 # -- progress ------------------------------------------------------------------------------
 
 
-def step_progress(step: StepRecord, now: float | None = None) -> StepProgress:
-    """What a progress bar needs for ``step``, computed at ``now`` (epoch seconds)."""
+def step_progress(step: StepRecord, now: float | None = None, ended: float | None = None) -> StepProgress:
+    """What a progress bar needs for ``step``, computed at ``now`` (epoch seconds).
+
+    ``ended`` is when the job finished, if it has: a step that never completed ran until
+    then, so its time and rate stop there and it has no ETA (a step in progress of a job
+    still enqueued or running keeps counting, since it may resume)."""
     now = time.time() if now is None else now
-    end = step.completed_at.timestamp() if step.completed_at is not None else now
+    last = ended if ended is not None else now
+    end = step.completed_at.timestamp() if step.completed_at is not None else last
     elapsed = max(0.0, end - step.started_at.timestamp()) if step.started_at is not None else None
     rate = step.advanced / elapsed if elapsed and step.advanced else None
     eta = None
-    if step.status != "completed" and step.total and rate:
+    if step.status != "completed" and step.total and rate and ended is None:
         eta = max(0, step.total - step.advanced) / rate
     fraction = step.progress
     return StepProgress(
@@ -174,9 +180,16 @@ def step_progress(step: StepRecord, now: float | None = None) -> StepProgress:
     )
 
 
+def job_ended(job: JobRecord) -> float | None:
+    """When ``job`` finished (epoch seconds), or ``None`` while it may still run."""
+    if job.state in FINISHED_STATES and job.finished_at is not None:
+        return job.finished_at.timestamp()
+    return None
+
+
 def current_step(job: JobRecord, now: float | None = None) -> StepProgress | None:
     """The step ``job`` is in (the first not completed), with its progress."""
     for step in job.steps:
         if step.status != "completed":
-            return step_progress(step, now)
+            return step_progress(step, now, job_ended(job))
     return None

@@ -129,7 +129,7 @@ def test_watch_one_finished_job_prints_it_and_exits(onward_cli: Invoke) -> None:
     drain()
     result = onward_cli("watch", handle.id)
     assert result.exit_code == 0
-    assert f"Flaky {handle.id} succeeded" in result.output
+    assert f"Flaky {handle.id} succeeded (1 attempt, 0 resumptions)" in result.output
     assert "process: 10/10 (100%)" in result.output
 
 

@@ -104,11 +104,13 @@ def test_purge_finished_jobs_older_than(onward_cli: Invoke) -> None:
     failed = Boom.perform_later("kept")
     drain()
     recent = onward_cli("purge", "--older-than", "7d")
-    assert recent.output.strip() == "Purged 0 succeeded job(s) finished more than 7d ago."
+    assert recent.output.strip() == "Purged 0 succeeded jobs finished more than 7d ago."
     result = onward_cli("purge", "--state", "succeeded", "--older-than", "0s", "--batch-size", "2")
     assert result.exit_code == 0
-    assert result.output.strip() == "Purged 5 succeeded job(s) finished more than 0s ago."
+    assert result.output.strip() == "Purged 5 succeeded jobs finished more than 0s ago."
     assert json.loads(onward_cli("jobs", "--json").output)[0]["id"] == failed.id
+    failed_too = onward_cli("purge", "--state", "failed", "--older-than", "0s")
+    assert failed_too.output.strip() == "Purged 1 failed job finished more than 0s ago."
 
 
 # -- user errors: one line, exit 1, no traceback -----------------------------------------------

@@ -151,3 +151,21 @@ class Fanout(Job):
     def continuations(self, n: int) -> None:
         for _ in range(n):
             Later.set(wait=3600).perform_later()
+
+
+class StopsInStep(Job):
+    """Fails inside its ``load`` step after ``advance`` items (a ``prepare`` step that saves
+    nothing comes first), and waits an hour before trying again."""
+
+    retry = Retry(attempts=3, backoff=3600)
+
+    def perform(self, advance: int) -> None:
+        self.advance = advance
+        self.step("prepare", lambda: None)
+        self.step("load", self.load)
+
+    def load(self, step: Step) -> None:
+        step.total = 10
+        for item in range(self.advance):
+            step.advance(from_=item)
+        raise ConnectionError("the source went away")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from urllib.parse import urljoin
 
 import dashboard_jobs as dj
 import pytest
@@ -58,6 +59,34 @@ def test_the_login_link_sets_a_cookie_and_drops_the_token_from_the_address(guard
     assert guarded.get("/api/jobs").status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("address", "target"),
+    [
+        ("//evil.example/x", "/evil.example/x"),
+        ("///evil.example/x?state=failed", "/evil.example/x?state=failed"),
+        ("/%2F%2Fevil.example/x", "/evil.example/x"),
+        ("/%5Cevil.example/x", "/%5Cevil.example/x"),  # browsers read /\host as //host: kept encoded
+        ("/%5C%5Cevil.example", "/%5C%5Cevil.example"),
+        ("/%09/evil.example", "/%09/evil.example"),  # browsers drop tabs from addresses
+        ("/jobs/%2e%2e/x", "/x"),
+        ("/%2e%2e/%2E%2E/./evil.example/", "/evil.example/"),  # never above the dashboard's path
+        ("/jobs?search=%2F%2Fevil.example", "/jobs?search=%2F%2Fevil.example"),
+    ],
+)
+def test_the_login_link_only_redirects_within_the_dashboard(
+    sqlite_store: onward.Store, address: str, target: str
+) -> None:
+    for base in ("", "/ops"):
+        app = create_app(sqlite_store, token=TOKEN)
+        client = TestClient(Starlette(routes=[Mount(base, app=app)]) if base else app, follow_redirects=False)
+        separator = "&" if "?" in address else "?"
+        login = client.get(f"http://testserver{base}{address}{separator}token={TOKEN}")
+        assert login.status_code == 303
+        location = login.headers["location"]
+        assert location == base + target
+        assert urljoin("http://127.0.0.1:8642/", location).startswith(f"http://127.0.0.1:8642{base}/"), location
+
+
 def test_token_in_a_header_needs_no_csrf_but_a_token_cookie_does(sqlite_store: onward.Store) -> None:
     first = dj.Boom.perform_later("a").id
     second = dj.Boom.perform_later("b").id
@@ -98,6 +127,9 @@ def test_pages_forbid_inline_script_and_style_and_framing(client: TestClient) ->
     assert "frame-ancestors 'none'" in csp
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["x-frame-options"] == "DENY"
+    # A referrer for the dashboard's own requests only: with none at all, browsers send
+    # "Origin: null" with its forms, which the dashboard must refuse.
+    assert response.headers["referrer-policy"] == "same-origin"
     for path in ("/", "/jobs", f"/jobs/{client.get('/api/jobs').json()['jobs'][0]['id']}"):
         page = client.get(path).text
         assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", page) == [], path  # no inline script

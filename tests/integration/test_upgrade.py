@@ -52,23 +52,15 @@ def _check_kept_and_runnable(store: Store) -> None:
     assert waiting[0].scheduled_at > waiting[0].enqueued_at
 
 
-#: The time columns of 0.1.0's jobs table. The fixtures were made at one moment (a lease that
-#: expires an hour later, a job due an hour later); their times are moved to now before they are
-#: opened, so that the store is as 0.1.0 left it a moment ago, whenever the test runs.
 TIMES = ("scheduled_at", "enqueued_at", "started_at", "finished_at", "lease_expires_at")
-
-
-def _made_a_moment_ago_sqlite(path: Path) -> None:
-    with sqlite3.connect(path) as conn:
-        made = conn.execute("SELECT max(enqueued_at) FROM onward_jobs").fetchone()[0]
-        shift = time.time() - made
-        conn.execute(f"UPDATE onward_jobs SET {', '.join(f'{c} = {c} + ?' for c in TIMES)}", (shift,) * len(TIMES))
 
 
 def test_a_sqlite_file_made_by_0_1_0_upgrades(tmp_path: Path) -> None:
     path = tmp_path / "jobs.db"
     shutil.copy(FIXTURES / "onward-0.1.0.db", path)
-    _made_a_moment_ago_sqlite(path)
+    with sqlite3.connect(path) as conn:  # as if 0.1.0 had made it just now
+        shift = time.time() - conn.execute("SELECT max(enqueued_at) FROM onward_jobs").fetchone()[0]
+        conn.execute("UPDATE onward_jobs SET " + ", ".join(f"{c} = {c} + ?" for c in TIMES), (shift,) * len(TIMES))
     with stores.connected(f"sqlite:///{path}") as store:
         _check_kept_and_runnable(store)
     with stores.connected(f"sqlite:///{path}") as store:  # a second open has nothing to do
@@ -91,8 +83,8 @@ def test_a_postgresql_database_made_by_0_1_0_upgrades(empty_pg_url: str) -> None
         for migration in migrations()[:2]:
             conn.execute(migration.sql)
         conn.execute((FIXTURES / "onward-0.1.0-postgres.sql").read_text(encoding="utf-8"))
-        shift = "now() - (SELECT max(enqueued_at) FROM onward_jobs)"
-        conn.execute(f"UPDATE onward_jobs SET {', '.join(f'{c} = {c} + ({shift})' for c in TIMES)}")
+        shift = "(SELECT now() - max(enqueued_at) FROM onward_jobs)"  # as if 0.1.0 had made it just now
+        conn.execute("UPDATE onward_jobs SET " + ", ".join(f"{c} = {c} + {shift}" for c in TIMES))
     with stores.connected(url) as store:
         _check_kept_and_runnable(store)
     with pg.admin_connect(pg.process_database()) as conn:

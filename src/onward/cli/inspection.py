@@ -127,7 +127,7 @@ def _job_view(d: JobDetail) -> Group:
     head = Text.assemble(
         (admin_text.class_name(d.job.job_class), "bold"), f" {d.job.id} ", render.state_text(str(d.job.state))
     )
-    head.append(f"  attempts {d.job.attempts}, resumptions {d.job.resumptions}")
+    head.append(f"  {render.plural(d.job.attempts, 'attempt')}, {render.plural(d.job.resumptions, 'resumption')}")
     parts = [head, render.steps_table(d.steps)] if d.steps else [head]
     return Group(*parts)
 
@@ -153,7 +153,7 @@ def _watch_job_lines(admin: Admin, job_id: str, interval: float) -> None:
             last = key
             click.echo(
                 f"{admin_text.class_name(d.job.job_class)} {d.job.id} {d.job.state}"
-                f" (attempts {d.job.attempts}, resumptions {d.job.resumptions})"
+                f" ({render.plural(d.job.attempts, 'attempt')}, {render.plural(d.job.resumptions, 'resumption')})"
             )
             for step in d.steps:
                 if step.status != "completed" or d.job.state in FINISHED_STATES:
@@ -166,7 +166,7 @@ def _watch_job_lines(admin: Admin, job_id: str, interval: float) -> None:
 
 
 def _all_view(running: list[RunningJob]) -> Group:
-    title = Text(f"{len(running)} running job(s)  (Ctrl-C to stop)", style="bold")
+    title = Text(f"{render.plural(len(running), 'running job')}  (Ctrl-C to stop)", style="bold")
     return Group(title, render.running_table(running)) if running else Group(title)
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, JustifyMethod, RenderableType, RenderResult
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
@@ -37,6 +39,22 @@ STATE_STYLES = {
 }
 STEP_MARKS = {"completed": "✓", "running": "▶", "interrupted": "‖"}
 _SPARKS = " ▁▂▃▄▅▆▇█"
+#: How the running-jobs table narrows on a small terminal, in order: each ``(column, width)``
+#: narrows that column down to ``width`` characters (``0``: leaves it out) while the table
+#: is still too wide. The figures never narrow.
+RUNNING_GIVES_WAY = [
+    ("bar", 10),
+    ("id", 0),
+    ("class", 12),
+    ("step", 8),
+    ("class", 8),
+    ("step", 6),
+    ("bar", 4),
+    ("bar", 0),
+    ("step", 0),
+]
+#: The same for a job's steps.
+STEPS_GIVE_WAY = [("bar", 10), ("cursor", 8), ("cursor", 0), ("step", 8), ("bar", 8), ("step", 4), ("bar", 0)]
 
 
 def state_text(state: str) -> Text:
@@ -60,6 +78,11 @@ def took(job: JobRecord) -> str:
         return "-"
     end = job.finished_at.timestamp() if job.finished_at is not None else time.time()
     return format_duration(end - job.started_at.timestamp())
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 attempt``, ``2 attempts``, ``0 attempts``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def percent(fraction: float | None) -> str:
@@ -103,29 +126,22 @@ def jobs_table(jobs: list[JobRecord], title: str | None = None) -> Table:
     return table
 
 
-def running_table(running: list[RunningJob]) -> Table:
-    table = Table(header_style="bold", pad_edge=False, box=None)
-    table.add_column("ID", no_wrap=True, min_width=36)
-    table.add_column("CLASS", no_wrap=True, overflow="ellipsis", min_width=8)
-    table.add_column("STEP", no_wrap=True, overflow="ellipsis", min_width=6)
-    table.add_column("", no_wrap=True, min_width=20)
-    table.add_column("DONE", justify="right", no_wrap=True, min_width=9)
-    table.add_column("RATE", justify="right", no_wrap=True, min_width=7)
-    table.add_column("ETA", justify="right", no_wrap=True, min_width=5)
-    table.add_column("FOR", justify="right", no_wrap=True, min_width=5)
-    for item in running:
-        step = item.step
-        table.add_row(
-            item.job.id,
-            class_name(item.job.job_class),
-            step.name if step else "-",
-            bar(step.fraction if step else None, 20),
-            counts(step) if step else "-",
-            rate(step) if step else "-",
-            format_duration(step.eta) if step and step.eta is not None else "-",
-            took(item.job),
-        )
-    return table
+def running_table(running: list[RunningJob]) -> Fitted:
+    """Running jobs with the step each is in, its bar and figures, fitted to the width it is
+    printed at: the bar shrinks first, then the ID column goes, then class and step names
+    are shortened; DONE, RATE, ETA and FOR are never cut."""
+    steps = [item.step for item in running]
+    columns = [
+        _Column("id", "ID", [item.job.id for item in running]),
+        _Column("class", "CLASS", [class_name(item.job.job_class) for item in running]),
+        _Column("step", "STEP", [step.name if step else "-" for step in steps]),
+        _Column("bar", "", bars=[step.fraction if step else None for step in steps], natural=20),
+        _Column("done", "DONE", [counts(step) if step else "-" for step in steps], figure=True),
+        _Column("rate", "RATE", [rate(step) if step else "-" for step in steps], figure=True),
+        _Column("eta", "ETA", [format_duration(step.eta) if step else "-" for step in steps], figure=True),
+        _Column("for", "FOR", [took(item.job) for item in running], figure=True),
+    ]
+    return Fitted(columns, RUNNING_GIVES_WAY)
 
 
 # -- steps ----------------------------------------------------------------------------------
@@ -147,23 +163,97 @@ def rate(step: StepProgress) -> str:
     return "-" if step.rate is None else f"{step.rate:,.0f}/s" if step.rate >= 10 else f"{step.rate:.1f}/s"
 
 
-def steps_table(steps: list[StepProgress]) -> Table:
-    table = Table(header_style="bold", pad_edge=False, box=None)
-    for name in ("", "STEP", "PROGRESS", "DONE", "%", "CURSOR", "RATE", "ETA / TOOK"):
-        table.add_column(name, no_wrap=name != "CURSOR")
-    for step in steps:
-        timing = step.eta if step.status != "completed" else step.elapsed
-        table.add_row(
-            STEP_MARKS.get(step.status, "?"),
-            step.name,
-            bar(step.fraction),
-            counts(step),
-            percent(step.fraction),
-            compact(step.cursor, 30),
-            rate(step),
-            format_duration(timing) if timing is not None else "-",
-        )
-    return table
+def steps_table(steps: list[StepProgress]) -> Fitted:
+    """A job's steps with their bars and figures, fitted to the width it is printed at: the
+    bar shrinks first, then the cursor, then step names; DONE, %, RATE and ETA / TOOK are
+    never cut."""
+    timings = [step.eta if step.status != "completed" else step.elapsed for step in steps]
+    columns = [
+        _Column("mark", "", [STEP_MARKS.get(step.status, "?") for step in steps]),
+        _Column("step", "STEP", [step.name for step in steps]),
+        _Column("bar", "PROGRESS", bars=[step.fraction for step in steps], natural=30),
+        _Column("done", "DONE", [counts(step) for step in steps], figure=True),
+        _Column("pct", "%", [percent(step.fraction) for step in steps], figure=True),
+        _Column("cursor", "CURSOR", ["-" if step.cursor is None else compact(step.cursor, 30) for step in steps]),
+        _Column("rate", "RATE", [rate(step) for step in steps], figure=True),
+        _Column("timing", "ETA / TOOK", [format_duration(t) for t in timings], figure=True),
+    ]
+    return Fitted(columns, STEPS_GIVE_WAY)
+
+
+# -- fitting a table to the terminal ------------------------------------------------------------
+
+#: Columns are two characters apart (no box; one space of padding on each side).
+GAP = 2
+
+
+@dataclass(frozen=True, slots=True)
+class _Column:
+    """A column of text cells (``bars``: a progress bar per row instead). A figure column is
+    always as wide as its widest cell; the others may be narrowed to fit."""
+
+    key: str
+    header: str
+    texts: list[str] = field(default_factory=list)
+    bars: list[float | None] | None = None
+    natural: int = 0
+    figure: bool = False
+
+    @property
+    def width(self) -> int:
+        if self.bars is not None:
+            return max(self.natural, cell_len(self.header))
+        return max([cell_len(self.header), *(cell_len(t) for t in self.texts)])
+
+    def cell(self, row: int, width: int) -> RenderableType:
+        if self.bars is not None:
+            return bar(self.bars[row], width)
+        return self.texts[row]
+
+
+class Fitted:
+    """A table laid out for the width it is printed at. Each stage ``(key, floor)`` narrows
+    one column down to ``floor`` characters (``0``: leaves it out) while the table is still
+    too wide; figure columns are in no stage, so they never narrow."""
+
+    def __init__(self, columns: list[_Column], stages: list[tuple[str, int]]) -> None:
+        self.columns = columns
+        self.stages = stages
+        self.rows = max((len(c.bars) if c.bars is not None else len(c.texts) for c in columns), default=0)
+
+    def widths(self, limit: int) -> dict[str, int]:
+        widths = {c.key: c.width for c in self.columns}
+
+        def total() -> int:
+            shown = [w for w in widths.values() if w]
+            return sum(shown) + GAP * (len(shown) - 1)
+
+        natural = dict(widths)
+        for key, floor in self.stages:
+            excess = total() - limit
+            if excess <= 0:
+                break
+            widths[key] = 0 if floor == 0 else min(widths[key], max(floor, widths[key] - excess))
+        # A later stage may have freed more room than it needed: give it back to the
+        # columns still shown, the last narrowed first.
+        for key, _ in reversed(self.stages):
+            if widths[key]:
+                widths[key] += max(0, min(limit - total(), natural[key] - widths[key]))
+        return widths
+
+    def table(self, limit: int) -> Table:
+        widths = self.widths(limit)
+        shown = [c for c in self.columns if widths[c.key]]
+        table = Table(header_style="bold", pad_edge=False, box=None)
+        for c in shown:
+            justify: JustifyMethod = "right" if c.figure else "left"
+            table.add_column(c.header, justify=justify, no_wrap=True, overflow="ellipsis", width=widths[c.key])
+        for row in range(self.rows):
+            table.add_row(*(c.cell(row, widths[c.key]) for c in shown))
+        return table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.table(options.max_width)
 
 
 def step_line(label: str, step: StepProgress) -> str:

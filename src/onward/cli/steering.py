@@ -151,4 +151,5 @@ def purge(states: tuple[str, ...], older_than: str, batch_size: int, database_ur
     age = parse_duration(older_than)
     with admin_for(database_url) as admin:
         deleted = admin.purge(age, states, batch_size=batch_size)
-    click.echo(f"Purged {deleted} {'/'.join(states)} job(s) finished more than {older_than} ago.")
+    noun = "job" if deleted == 1 else "jobs"
+    click.echo(f"Purged {deleted} {'/'.join(states)} {noun} finished more than {older_than} ago.")

@@ -3,8 +3,10 @@ the pages' live updates. Documented in ``docs/dashboard.md``.
 
 Values are plain JSON: records as ``onward.admin.to_plain`` writes them (datetimes as
 ISO 8601 strings in UTC). Errors are ``{"error": "<one line>"}`` with status 400 (bad
-parameter), 401 (no token), 403 (no CSRF token), 404 (unknown job), 409 (the job's state
-forbids the action) or 503 (the store could not answer).
+parameter), 401 (no token), 403 (no CSRF token, or sent by another site), 404 (unknown job
+or address), 405 (wrong method, with ``Allow``), 409 (the job's state forbids the action),
+500 (an unexpected failure) or 503 (the store could not answer); the application's handlers
+and :class:`onward.dashboard.security.Guard` write the ones that are not raised here.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from onward.admin import CONTINUATION_FAILED, MAX_PAGE, ActionRefused, Admin, JobNotFound, to_plain
-from onward.dashboard import security
+from onward.dashboard import csrf, security
 from onward.errors import OnwardError
 from onward.records import JobRecord
 
@@ -115,17 +117,20 @@ def routes(admin: Callable[[], Admin]) -> list[Route]:
         d = admin().job(request.path_params["job_id"])
         return _json({"job": d.job, "steps": d.steps, "tree": d.tree})
 
-    def csrf(request: Request) -> JSONResponse:
+    def csrf_token(request: Request) -> JSONResponse:
         return _json({"csrf_token": security.csrf_token(request)})
 
     def action(run: Callable[[Admin, str], JobRecord]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
-            if not await security.csrf_ok(request):
+            refused = await csrf.refusal(request)
+            if refused == csrf.NO_TOKEN:
                 return _error(
-                    f"send the X-CSRF-Token header with the {security.CSRF_COOKIE} cookie's value "
-                    "(GET /api/csrf gives both), or authenticate with Authorization: Bearer <token>",
+                    f"{refused}: send the X-CSRF-Token header that GET /api/csrf gives, with the "
+                    f"{csrf.CSRF_COOKIE} cookie it sets, or authenticate with Authorization: Bearer <token>",
                     403,
                 )
+            if refused is not None:
+                return _error(f"refused: {refused}", 403)
             try:
                 record = await run_in_threadpool(run, admin(), request.path_params["job_id"])
             except JobNotFound as exc:
@@ -142,7 +147,7 @@ def routes(admin: Callable[[], Admin]) -> list[Route]:
         Route("/overview", overview, name="api_overview"),
         Route("/jobs", jobs, name="api_jobs"),
         Route("/jobs/{job_id}", job, name="api_job"),
-        Route("/csrf", csrf, name="api_csrf"),
+        Route("/csrf", csrf_token, name="api_csrf"),
         Route("/jobs/{job_id}/retry", action(Admin.retry), methods=["POST"], name="api_retry"),
         Route("/jobs/{job_id}/discard", action(Admin.discard), methods=["POST"], name="api_discard"),
         Route(

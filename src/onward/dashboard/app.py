@@ -18,6 +18,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -25,6 +26,7 @@ from urllib.parse import urlencode
 import jinja2
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -43,7 +45,7 @@ from onward.admin import (
     actions,
     format_duration,
 )
-from onward.dashboard import api, schedules_page, security, views
+from onward.dashboard import api, csrf, schedules_page, security, views
 from onward.errors import OnwardError
 from onward.records import JobRecord
 
@@ -82,19 +84,21 @@ def create_app(
     def admin() -> Admin:
         return Admin(store if store is not None else connecting.default())
 
-    def render(request: Request, name: str, status: int = 200, **context: object) -> HTMLResponse:
+    def render(
+        request: Request, name: str, status: int = 200, headers: dict[str, str] | None = None, **context: object
+    ) -> HTMLResponse:
         base = security.base_path(request)
         context.setdefault("nav", None)
         page = templates.get_template(name).render(
             base=base,
             csrf=security.csrf_token(request),
-            csrf_field=security.CSRF_FIELD,
+            csrf_field=csrf.CSRF_FIELD,
             version=onward.__version__,
             store_url=admin().store.url,
             now=time.time(),
             **context,
         )
-        return HTMLResponse(page, status_code=status, headers={"cache-control": "no-store"})
+        return HTMLResponse(page, status_code=status, headers={**(headers or {}), "cache-control": "no-store"})
 
     def overview(request: Request) -> Response:
         ops = admin()
@@ -159,8 +163,10 @@ def create_app(
     def action(name: str, run: Callable[[Admin, str], JobRecord]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
             job_id = request.path_params["job_id"]
-            if not await security.csrf_ok(request):
-                return render(request, "refused.html", status=403, message=_CSRF_MESSAGE)
+            refused = await csrf.refusal(request)
+            if refused is not None:
+                message = f"This form was refused: {refused}. Go back, reload the page and try again."
+                return render(request, "refused.html", status=403, message=message)
             ops = admin()
             try:
                 record = await run_in_threadpool(run, ops, job_id)
@@ -186,9 +192,25 @@ def create_app(
         return Response(body, media_type=content_type, headers={"cache-control": "no-store"})
 
     async def onward_error(request: Request, exc: Exception) -> Response:
-        if request.url.path[len(security.base_path(request)) :].startswith("/api/"):
+        if security.is_api(request.scope):
             return JSONResponse({"error": f"the store could not answer: {exc}"}, status_code=503)
         return render(request, "refused.html", status=503, message=f"The store could not answer: {exc}")
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        headers = dict(exc.headers or {})
+        message = _http_message(request, exc.status_code, headers.get("Allow", ""))
+        if security.is_api(request.scope):
+            return JSONResponse(
+                {"error": message}, status_code=exc.status_code, headers={**headers, "cache-control": "no-store"}
+            )
+        template = "not_found.html" if exc.status_code == 404 else "refused.html"
+        return render(request, template, status=exc.status_code, headers=headers, message=message)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # Outside the guard: the answer carries the security headers itself.
+        message = "The dashboard failed to answer this request; its server's log has the details."
+        return security.error_response(security.is_api(request.scope), 500, message)
 
     routes = [
         Route("/", overview, name="overview"),
@@ -210,7 +232,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[Middleware(security.Guard, token=token, allowed_hosts=allowed_hosts)],
-        exception_handlers={OnwardError: onward_error},
+        exception_handlers={OnwardError: onward_error, HTTPException: http_error, 500: server_error},
     )
     return app
 
@@ -238,12 +260,6 @@ class _QueueNames:
         return names
 
 
-_CSRF_MESSAGE = (
-    "This form was not sent from this dashboard (its CSRF token is missing or stale). "
-    "Go back, reload the page and try again."
-)
-
-
 def _job_page(
     request: Request,
     detail: JobDetail,
@@ -260,6 +276,7 @@ def _job_page(
         status=status,
         nav="jobs",
         d=detail,
+        steps=detail.steps,
         job=record,
         timeline=views.timeline(record),
         took=_took(record),
@@ -269,6 +286,26 @@ def _job_page(
         can_discard="discard" in allowed,
         can_rerun_continuations=record.state == "succeeded" and record.continuation_error is not None,
     )
+
+
+#: The last part of the addresses of the buttons on a job's page.
+_ACTIONS = ("/retry", "/discard", "/rerun-continuations")
+
+
+def _http_message(request: Request, status: int, allow: str) -> str:
+    path = request.url.path
+    if status == 404:
+        return f"nothing at {path}" if security.is_api(request.scope) else f"There is nothing at {path}."
+    if status != 405:
+        try:
+            return HTTPStatus(status).phrase
+        except ValueError:
+            return f"Error {status}"
+    if security.is_api(request.scope):
+        return f"{request.method} is not allowed on {path}: use {allow}"
+    if path.endswith(_ACTIONS):
+        return f"{path} takes only a POST: it is a button on a job's page, and nothing changes a job on a GET."
+    return f"{path} does not take a {request.method} request (only {allow})."
 
 
 def _took(job: JobRecord) -> str:
@@ -302,5 +339,9 @@ def _environment() -> jinja2.Environment:
         rate=views.rate,
         duration=format_duration,
         last_line=views.last_line,
+        cut=views.cut,
+        done=views.done,
+        plural=views.plural,
+        times=views.times,
     )
     return env

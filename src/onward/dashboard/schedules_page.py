@@ -14,7 +14,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from onward.admin import Admin, ScheduleNotFound
-from onward.dashboard import security
+from onward.dashboard import csrf, security
 
 __all__ = ["routes"]
 
@@ -22,10 +22,6 @@ _DONE = {
     "pause": "Schedule paused: it enqueues nothing until resumed.",
     "resume": "Schedule resumed: it ticks again from now on (the paused time is not caught up).",
 }
-_CSRF_MESSAGE = (
-    "This form was not sent from this dashboard (its CSRF token is missing or stale). "
-    "Go back, reload the page and try again."
-)
 
 Render = Callable[..., HTMLResponse]
 
@@ -48,8 +44,10 @@ def routes(admin: Callable[[], Admin], render: Render) -> list[Route]:
 
     def action(name: str, run: Callable[[Admin, str], Any]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
-            if not await security.csrf_ok(request):
-                return render(request, "refused.html", status=403, message=_CSRF_MESSAGE)
+            refused = await csrf.refusal(request)
+            if refused is not None:
+                message = f"This form was refused: {refused}. Go back, reload the page and try again."
+                return render(request, "refused.html", status=403, message=message)
             form = await request.form()
             key = form.get("key")
             if not isinstance(key, str) or not key:

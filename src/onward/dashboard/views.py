@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from onward.admin import MinuteCount, to_plain
+from onward.admin import MinuteCount, StepProgress, to_plain
 from onward.admin_text import ago, class_name
-from onward.records import JobRecord, State
+from onward.records import FINISHED_STATES, JobRecord, State
 
 __all__ = [
     "Bar",
@@ -25,11 +25,15 @@ __all__ = [
     "chart",
     "class_name",
     "compact",
+    "cut",
+    "done",
     "last_line",
     "module_name",
     "percent",
+    "plural",
     "pretty",
     "rate",
+    "times",
     "timeline",
     "when",
 ]
@@ -54,16 +58,13 @@ def compact(value: Any, limit: int | None = None) -> str:
     """A stored value as one-line JSON, cut to ``limit`` characters. The dashboard's script
     formats cursors the same way, so a live update does not change how a value looks."""
     text = json.dumps(to_plain(value), ensure_ascii=False)
-    if limit is not None and len(text) > limit:
-        return text[: limit - 1] + "…"
-    return text
+    return text if limit is None else cut(text, limit)
 
 
 def arguments(job: JobRecord, limit: int = 80) -> str:
     """A job's arguments as one short line: ``42, "x", user_id=7``."""
     parts = [compact(a) for a in job.args] + [f"{k}={compact(v)}" for k, v in job.kwargs.items()]
-    text = ", ".join(parts)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return cut(", ".join(parts), limit)
 
 
 def percent(fraction: float | None) -> str:
@@ -79,6 +80,30 @@ def rate(per_second: float | None) -> str:
     if per_second >= 1:
         return f"{per_second:.1f}/s"
     return f"{per_second * 60:.1f}/min"
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 attempt``, ``2 attempts``, ``0 attempts``."""
+    return f"{count:,} {noun if count == 1 else nouns or noun + 's'}"
+
+
+def times(count: int) -> str:
+    """``once``, ``twice``, ``3 times``."""
+    return {1: "once", 2: "twice"}.get(count, f"{count:,} times")
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters, ending in ``…`` when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def done(step: StepProgress) -> str:
+    """Items advanced, out of the total when there is one: ``1,200 / 5,000``, ``42``; ``-``
+    for a step that saved nothing and has no total (as ``onward show`` prints it). The
+    dashboard's script counts the same way."""
+    if step.total is not None:
+        return f"{step.advanced:,} / {step.total:,}"
+    return f"{step.advanced:,}" if step.advanced else "-"
 
 
 def last_line(error: str | None) -> str:
@@ -130,16 +155,15 @@ def timeline(job: JobRecord) -> list[Event]:
 
     notes: list[Event] = []
     if job.attempts > 1 or (job.attempts == 1 and job.error and job.state != State.FAILED):
-        notes.append(Event(None, "retry", f"{job.attempts} attempts in all"))
+        so_far = "in all" if job.state in FINISHED_STATES else "so far"
+        notes.append(Event(None, "retry", f"{plural(job.attempts, 'attempt')} {so_far}"))
     if job.resumptions:
-        noun = "resumption" if job.resumptions == 1 else "resumptions"
-        text = f"{job.resumptions} {noun}: interrupted, then resumed from its checkpoint"
+        text = f"{plural(job.resumptions, 'resumption')}: interrupted, then resumed from its checkpoint"
         notes.append(Event(None, "interrupted", text))
     for step in job.steps:
         if step.status == "interrupted":
-            notes.append(
-                Event(None, "interrupted", f"Step {step.name!r} interrupted at cursor {compact(step.cursor, 60)}")
-            )
+            where = "before saving a cursor" if step.cursor is None else f"at cursor {compact(step.cursor, 60)}"
+            notes.append(Event(None, "interrupted", f"Step {step.name!r} interrupted {where}"))
     if job.state == State.ENQUEUED and job.error:
         notes.append(Event(None, "retry", f"Waiting to run again; the last try failed: {last_line(job.error)}"))
     return timed + notes

@@ -30,6 +30,12 @@
     return fraction === null || fraction === undefined ? "-" : Math.floor(fraction * 100) + "%";
   }
   function thousands(n) { return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ","); }
+  // Items advanced (out of the total when there is one); "-" when nothing was saved and no
+  // total is known, as views.done writes it.
+  function done(step) {
+    if (step.total !== null && step.total !== undefined) return thousands(step.advanced) + " / " + thousands(step.total);
+    return step.advanced ? thousands(step.advanced) : "-";
+  }
   // One-line JSON spaced like Python's json.dumps, so a value looks the same after an update.
   function json(value) {
     if (Array.isArray(value)) return "[" + value.map(json).join(", ") + "]";
@@ -78,7 +84,7 @@
         }
         setBar(row, step.fraction, step.status);
         setText(row, "percent", percent(step.fraction));
-        setText(row, "count", thousands(step.advanced) + (step.total ? " / " + thousands(step.total) : ""));
+        setText(row, "count", done(step));
         var cursor = json(step.cursor);
         setText(row, "cursor", step.cursor === null ? "-" : cut(cursor, 60));
         var cell = field(row, "cursor");

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import psycopg
 import psycopg_pool
@@ -40,12 +40,16 @@ _OWN_OPTIONS = ("pool_size", "reconnect_timeout")
 
 
 def split_url(url: str) -> tuple[str, dict[str, str]]:
-    """The libpq URL (Onward's own query options removed) and those options."""
-    parts = urlsplit(url)
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    """The libpq URL (Onward's own query options removed, everything else as written) and
+    those options."""
+    base, sep, query = url.partition("?")
+    if not sep:
+        return url, {}
+    pairs = parse_qsl(query, keep_blank_values=True)
     own = {k: v for k, v in pairs if k in _OWN_OPTIONS}
     rest = [(k, v) for k, v in pairs if k not in _OWN_OPTIONS]
-    return urlunsplit(parts._replace(query=urlencode(rest))), own
+    # quote, not quote_plus: libpq reads a "+" in a URL as a plus sign, not a space.
+    return (f"{base}?{urlencode(rest, quote_via=quote)}" if rest else base), own
 
 
 def _disconnected(exc: BaseException, conn: psycopg.Connection[Any] | None) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from onward import lifecycle
 from onward.errors import ConfigurationError, LeaseLost
@@ -22,8 +22,15 @@ from onward.stores.sqlite.admin import SQLiteAdmin
 from onward.stores.sqlite.connection import SQLiteConnections
 from onward.stores.sqlite.inserts import insert_jobs, insert_params, key_use
 from onward.stores.sqlite.schedules import SQLiteSchedules
+from onward.stores.sqlite.wake import WalWatch, watch
 
 __all__ = ["SQLiteStore"]
+
+#: Longest an idle worker sleeps on the WAL watch before it looks at its own wake-up event.
+WAKE_CHECK = 0.01
+#: A write to the WAL shows as a commit (``PRAGMA data_version``) only once it completes: look
+#: again for this long after one, since no other write may follow to wake the watch.
+SETTLE = 0.005
 
 
 class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
@@ -32,6 +39,7 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
     def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:
         SQLiteConnections.__init__(self, url, clock)
         self._found_none = False  # the last claim found nothing ready
+        self._watch: WalWatch | Literal[False] | None = None  # see _wal_watch
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.url!r})"
@@ -229,26 +237,55 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         return float(row[0]) - self.clock()
 
     def wait_for_jobs(self, queues: Sequence[str] | None, timeout: float, wake: threading.Event) -> None:
-        """Poll ``PRAGMA data_version`` (changes when another connection commits) every
-        millisecond or two: cheap, and it sees commits from other processes."""
+        """Sleep until another connection commits and a job of ``queues`` is ready, ``wake``
+        is set, or ``timeout`` passes. Commits are seen through the WAL file (see
+        :mod:`onward.stores.sqlite.wake`), else by polling ``PRAGMA data_version`` (it
+        changes when another connection commits) every millisecond or two."""
         conn = self._conn()
         version = conn.execute("PRAGMA data_version").fetchone()[0]
         deadline = time.monotonic() + timeout
+        watcher = self._wal_watch()
         interval = 0.001
+        settle = 0.0  # after a write to the WAL: look again for a few ms, until its commit shows
         while not wake.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self._closed:
                 return
-            if wake.wait(min(interval, remaining)):
+            if watcher is not None:
+                if settle and time.monotonic() < settle:
+                    time.sleep(0.0005)
+                elif watcher.wait(min(remaining, WAKE_CHECK)):
+                    settle = time.monotonic() + SETTLE
+                else:
+                    continue  # nothing was written: look at ``wake`` and the clock again
+            elif wake.wait(min(interval, remaining)):
                 return
-            interval = min(interval * 1.25, 0.004)
+            else:
+                interval = min(interval * 1.25, 0.004)
             current = conn.execute("PRAGMA data_version").fetchone()[0]
             if current != version:
+                if watcher is not None:
+                    return  # someone committed: the claim that follows looks (one read if nothing is ready)
                 version = current
                 ready = self.next_ready_in(queues)
                 if ready is not None and ready <= 0:
                     return
 
+    def _wal_watch(self) -> WalWatch | None:
+        """This store's watch on its WAL file, made on first use (``None``: poll instead)."""
+        if self._watch is False:
+            return None
+        if self._watch is None:
+            with self._conns_lock:
+                if self._watch is None:
+                    self._watch = watch(self.path + "-wal") or False
+        return self._watch if isinstance(self._watch, WalWatch) else None
+
+    def close(self) -> None:
+        super().close()
+        found, self._watch = self._watch, False
+        if isinstance(found, WalWatch):
+            found.close()
 
 def _guarded(rowcount: int, job_id: str) -> None:
     if rowcount == 0:
