@@ -108,12 +108,22 @@ def one_run(kind: str, schedules: int, serve_ticks: bool, backlog: int, warmup: 
     return out
 
 
+def retried(kind: str, schedules: int, serve_ticks: bool, backlog: int, warmup: float, window: float) -> dict[str, Any]:
+    """:func:`one_run`, run again once if it failed (a database server restarted under it)."""
+    try:
+        return one_run(kind, schedules, serve_ticks, backlog, warmup, window)
+    except Exception as exc:
+        print(f"[bench] {kind} schedules: a run failed, once more: {exc}", file=sys.stderr)
+        time.sleep(5)
+        return one_run(kind, schedules, serve_ticks, backlog, warmup, window)
+
+
 def measure(kind: str, reps: int, backlog: int, warmup: float, window: float) -> dict[str, Any]:
     runs: dict[str, list[dict[str, Any]]] = {"without": [], "with": [], "with_ticks_served": []}
     for _ in range(reps):
-        runs["without"].append(one_run(kind, 0, False, backlog, warmup, window))
-        runs["with"].append(one_run(kind, SCHEDULES, False, backlog, warmup, window))
-        runs["with_ticks_served"].append(one_run(kind, SCHEDULES, True, backlog, warmup, window))
+        runs["without"].append(retried(kind, 0, False, backlog, warmup, window))
+        runs["with"].append(retried(kind, SCHEDULES, False, backlog, warmup, window))
+        runs["with_ticks_served"].append(retried(kind, SCHEDULES, True, backlog, warmup, window))
         print(f"[bench] {kind} schedules: {json.dumps({k: v[-1] for k, v in runs.items()})}", file=sys.stderr)
     ratios = [w["per_s"] / b["per_s"] for w, b in zip(runs["with"], runs["without"], strict=True)]
     late = [r for name in ("with", "with_ticks_served") for r in runs[name]]
