@@ -350,3 +350,18 @@ def positive_int(value: Any, name: str, what: str) -> int:
     if type(value) is not int or value < 1:
         raise ValueError(f"{what}: {name} must be an int >= 1, not {value!r}")
     return value
+
+
+def key_after(source: Source[Any], cursor: Any, keys: int) -> list[Any] | None:
+    """A saved keyset cursor as a list of ``keys`` values (``None``: from the start)."""
+    if cursor is None:
+        return None
+    if keys == 1:
+        if not isinstance(cursor, list):
+            return [cursor]
+    elif isinstance(cursor, list) and len(cursor) == keys:
+        return cursor
+    raise SourceError(
+        f"{source!r}: the saved cursor {cursor!r} does not match the key (one value per key column); "
+        "if the step's key changed, enqueue the job with set(fresh=True) to start over"
+    )

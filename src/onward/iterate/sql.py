@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
-from onward.iterate.core import Paged, SourceError, key_names, positive_int
+from onward.iterate.core import Paged, SourceError, key_after, key_names, positive_int
 
 Page = tuple[list[Any], Callable[[Any], Any], bool]
 
@@ -83,20 +83,6 @@ class Rows(Paged[Any]):
         sql = f"{self._wrapped()}{where} ORDER BY {order} LIMIT {self.batch_size}"
         return sql, self.driver.bind(self.params, values)
 
-    def _after(self, cursor: Any) -> list[Any] | None:
-        """The saved cursor as a list of key values, checked against ``key``."""
-        if cursor is None:
-            return None
-        if len(self.keys) == 1:
-            if not isinstance(cursor, list):
-                return [cursor]
-        elif isinstance(cursor, list) and len(cursor) == len(self.keys):
-            return cursor
-        raise SourceError(
-            f"{self!r}: the saved cursor {cursor!r} does not match the key (one value per key column); "
-            "if the step's key changed, enqueue the job with set(fresh=True) to start over"
-        )
-
     def _columns(self, names: list[str]) -> tuple[list[int], list[str]]:
         """Positions and names of the key columns among the query's columns."""
         positions = []
@@ -133,7 +119,7 @@ class Rows(Paged[Any]):
         driver = self.driver
         if driver.is_async:
             raise SourceError(f"{self!r} on an asynchronous connection: iterate it with async for, in an async step")
-        after = self._after(cursor)
+        after = key_after(self, cursor, len(self.keys))
         positions, names = self._columns(driver.fetch(*self._probe())[1])
         quoted = [driver.quote(name) for name in names]
         many = len(names) > 1
@@ -156,7 +142,7 @@ class Rows(Paged[Any]):
             for sync_page in self.pages(cursor):
                 yield sync_page
             return
-        after = self._after(cursor)
+        after = key_after(self, cursor, len(self.keys))
         positions, names = self._columns((await driver.afetch(*self._probe()))[1])
         quoted = [driver.quote(name) for name in names]
         many = len(names) > 1
