@@ -55,7 +55,7 @@ class QuerySetRows(Paged[Any]):
         return qs.order_by(*self.fields)[: self.batch_size]
 
     def _after(self, after: list[Any]) -> Any:
-        from django.db.models import Q  # type: ignore[import-untyped]
+        from django.db.models import Q
 
         fields = self.fields
         condition = Q(**{f"{fields[0]}__gt": after[0]})
