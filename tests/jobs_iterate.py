@@ -122,6 +122,12 @@ def django_model() -> Any:
     return model
 
 
+async def numbers(items: list[Any]) -> AsyncIterator[Any]:
+    """An async generator over ``items``."""
+    for item in items:
+        yield item
+
+
 def build(spec: dict[str, Any]) -> tuple[Any, list[Any]]:
     """The source a spec names, and the connections to close afterwards."""
     kind = spec["kind"]
@@ -129,6 +135,8 @@ def build(spec: dict[str, Any]) -> tuple[Any, list[Any]]:
         return list(spec["items"]), []
     if kind == "generator":
         return (item for item in spec["items"]), []
+    if kind == "async-generator":
+        return numbers(spec["items"]), []
     if kind == "rows":
         conn = connect(spec)
         source = iterate.rows(conn, spec["sql"], spec.get("params", ()), key=spec["key"], batch_size=spec["batch"])
@@ -192,12 +200,6 @@ async def aconnect(spec: dict[str, Any]) -> tuple[Any, Callable[[], Awaitable[No
     return sa_conn, close
 
 
-async def numbers(items: list[Any]) -> AsyncIterator[Any]:
-    """An async generator over ``items``."""
-    for item in items:
-        yield item
-
-
 class AsyncEach(Job):
     """``async for item in step.each(source)``: sync sources, async iterables, async connections."""
 
@@ -212,11 +214,11 @@ class AsyncEach(Job):
         spec = self.spec
         conns: list[Any] = []
         close: Callable[[], Awaitable[None]] | None = None
-        if spec["kind"] == "async-generator":
-            source: Any = numbers(spec["items"])
-        elif spec["kind"] == "rows" and spec["driver"].endswith("-async"):
+        if spec["kind"] == "rows" and spec["driver"].endswith("-async"):
             conn, close = await aconnect(spec)
-            source = iterate.rows(conn, spec["sql"], spec.get("params", ()), key=spec["key"], batch_size=spec["batch"])
+            source: Any = iterate.rows(
+                conn, spec["sql"], spec.get("params", ()), key=spec["key"], batch_size=spec["batch"]
+            )
         else:
             source, conns = build(spec)
         try:
