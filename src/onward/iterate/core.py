@@ -25,10 +25,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
-#: Cursor values stored as they are, without a serialization check.
-_PLAIN = frozenset((int, str))
-
-
 class SourceError(InvalidStep):
     """A source cannot resume from the saved cursor or cannot read its items.
 
@@ -265,7 +261,7 @@ def _run(step: Step, source: Source[T]) -> Iterator[T]:
     try:
         for item, cursor in source.open(step.cursor):
             yield item
-            if type(cursor) not in _PLAIN:
+            if type(cursor) is not int:  # ints need no serialization check
                 check(cursor, path)
             step.cursor = cursor
             step.advanced += 1
@@ -305,7 +301,7 @@ async def _arun(step: Step, source: Source[T]) -> AsyncIterator[T]:
     try:
         async for item, cursor in source.aopen(step.cursor):
             yield item
-            if type(cursor) not in _PLAIN:
+            if type(cursor) is not int:  # ints need no serialization check
                 check(cursor, path)
             step.cursor = cursor
             step.advanced += 1
