@@ -14,7 +14,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 from onward import Job, Retry, Step, iterate
@@ -128,6 +128,23 @@ async def numbers(items: list[Any]) -> AsyncIterator[Any]:
         yield item
 
 
+class Lettered(iterate.Source[str]):
+    """A source of one's own: items ``a1, a2, ..., b1, ...`` whose cursor is a string token."""
+
+    def __init__(self, groups: str, per_group: int) -> None:
+        self.groups, self.per_group = groups, per_group
+
+    def total(self) -> int:
+        return len(self.groups) * self.per_group
+
+    def open(self, cursor: Any) -> Iterator[tuple[str, Any]]:
+        group, done = cursor.split(":") if cursor else (self.groups[0], "0")
+        for g in self.groups[self.groups.index(group) :]:
+            for i in range(int(done) + 1, self.per_group + 1):
+                yield f"{g}{i}", f"{g}:{i}"
+            done = "0"
+
+
 def build(spec: dict[str, Any]) -> tuple[Any, list[Any]]:
     """The source a spec names, and the connections to close afterwards."""
     kind = spec["kind"]
@@ -137,6 +154,8 @@ def build(spec: dict[str, Any]) -> tuple[Any, list[Any]]:
         return (item for item in spec["items"]), []
     if kind == "async-generator":
         return numbers(spec["items"]), []
+    if kind == "custom":
+        return Lettered(spec["groups"], spec["per_group"]), []
     if kind == "rows":
         conn = connect(spec)
         source = iterate.rows(conn, spec["sql"], spec.get("params", ()), key=spec["key"], batch_size=spec["batch"])

@@ -52,6 +52,14 @@ def test_a_generator_resumes_by_skipping_what_was_processed(store: onward.Store,
     assert (record.steps[0].cursor, record.steps[0].total) == (30, None)  # no length: no total
 
 
+@pytest.mark.parametrize("job", [ji.Each, ji.AsyncEach], ids=["for", "async-for"])
+def test_a_source_of_one_s_own_resumes_from_the_cursors_it_gives(store: onward.Store, app: str, job: type[Job]) -> None:
+    record = run(app, {"kind": "custom", "groups": "abc", "per_group": 3}, "a:3", "b:2", job=job)
+    assert (record.state, record.resumptions) == ("succeeded", 2), record.error
+    assert ji.processed(app) == ["a1", "a2", "a3", "b1", "b2", "b3", "c1", "c2", "c3"]
+    assert (record.steps[0].cursor, record.steps[0].total) == ("c:3", 9)
+
+
 def test_interrupted_after_the_step_the_loop_had_finished(store: onward.Store, app: str) -> None:
     handle = ji.Each.perform_later(app, {"kind": "list", "items": [1, 2, 3]})
     with interrupt_after_step(ji.Each, "process"):
