@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
+
 class SourceError(InvalidStep):
     """A source cannot resume from the saved cursor or cannot read its items.
 
