@@ -14,8 +14,8 @@ Subclass :class:`Source` to write a source of your own.
 
 from onward.iterate.core import Each, Source
 from onward.iterate.csv_file import CsvRows, csv
-from onward.iterate.django_orm import QuerySetRows, queryset
 from onward.iterate.grouping import Batches, batches
+from onward.iterate.querysets import queryset
 from onward.iterate.sql import Rows, rows
 
 __all__ = [
@@ -29,7 +29,6 @@ __all__ = [
     # what they return
     "Each",
     "Rows",
-    "QuerySetRows",
     "CsvRows",
     "Batches",
 ]

@@ -21,6 +21,7 @@ from operator import itemgetter
 from typing import Any
 
 from onward.iterate.core import Paged, SourceError, key_after, key_names, positive_int
+from onward.iterate.drivers import AsyncPsycopgDriver, DjangoDriver, Driver, MySQLDriver
 
 Page = tuple[list[Any], Callable[[Any], Any], bool]
 
@@ -160,104 +161,6 @@ class Rows(Paged[Any]):
             after = list(last) if many else [last]
 
 
-# -- drivers ----------------------------------------------------------------------------------
-
-
-class Driver:
-    """How to run a query on one kind of connection: placeholders, quoting, fetching."""
-
-    is_async = False
-
-    def __init__(self, conn: Any, style: str) -> None:
-        self.conn = conn
-        self.style = style  # a DB-API paramstyle
-
-    def marks(self, params: Sequence[Any] | Mapping[str, Any], n: int) -> list[str]:
-        """Placeholders for ``n`` key values following the user's ``params``."""
-        if isinstance(params, Mapping) or self.style == "named":
-            names = [f"_onward_key{i}" for i in range(n)]
-            if self.style == "pyformat":
-                return [f"%({name})s" for name in names]
-            return [f":{name}" for name in names]
-        if self.style == "numeric":
-            return [f":{len(params) + i + 1}" for i in range(n)]
-        return ["?" if self.style == "qmark" else "%s"] * n
-
-    def bind(self, params: Sequence[Any] | Mapping[str, Any], values: list[Any]) -> Any:
-        """The user's parameters followed by the key values, in the form ``marks`` expects."""
-        if isinstance(params, Mapping) or self.style == "named":
-            named = dict(params) if isinstance(params, Mapping) else {}
-            return {**named, **{f"_onward_key{i}": value for i, value in enumerate(values)}}
-        return (*params, *values)
-
-    def quote(self, name: str) -> str:
-        return '"' + name.replace('"', '""') + '"'
-
-    def fetch(self, sql: str, params: Any) -> tuple[list[Any], list[str]]:
-        cursor = self.conn.cursor()
-        try:
-            cursor.execute(sql, params)
-            names = [column[0] for column in cursor.description or ()]
-            found = cursor.fetchall()
-        finally:
-            cursor.close()
-        return found if isinstance(found, list) else list(found), names
-
-    async def afetch(self, sql: str, params: Any) -> tuple[list[Any], list[str]]:
-        raise NotImplementedError
-
-
-class MySQLDriver(Driver):
-    def quote(self, name: str) -> str:
-        return "`" + name.replace("`", "``") + "`"
-
-
-class DjangoDriver(Driver):
-    """Django's ``connection``: ``%s`` placeholders whatever the database."""
-
-    def quote(self, name: str) -> str:
-        return str(self.conn.ops.quote_name(name))
-
-
-class SQLAlchemyDriver(Driver):
-    """A SQLAlchemy ``Connection``: ``text()`` with bound names."""
-
-    def __init__(self, conn: Any) -> None:
-        super().__init__(conn, "named")
-
-    def quote(self, name: str) -> str:
-        return str(self.conn.dialect.identifier_preparer.quote_identifier(name))
-
-    def fetch(self, sql: str, params: Any) -> tuple[list[Any], list[str]]:
-        from sqlalchemy import text
-
-        result = self.conn.execute(text(sql), params)
-        return list(result.fetchall()), list(result.keys())
-
-
-class AsyncSQLAlchemyDriver(SQLAlchemyDriver):
-    is_async = True
-
-    def quote(self, name: str) -> str:
-        return str(self.conn.sync_connection.dialect.identifier_preparer.quote_identifier(name))
-
-    async def afetch(self, sql: str, params: Any) -> tuple[list[Any], list[str]]:
-        from sqlalchemy import text
-
-        result = await self.conn.execute(text(sql), params)
-        return list(result.fetchall()), list(result.keys())
-
-
-class AsyncPsycopgDriver(Driver):
-    is_async = True
-
-    async def afetch(self, sql: str, params: Any) -> tuple[list[Any], list[str]]:
-        async with self.conn.cursor() as cursor:
-            await cursor.execute(sql, params)
-            names = [column.name for column in cursor.description or ()]
-            return list(await cursor.fetchall()), names
-
-
 def driver_for(conn: Any, params: Sequence[Any] | Mapping[str, Any]) -> Driver:
     """The driver for ``conn``, checking that ``params`` suit its placeholder style."""
     cls = type(conn)
@@ -267,15 +170,9 @@ def driver_for(conn: Any, params: Sequence[Any] | Mapping[str, Any]) -> Driver:
     if isinstance(conn, sqlite3.Connection):
         driver = Driver(conn, "named" if isinstance(params, Mapping) else "qmark")
     elif package == "sqlalchemy":
-        if cls.__name__ == "Connection":
-            driver = SQLAlchemyDriver(conn)
-        elif cls.__name__ == "AsyncConnection":
-            driver = AsyncSQLAlchemyDriver(conn)
-        else:
-            raise TypeError(f"{what} is not a Connection; pass engine.connect() (or session.connection())")
-        if not isinstance(params, Mapping) and params:
-            raise TypeError(f"{what}: SQLAlchemy binds parameters by name; pass params as a dict")
-        return driver
+        from onward.contrib.sqlalchemy_rows import sqlalchemy_driver
+
+        return sqlalchemy_driver(conn, params, what)
     elif package == "psycopg" and cls.__name__.startswith("Async"):
         driver = AsyncPsycopgDriver(conn, "pyformat")
     elif package == "django" and hasattr(conn, "ops"):

@@ -2,7 +2,8 @@
 
 Each page is ``qs.filter(<after the last key>).order_by(*keys)[:batch_size]``; for several
 keys the condition is ``k1 > a OR (k1 = a AND k2 > b) ...``, under ``k1 >= a`` so that an
-index on the keys serves it. Django is imported only when this source is used.
+index on the keys serves it. :func:`onward.iterate.queryset` imports this module (and so
+Django) only when it is called.
 """
 
 from __future__ import annotations
@@ -11,20 +12,12 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from operator import attrgetter, itemgetter
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist  # type: ignore[import-untyped]
+from django.db.models import Q, QuerySet  # type: ignore[import-untyped]
+
 from onward.iterate.core import Paged, SourceError, key_after, key_names, positive_int
 
 Page = tuple[list[Any], Callable[[Any], Any], bool]
-
-
-def queryset(qs: Any, key: str | Sequence[str] = "pk", batch_size: int = 1000) -> QuerySetRows:
-    """The objects of the Django QuerySet ``qs``, read in pages of ``batch_size`` in ``key`` order.
-
-    ``key`` names the model field (or fields, together unique and never NULL) to page by;
-    ``"pk"`` is the primary key. The QuerySet's own ordering is replaced by the key's. Items are
-    what the QuerySet gives (model instances, or dicts from ``.values()``); the cursor is the
-    last processed key (a list for several key fields).
-    """
-    return QuerySetRows(qs, key, batch_size)
 
 
 class QuerySetRows(Paged[Any]):
@@ -32,10 +25,6 @@ class QuerySetRows(Paged[Any]):
 
     def __init__(self, qs: Any, key: str | Sequence[str], batch_size: int) -> None:
         what = "iterate.queryset"
-        try:
-            from django.db.models import QuerySet  # type: ignore[import-untyped]
-        except ImportError as exc:  # pragma: no cover - Django is the caller's dependency
-            raise ImportError(f"{what} needs Django: pip install django") from exc
         if not isinstance(qs, QuerySet):
             raise TypeError(f"{what} needs a Django QuerySet, not {type(qs).__name__}")
         if qs.query.is_sliced:
@@ -55,8 +44,6 @@ class QuerySetRows(Paged[Any]):
         return qs.order_by(*self.fields)[: self.batch_size]
 
     def _after(self, after: list[Any]) -> Any:
-        from django.db.models import Q
-
         fields = self.fields
         condition = Q(**{f"{fields[0]}__gt": after[0]})
         for i in range(1, len(fields)):
@@ -115,8 +102,6 @@ class QuerySetRows(Paged[Any]):
 
 def _columns(meta: Any, name: str, what: str) -> list[str]:
     """The column attribute names (``author_id`` for ``author``) that key ``name`` stands for."""
-    from django.core.exceptions import FieldDoesNotExist  # type: ignore[import-untyped]
-
     field = meta.pk if name == "pk" else None
     if field is None:
         try:
