@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from operator import attrgetter, itemgetter
 from typing import Any
 
-from django.core.exceptions import FieldDoesNotExist  # type: ignore[import-untyped]
-from django.db.models import Q, QuerySet  # type: ignore[import-untyped]
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Q, QuerySet
 
 from onward.iterate.core import Paged, SourceError, key_after, key_names, positive_int
 
