@@ -1,4 +1,4 @@
-"""Integrations, each imported only by those who use it: Django (``onward.contrib.django``),
-Prometheus (``onward.contrib.prometheus``), OpenTelemetry (``onward.contrib.otel``), and the
-``step.each`` sources over SQLAlchemy connections (``onward.contrib.sqlalchemy_rows``) and
-Django QuerySets (``onward.contrib.django_queryset``)."""
+"""Integrations, each imported only by those who use it: Django (``onward.contrib.django``,
+whose ``queryset`` module is the ``step.each`` source over QuerySets), Prometheus
+(``onward.contrib.prometheus``), OpenTelemetry (``onward.contrib.otel``), and the ``step.each``
+source over SQLAlchemy connections (``onward.contrib.sqlalchemy_rows``)."""

@@ -1,5 +1,5 @@
 """``iterate.queryset``: keyset pages over a Django ``QuerySet`` (see
-:mod:`onward.contrib.django_queryset`, imported only when this is called)."""
+:mod:`onward.contrib.django.queryset`, imported only when this is called)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from onward.contrib.django_queryset import QuerySetRows
+    from onward.contrib.django.queryset import QuerySetRows
 
 
 def queryset(qs: Any, key: str | Sequence[str] = "pk", batch_size: int = 1000) -> QuerySetRows:
@@ -18,6 +18,6 @@ def queryset(qs: Any, key: str | Sequence[str] = "pk", batch_size: int = 1000) -
     what the QuerySet gives (model instances, or dicts from ``.values()``); the cursor is the
     last processed key (a list for several key fields).
     """
-    from onward.contrib.django_queryset import QuerySetRows
+    from onward.contrib.django.queryset import QuerySetRows
 
     return QuerySetRows(qs, key, batch_size)
