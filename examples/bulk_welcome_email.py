@@ -2,8 +2,10 @@
 
 ``TrackBulkEmailMetricsJob`` is enqueued in the same transaction that marks the bulk job
 succeeded, once, after every step is complete: never after an interruption or a failure.
+``BulkWelcomeEmailEachJob`` sends with ``step.each`` over ``iterate.rows`` instead of an
+explicit cursor.
 
-    python bulk_welcome_email.py [USERS]
+    python bulk_welcome_email.py [--each] [USERS]
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import app_db
 
 import onward
-from onward import Job, Step
+from onward import Job, Step, iterate
 
 
 def users(plan: str, start: int | None, last_id: int) -> Iterator[tuple[int, str]]:
@@ -85,12 +87,29 @@ class BulkWelcomeEmailJob(Job):
         app_db.record_effect("bulk_email_finished", self.options["plan"])
 
 
+class BulkWelcomeEmailEachJob(BulkWelcomeEmailJob):
+    """The same job, sending with ``step.each``: the cursor is the last user id emailed."""
+
+    def send_emails(self, step: Step) -> None:
+        step.total = self.state["in_scope"]
+        users_in_scope = iterate.rows(
+            app_db.connect(),
+            "SELECT id, email FROM users WHERE plan = ? AND id <= ?",
+            (self.options["plan"], self.state["last_user_id"]),
+            key="id",
+        )
+        for user_id, email in step.each(users_in_scope):
+            send_email(user_id, email)
+            self.state["sent"] += 1
+
+
 def main(argv: list[str]) -> None:
     enqueue_only = "--enqueue-only" in argv
+    job = BulkWelcomeEmailEachJob if "--each" in argv else BulkWelcomeEmailJob
     args = [a for a in argv if not a.startswith("--")]
     onward.connect()
     app_db.create_users(int(args[0]) if args else 900)
-    handle = BulkWelcomeEmailJob.perform_later({"plan": "paid"})
+    handle = job.perform_later({"plan": "paid"})
     print(f"job {handle.id} enqueued")
     if enqueue_only:
         return

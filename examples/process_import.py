@@ -1,8 +1,11 @@
 """The seed's ``ProcessImportJob``: initialize, process records with a cursor, finalize.
 
-Run the whole example in one process::
+``ProcessImportEachJob`` is the same job with the loop written with ``step.each`` over
+``iterate.rows``: keyset pages over the records, the cursor moved after each record.
 
-    python process_import.py [RECORDS]
+Run the whole example in one process (``--each`` runs ``ProcessImportEachJob``)::
+
+    python process_import.py [--each] [RECORDS]
 
 or enqueue here and run a worker elsewhere (see README.md)::
 
@@ -18,7 +21,7 @@ from collections.abc import Iterator
 import app_db
 
 import onward
-from onward import Job, Step
+from onward import Job, Step, iterate
 
 BATCH = 100
 
@@ -92,13 +95,28 @@ class ProcessImportJob(Job):
         self.imp.update("completed")
 
 
+class ProcessImportEachJob(ProcessImportJob):
+    """The same job, its loop written with ``step.each``: the cursor is the last record id
+    processed, moved once the loop body has finished with a record."""
+
+    def process_records(self, step: Step) -> None:
+        step.total = self.imp.record_count
+        records = iterate.rows(
+            app_db.connect(), "SELECT id, payload FROM import_records WHERE import_id = ?", (self.imp.id,), key="id"
+        )
+        for record_id, payload in step.each(records):
+            process_record(record_id, payload)
+            self.state["imported"] = self.state.get("imported", 0) + 1
+
+
 def main(argv: list[str]) -> None:
     enqueue_only = "--enqueue-only" in argv
+    job = ProcessImportEachJob if "--each" in argv else ProcessImportJob
     args = [a for a in argv if not a.startswith("--")]
     records = int(args[0]) if args else 1000
     onward.connect()
     import_id = app_db.create_import(records)
-    handle = ProcessImportJob.perform_later(import_id)
+    handle = job.perform_later(import_id)
     print(f"import {import_id}: job {handle.id} enqueued ({records} records)")
     if enqueue_only:
         return

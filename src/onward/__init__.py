@@ -1,6 +1,6 @@
 """Onward: durable background jobs with continuations and checkpointed steps."""
 
-from onward import log_events
+from onward import iterate, log_events
 from onward.connecting import connect, get_job
 from onward.errors import (
     ConfigurationError,
@@ -37,6 +37,7 @@ __all__ = [
     "JobHandle",
     "Retry",
     "Step",
+    "iterate",
     # periodic jobs
     "schedule",
     "Schedule",

@@ -15,19 +15,21 @@ import inspect
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from onward import events, serialization, step_hooks, trailing_saves
 from onward.errors import Interrupt, InvalidStep, OnwardError, SerializationError, UnadvanceableCursor
 from onward.step_json import StepsEncoder
 
 if TYPE_CHECKING:
+    from onward.iterate.core import Each, Source
     from onward.job import Job
 
 log = logging.getLogger("onward.steps")
 
 _MISSING: Any = object()
+_T = TypeVar("_T")
 
 
 def _ignore(kind: str, **data: Any) -> None:
@@ -96,6 +98,13 @@ class Step:
     def checkpoint(self) -> None:
         """Save the cursor durably now; also a point where a stopping worker interrupts."""
         self._runner.tick(self, True)
+
+    def each(self, source: Iterable[_T] | AsyncIterable[_T] | Source[_T]) -> Each[_T]:
+        """Iterate ``source`` (a sequence or an :mod:`onward.iterate` source), advancing the
+        cursor after the loop body finishes with each item; ``async for`` in async steps."""
+        from onward.iterate.core import Each
+
+        return Each(self, source)
 
 
 #: Arity by ``(code object, bound)``: lambdas made afresh in every execution share their

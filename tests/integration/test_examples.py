@@ -54,6 +54,10 @@ def start_import(n: int, tmp: Path) -> onward.JobHandle:
     return process_import.ProcessImportJob.perform_later(app_db.create_import(n))
 
 
+def start_import_each(n: int, tmp: Path) -> onward.JobHandle:
+    return process_import.ProcessImportEachJob.perform_later(app_db.create_import(n))
+
+
 def import_keys() -> set[str]:
     return {str(r[0]) for r in app_db.connect().execute("SELECT id FROM import_records")}
 
@@ -71,6 +75,11 @@ def start_emails(n: int, tmp: Path) -> onward.JobHandle:
     return bulk_welcome_email.BulkWelcomeEmailJob.perform_later({"plan": "paid"})
 
 
+def start_emails_each(n: int, tmp: Path) -> onward.JobHandle:
+    app_db.create_users(n)
+    return bulk_welcome_email.BulkWelcomeEmailEachJob.perform_later({"plan": "paid"})
+
+
 def email_keys() -> set[str]:
     return {str(r[0]) for r in app_db.connect().execute("SELECT id FROM users WHERE plan = 'paid'")}
 
@@ -86,6 +95,11 @@ def check_emails(record: onward.JobRecord, tmp: Path, killed: bool) -> None:
 def start_report(n: int, tmp: Path) -> onward.JobHandle:
     app_db.create_sales(n)
     return generate_report.GenerateReportJob.perform_later(str(tmp / "report.csv"))
+
+
+def start_report_each(n: int, tmp: Path) -> onward.JobHandle:
+    app_db.create_sales(n)
+    return generate_report.GenerateReportEachJob.perform_later(str(tmp / "report.csv"))
 
 
 def sale_keys() -> set[str]:
@@ -120,6 +134,35 @@ EXAMPLE_LIST = [
         sale_keys,
         check_report,
         isolated_steps=1,  # "render"
+    ),
+    # the same three, their loops written with step.each over iterate.rows
+    Example(
+        "import-each",
+        "process_import",
+        process_import.ProcessImportEachJob,
+        "imported",
+        start_import_each,
+        import_keys,
+        check_import,
+    ),
+    Example(
+        "emails-each",
+        "bulk_welcome_email",
+        bulk_welcome_email.BulkWelcomeEmailEachJob,
+        "welcome_email",
+        start_emails_each,
+        email_keys,
+        check_emails,
+    ),
+    Example(
+        "report-each",
+        "generate_report",
+        generate_report.GenerateReportEachJob,
+        "aggregated",
+        start_report_each,
+        sale_keys,
+        check_report,
+        isolated_steps=1,
     ),
 ]
 
