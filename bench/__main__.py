@@ -17,16 +17,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import suite
+from bench import schedules, suite
 from bench.harness import postgres_unavailable
 
 
 def plan(quick: bool) -> dict[str, Any]:
     if quick:
         return {"one": 2_000, "bulk": 20_000, "process": 10_000, "latency": 30, "parents": 300,
-                "backlog": (1_000, 100_000), "measure": 10_000, "memory": 30_000}  # fmt: skip
+                "backlog": (1_000, 100_000), "measure": 10_000, "memory": 30_000, "schedule_reps": 1}  # fmt: skip
     return {"one": 5_000, "bulk": 20_000, "process": 20_000, "latency": 50, "parents": 1_000,
-            "backlog": (1_000, 1_000_000), "measure": 20_000, "memory": 100_000}  # fmt: skip
+            "backlog": (1_000, 1_000_000), "measure": 20_000, "memory": 100_000, "schedule_reps": 3}  # fmt: skip
 
 
 def run_store(kind: str, p: dict[str, Any], only: set[str] | None) -> dict[str, Any]:
@@ -39,6 +39,7 @@ def run_store(kind: str, p: dict[str, Any], only: set[str] | None) -> dict[str, 
         "continuations": lambda: suite.continuation_cost(kind, p["parents"]),
         "backlog": lambda: suite.backlog(kind, p["backlog"], p["measure"], p["memory"]),
         "idle_rss": lambda: suite.idle_rss(kind),
+        "schedules": lambda: schedules.measure(kind, p["schedule_reps"], p["process"] * 10, 3.0, 8.0),
     }
     out: dict[str, Any] = {}
     for name, step in steps.items():
@@ -100,6 +101,9 @@ def table(results: dict[str, Any]) -> str:
         (f"{int(large):,} queued / 1,000 queued", ("backlog", "ratio"), ratio),
         ("worker RSS change between the two memory samples", ("backlog", large, "memory", "change"), pct),
         ("idle worker RSS (concurrency 2)", ("idle_rss", "rss_kib"), mib),
+        ("processing with 1,000 `every=1` schedules declared", ("schedules", "with_per_s"), rate),
+        ("  / without (target >= 0.90)", ("schedules", "ratio"), ratio),
+        ("  ticks enqueued more than 1 s late (target 0)", ("schedules", "late_over_1s"), str),
     ):  # fmt: skip
         lines.append(row(label, [get(k, *path) for k in kinds], fmt))
     ck = results.get("checkpoint_overhead")

@@ -17,7 +17,7 @@ import onward
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PG_ADMIN_URL = os.environ.get("ONWARD_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-PG_DATABASE = "onward_bench_suite"
+PG_DATABASE = os.environ.get("ONWARD_BENCH_POSTGRES_DATABASE", "onward_bench_suite")  # one per concurrent run
 
 
 def postgres_unavailable() -> str | None:
@@ -99,16 +99,25 @@ def enqueued(store: onward.Store) -> int:
 class WorkerProcess:
     """``onward worker`` in a subprocess, with the benchmark jobs importable."""
 
-    def __init__(self, url: str, concurrency: int = 2, processes: int = 1) -> None:
+    def __init__(
+        self,
+        url: str,
+        concurrency: int = 2,
+        processes: int = 1,
+        *,
+        extra: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
         argv = [
             sys.executable, "-m", "onward", "worker", "--import", "bench.jobs", "--concurrency", str(concurrency),
-            "--log-level", "WARNING", "--database-url", url,
+            "--log-level", "WARNING", "--database-url", url, *extra,
         ]  # fmt: skip
         if processes > 1:
             argv += ["--processes", str(processes)]
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        full_env = None if env is None else {**os.environ, **env}
+        self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
 
     def rss_kib(self) -> int:
         """Resident memory of the worker (and its children under ``--processes``), KiB."""

@@ -53,3 +53,17 @@ def subprocess_env() -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), str(HERE.parent / "src"), env.get("PYTHONPATH", "")])
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+@pytest.fixture(autouse=True)
+def fresh_schedules() -> Iterator[None]:
+    """No schedule declared in this process during the test (``onward.schedule``), and none
+    left behind by it: a module that declares schedules when imported (the demo's jobs) does
+    not make the workers of other tests run them."""
+    from onward import schedules
+
+    saved = dict(schedules._registry)
+    schedules._registry.clear()
+    yield
+    schedules._registry.clear()
+    schedules._registry.update(saved)

@@ -16,6 +16,7 @@ from onward.errors import (
 from onward.job import Args, Job, JobHandle
 from onward.records import JobRecord, State, StepRecord
 from onward.retry import Retry
+from onward.schedules import Schedule, schedule
 from onward.steps import Step
 from onward.stores.base import Store
 from onward.transaction import transaction
@@ -37,6 +38,9 @@ __all__ = [
     "Retry",
     "Step",
     "iterate",
+    # periodic jobs
+    "schedule",
+    "Schedule",
     # inspecting
     "get_job",
     "JobRecord",

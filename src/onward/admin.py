@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from onward import lifecycle
+from onward.admin_schedules import ScheduleAdmin, ScheduleNotFound, ScheduleView
 from onward.admin_text import decode_arguments, format_duration, parse_duration, to_plain
 from onward.admin_values import (
     STATES,
@@ -64,6 +65,8 @@ __all__ = [
     "QueueCounts",
     "ReadyQueue",
     "RunningJob",
+    "ScheduleNotFound",
+    "ScheduleView",
     "Stats",
     "StepProgress",
     "TreeNode",
@@ -100,8 +103,9 @@ class ActionRefused(OnwardError):
 # -- the facade -----------------------------------------------------------------------------
 
 
-class Admin:
-    """Operator queries and actions over one store. Cheap to create; holds no state but it."""
+class Admin(ScheduleAdmin):
+    """Operator queries and actions over one store. Cheap to create; holds no state but it.
+    Schedules: see :class:`onward.admin_schedules.ScheduleAdmin`."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -118,13 +122,14 @@ class Admin:
         before: str | None = None,
         limit: int = 50,
         continuation_failed: bool = False,
+        schedule_key: str | None = None,
     ) -> JobPage:
         """Jobs matching every given filter, newest first, at most ``limit`` (capped at
         :data:`MAX_PAGE`). ``job_class`` is an import path (``module:ClassName``), ``search``
         an id or id prefix, ``before`` the ``next`` of the previous page,
-        ``continuation_failed`` keeps only succeeded jobs whose ``continuations`` raised.
-        ``ValueError`` for an unknown state, a class name without its module, or a limit
-        below 1."""
+        ``continuation_failed`` keeps only succeeded jobs whose ``continuations`` raised,
+        ``schedule_key`` the jobs that schedule enqueued. ``ValueError`` for an unknown
+        state, a class name without its module, or a limit below 1."""
         if state is not None and state not in STATES:
             raise ValueError(f"unknown state {state!r}; use one of {', '.join(STATES)}")
         if limit < 1:
@@ -143,6 +148,7 @@ class Admin:
                 limit=limit + 1,
                 id_prefix=prefix,
                 continuation_failed=continuation_failed,
+                schedule_key=schedule_key or None,
             )
         )
         page = found[:limit]

@@ -166,6 +166,7 @@ class Execution:
         job.resumptions = claimed.resumptions
         job.state = serialization.from_json(claimed.job_state) or {}
         job.result = None
+        job.scheduled_for = claimed.scheduled_for
         job._store = self.store
         writer = self.writer
         runner = StepRunner(

@@ -145,6 +145,7 @@ class Job:
     resumptions: int
     state: dict[str, Any]
     result: Any
+    scheduled_for: datetime | None = None  # the tick, when a schedule enqueued this job (UTC)
     _runner: StepRunner | None = None
     _store: Store | None = None  # the store this execution runs in (set by the execution)
 

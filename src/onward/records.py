@@ -1,4 +1,5 @@
-"""Frozen views of stored jobs: :class:`JobRecord`, :class:`StepRecord` and :class:`State`.
+"""Frozen views of stored jobs: :class:`JobRecord`, :class:`StepRecord` and :class:`State`;
+and of stored schedules: :class:`ScheduleRecord`.
 
 Stores hand rows to :func:`job_record`; nothing else builds records, and nobody mutates
 them. Times are aware UTC datetimes.
@@ -98,6 +99,8 @@ class JobRecord:
     unique_key: str | None = None
     lease_expires_at: datetime | None = None
     worker_id: str | None = None
+    schedule_key: str | None = None  # the schedule that enqueued this job
+    scheduled_for: datetime | None = None  # and the tick it was enqueued for
     _store: Store | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -182,5 +185,68 @@ def job_record(row: Mapping[str, Any], children: tuple[str, ...], store: Store |
         unique_key=row["unique_key"],
         lease_expires_at=to_datetime(row["lease_expires_at"]) if state == State.RUNNING else None,
         worker_id=row["worker_id"] if state == State.RUNNING else None,
+        schedule_key=row["schedule_key"],
+        scheduled_for=to_datetime(row["scheduled_for"]),
         _store=store,
+    )
+
+
+# -- schedules --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRecord:
+    """A schedule as stored, at the moment it was read.
+
+    ``every`` is in seconds (``None`` for a cron schedule); ``settings`` holds the rest of the
+    declaration (``args`` and ``kwargs`` as stored, ``missed``, ``overlap``, ``queue``,
+    ``priority``). Every tick up to ``ticked_through`` has been dealt with. ``last_tick`` is the
+    latest tick recorded; ``last_tick_skipped`` when it enqueued nothing because the previous
+    job was still enqueued or running. ``last_job_id`` is the latest job the schedule
+    enqueued, ``last_job_state`` its state (``None`` once purged). ``declared_at`` is when a
+    running worker last declared the schedule (``declared_by`` names it).
+    """
+
+    key: str
+    job_class: str
+    cron: str | None
+    every: float | None
+    timezone: str
+    settings: dict[str, Any]
+    paused: bool
+    paused_at: datetime | None
+    first_seen: datetime
+    ticked_through: datetime
+    last_tick: datetime | None
+    last_tick_skipped: bool
+    last_job_id: str | None
+    last_job_state: str | None
+    declared_at: datetime | None
+    declared_by: str | None
+
+
+def schedule_record(row: Mapping[str, Any]) -> ScheduleRecord:
+    """Build a schedule record from a stored row (times as epoch or datetime)."""
+    first_seen = to_datetime(row["first_seen"])
+    ticked_through = to_datetime(row["ticked_through"])
+    assert first_seen is not None
+    assert ticked_through is not None
+    every = row["every"]
+    return ScheduleRecord(
+        key=row["key"],
+        job_class=row["job_class"],
+        cron=row["cron"],
+        every=None if every is None else float(every),
+        timezone=row["timezone"],
+        settings=serialization.from_json(row["settings"]) or {},
+        paused=bool(row["paused"]),
+        paused_at=to_datetime(row["paused_at"]),
+        first_seen=first_seen,
+        ticked_through=ticked_through,
+        last_tick=to_datetime(row["last_tick"]),
+        last_tick_skipped=bool(row["last_tick_skipped"]),
+        last_job_id=row["last_job_id"],
+        last_job_state=row["last_job_state"],
+        declared_at=to_datetime(row["declared_at"]),
+        declared_by=row["declared_by"],
     )

@@ -26,6 +26,7 @@ from onward import connecting, events
 from onward.completions import Completer
 from onward.duties import Duty
 from onward.duties.reaper import Reaper
+from onward.duties.scheduler import Scheduler
 from onward.errors import LeaseLost, StoreClosed
 from onward.execution import Execution
 from onward.lanes import SIGNAL_CHECK, Lane, Lanes, SharedLoop
@@ -49,6 +50,7 @@ class Worker(Lanes):
     ``queues=None`` serves every queue; ``concurrency`` jobs run at once. ``lease_timeout``
     is how long a job stays claimed without a heartbeat before another worker may take it;
     ``shutdown_timeout`` is how long running jobs get to finish when the worker stops.
+    ``schedules`` runs the schedules declared in this process (``onward.schedule``).
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class Worker(Lanes):
         store: Store | None = None,
         poll_interval: float = 1.0,
         worker_id: str | None = None,
+        schedules: bool = True,
     ) -> None:
         if isinstance(queues, str):
             queues = [q for q in queues.split(",") if q]
@@ -77,6 +80,7 @@ class Worker(Lanes):
         self.store = store
         self.poll_interval = poll_interval
         self.worker_id = worker_id or default_worker_id()
+        self.schedules = bool(schedules)  # run the schedules declared in this process
         self.executions = 0
         self.outcomes: Counter[str] = Counter()
         self._running: dict[str, Execution] = {}  # every claimed job: started or held ahead
@@ -126,6 +130,8 @@ class Worker(Lanes):
         self._keeper = LeaseKeeper(store, self.lease_timeout)
         self._completer = Completer(store, self._committed)
         self._duties = [Reaper(self.lease_timeout)]
+        if self.schedules:
+            self._duties.append(Scheduler(self.worker_id))
         store.add_listener(self._wake)
         events.emit(events.Event(events.WORKER_STARTED, worker_id=self.worker_id))
         log.info(
@@ -150,6 +156,7 @@ class Worker(Lanes):
             try:
                 self._shutdown(store)
             finally:
+                self._close_duties(store)
                 if self._completer is not None:
                     self._completer.close()
                 store.remove_listener(self._wake)
@@ -186,15 +193,24 @@ class Worker(Lanes):
 
     def _do_duties(self, store: Store, due: list[float]) -> None:
         for i, duty in enumerate(self._duties):
-            now = time.monotonic()
-            if now < due[i]:
+            if time.monotonic() < due[i]:
                 continue
-            due[i] = now + duty.interval()
-            if duty.run(store):
+            try:
+                ready = duty.run(store)
+            finally:
+                due[i] = time.monotonic() + duty.interval()  # asked after the run (the scheduler's next tick)
+            if ready:
                 with self._lock:  # jobs are ready again: look before a burst ends
                     self._found_nothing_at = -1
                     self._look_again()
                 self._wake.set()
+
+    def _close_duties(self, store: Store) -> None:
+        for duty in self._duties:
+            try:
+                duty.close(store)
+            except Exception as exc:  # the store may be gone: a stopping worker goes on stopping
+                log.warning("worker %s: %s could not close: %s", self.worker_id, duty.name, exc)
 
     def _burst_finished(self) -> bool:
         """Every lane is idle and a claim found nothing after the last job ended."""

@@ -3,6 +3,7 @@ against the demo's own application database."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 import sqlite3
@@ -51,9 +52,14 @@ def _check(directory: Path, output: str, users: int, rows: int) -> None:
     app.close()
     store = stores.open_store(f"sqlite:///{directory / 'onward.sqlite3'}")
     try:
-        jobs = {j.job_class.rpartition(":")[2]: j for j in Admin(store).jobs(limit=100).jobs}
+        found = Admin(store).jobs(limit=1000).jobs
     finally:
         store.close()
+    jobs = {j.job_class.rpartition(":")[2]: j for j in found if j.schedule_key is None}
+    heartbeats = sorted(j.scheduled_for for j in found if j.schedule_key == "demo-heartbeat")
+    assert len(heartbeats) >= 2
+    assert {(b - a).total_seconds() for a, b in itertools.pairwise(heartbeats)} == {2.0}
+    assert "✓ schedule: each tick once: demo-heartbeat ticked" in output
     assert set(jobs) == {
         "SendWelcomeEmail",
         "SendOnboardingTips",
@@ -93,7 +99,7 @@ def _the_printed_commands_work(output: str, env: dict[str, str]) -> None:
     for command in commands:
         result = subprocess.run(shlex.split(command), capture_output=True, text=True, env=env, timeout=60)
         assert result.returncode == 0, (command, result.stderr)
-        assert "ProcessImport" in result.stdout
+        assert ("demo-heartbeat" if command.endswith(" schedules") else "ProcessImport") in result.stdout
 
 
 @pytest.mark.slow

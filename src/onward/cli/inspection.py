@@ -27,6 +27,7 @@ from onward.records import FINISHED_STATES
 @click.option("--queue", default=None, help="Only jobs of this queue.")
 @click.option("--class", "job_class", default=None, metavar="MODULE:CLASS", help="Only jobs of this class.")
 @click.option("--search", default=None, metavar="ID", help="Only jobs whose id starts with this.")
+@click.option("--schedule", "schedule_key", default=None, metavar="KEY", help="Only jobs this schedule enqueued.")
 @click.option(
     "--continuation-failed", is_flag=True, help="Only succeeded jobs whose continuations raised (to run again)."
 )
@@ -40,6 +41,7 @@ def jobs(
     queue: str | None,
     job_class: str | None,
     search: str | None,
+    schedule_key: str | None,
     continuation_failed: bool,
     before: str | None,
     limit: int,
@@ -57,6 +59,7 @@ def jobs(
             search=search,
             before=before,
             limit=limit,
+            schedule_key=schedule_key,
             continuation_failed=continuation_failed,
         )
     if as_json:
@@ -64,7 +67,7 @@ def jobs(
         return
     out = console()
     if not page.jobs:
-        filtered = state or queue or job_class or search or before or continuation_failed
+        filtered = state or queue or job_class or search or before or schedule_key or continuation_failed
         out.print("No jobs match." if filtered else "No jobs.")
         return
     out.print(render.jobs_table(page.jobs))

@@ -315,6 +315,8 @@ def detail(d: JobDetail) -> RenderableType:
     ]
     if job.unique_key is not None:
         rows.append(("unique key", job.unique_key))
+    if job.schedule_key is not None and job.scheduled_for is not None:
+        rows.append(("schedule", f"{job.schedule_key}, tick {job.scheduled_for.isoformat(timespec='seconds')}"))
     rows += [
         ("enqueued", f"{job.enqueued_at.isoformat(timespec='seconds')} ({ago(job.enqueued_at)})"),
         ("scheduled", f"{job.scheduled_at.isoformat(timespec='seconds')} ({ago(job.scheduled_at)})"),

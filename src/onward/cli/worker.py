@@ -43,6 +43,12 @@ WORKER_SWITCH_INTERVAL = 0.0005  # seconds; see sys.setswitchinterval
 )
 @click.option("--import", "imports", multiple=True, metavar="MODULE", help="Module defining jobs (repeatable).")
 @click.option(
+    "--schedules/--no-schedules",
+    default=True,
+    show_default=True,
+    help="Run the schedules declared by the imported modules (onward.schedule).",
+)
+@click.option(
     "--log-level",
     default="INFO",
     show_default=True,
@@ -71,6 +77,7 @@ def worker(
     lease_timeout: float,
     shutdown_timeout: float,
     imports: tuple[str, ...],
+    schedules: bool,
     log_level: str,
     log_format: str,
     metrics_port: int | None,
@@ -111,6 +118,7 @@ def worker(
         lease_timeout=lease_timeout,
         shutdown_timeout=shutdown_timeout,
         store=store,
+        schedules=schedules,
     )
     # Job threads are daemon threads: one that outlived the shutdown timeout (its job was
     # released to the queue) does not keep the process from exiting.

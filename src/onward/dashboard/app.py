@@ -45,7 +45,7 @@ from onward.admin import (
     actions,
     format_duration,
 )
-from onward.dashboard import api, csrf, security, views
+from onward.dashboard import api, csrf, schedules_page, security, views
 from onward.errors import OnwardError
 from onward.records import JobRecord
 
@@ -122,6 +122,7 @@ def create_app(
             "job_class": q.get("class") or None,
             "search": q.get("search") or None,
             "parent_id": q.get("parent") or None,
+            "schedule_key": q.get("schedule") or None,
         }
         ops = admin()
         queues = queue_names.get(ops)
@@ -224,6 +225,7 @@ def create_app(
             name="rerun_continuations",
         ),
         Route("/metrics", metrics, name="metrics"),
+        *schedules_page.routes(admin, render),
         Mount("/api", routes=api.routes(admin)),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

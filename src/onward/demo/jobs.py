@@ -1,5 +1,6 @@
 """The seed document's jobs, in Python: a welcome-email chain (continuations), a bulk email
-job and an import (steps), each writing its side effects to the demo's application database.
+job and an import (steps), each writing its side effects to the demo's application database;
+and a schedule, ``demo-heartbeat``, run by whichever demo worker is up.
 
 The chain, as in the seed::
 
@@ -21,6 +22,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
+import onward
 from onward import Job, Retry, Step
 from onward.demo import app
 
@@ -30,6 +32,8 @@ RATE = 400
 CHECKPOINT_INTERVAL = 0.25
 #: The seed waits 5 minutes before the onboarding tips; the demo sets a few seconds.
 TIPS_WAIT_VAR = "ONWARD_DEMO_TIPS_WAIT"
+#: Seconds between the ticks of the demo's schedule.
+HEARTBEAT_EVERY = 2
 
 
 def crash_bound() -> int:
@@ -163,6 +167,25 @@ class ProcessImport(Job):
 
     def _set_status(self, status: str) -> None:
         self.conn.execute("UPDATE imports SET status = ? WHERE id = ?", (status, self.import_id))
+
+
+class Heartbeat(Job):
+    """The demo's periodic job: records the tick it was enqueued for. Each demo worker runs
+    the schedule, one after the other (stopped, killed, started again): every tick is
+    recorded once."""
+
+    queue = "metrics"
+
+    def perform(self) -> str:
+        tick = self.scheduled_for.isoformat() if self.scheduled_for else "-"
+        with _app() as conn:
+            app.record_event(conn, "heartbeat", tick)
+        return tick
+
+
+# Declared beside its job; a worker that imports this module runs it. missed="all": a tick
+# that came due while no worker ran (between two workers of the demo) is still enqueued.
+onward.schedule("demo-heartbeat", Heartbeat, every=timedelta(seconds=HEARTBEAT_EVERY), missed="all", overlap=True)
 
 
 @contextmanager

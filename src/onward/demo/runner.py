@@ -9,10 +9,15 @@ crash in the middle of stepped jobs, and a summary checked against the applicati
 3. Steps, crash: ``ProcessImport``; the worker gets SIGKILL midway; once its lease expires a
    new worker resumes from the last checkpoint, repeating at most the rows of one checkpoint
    interval plus the one in flight.
+
+All along, every worker runs the schedule ``demo-heartbeat`` (a ``Heartbeat`` job every
+2 seconds): the summary checks that each tick enqueued exactly one job, across the stop, the
+crash and the three workers.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
@@ -147,6 +152,7 @@ class Demo:
         out.print(f"Store:        {connecting.mask_url(self.store_url)}")
         out.print(f"Application:  {self.app_db} ({self.users:,} users, an import of {self.records:,} rows)")
         out.print(f"Worker logs:  {self.directory}/worker-*.log")
+        out.print(f"Schedule:     demo-heartbeat enqueues Heartbeat every {jobs.HEARTBEAT_EVERY} s, on every worker")
 
     def start_worker(self, name: str) -> WorkerProcess:
         log_path = self.directory / f"worker-{name}.log"
@@ -323,6 +329,7 @@ class Demo:
         jobs_line = f"{len(demo_jobs)} jobs, all succeeded" if all_ok else "not every job succeeded"
         self.checks.insert(0, Check("jobs", all_ok, jobs_line))
         resumed = bulk.job.resumptions >= 1 and imported.job.resumptions >= 1
+        self.checks.append(self._schedule_check())
         self.checks.append(
             Check(
                 "resumed from checkpoints",
@@ -340,7 +347,25 @@ class Demo:
         out.print(f"  export {connecting.ENV_VAR}={connecting.mask_url(self.store_url)}")
         out.print(f"  {onward} jobs")
         out.print(f"  {onward} show {imported.job.id}")
+        out.print(f"  {onward} schedules")
         out.print(f"  {onward} dashboard          # then open http://127.0.0.1:8642")
+
+    def _schedule_check(self) -> Check:
+        """Every tick of the demo's schedule enqueued one job: none twice, none missing."""
+        ticks = sorted(
+            j.scheduled_for.timestamp()
+            for j in self.admin.jobs(schedule_key="demo-heartbeat", limit=1000).jobs
+            if j.scheduled_for is not None
+        )
+        recorded = app.events(self.app_db, "heartbeat")
+        steps = {round(b - a, 3) for a, b in itertools.pairwise(ticks)}
+        ok = len(ticks) >= 2 and steps == {float(jobs.HEARTBEAT_EVERY)} and len(recorded) == len(set(recorded))
+        return Check(
+            "schedule: each tick once",
+            ok,
+            f"demo-heartbeat ticked {len(ticks)} times across the workers, each tick one job"
+            f" ({len(recorded)} ran, {len(recorded) - len(set(recorded))} twice)",
+        )
 
 
 def onward_command() -> str:
@@ -360,7 +385,6 @@ def _shell_path(path: str) -> str:
     """``path`` relative to the current directory when it is below it, else absolute."""
     relative = os.path.relpath(path)
     return relative if not relative.startswith("..") else os.path.abspath(path)
-
 
 def _flatten(node: TreeNode) -> list[TreeNode]:
     out = [node]

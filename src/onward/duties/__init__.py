@@ -26,3 +26,7 @@ class Duty(Protocol):
     def run(self, store: Store) -> bool:
         """Do the duty once; ``True`` when jobs may have become ready because of it."""
         ...
+
+    def close(self, store: Store) -> None:
+        """The worker stops: leave the store as a stopped worker should (quick; may fail)."""
+        ...

@@ -25,3 +25,6 @@ class Reaper:
 
     def run(self, store: Store) -> bool:
         return store.reap_expired() > 0
+
+    def close(self, store: Store) -> None:
+        pass

@@ -10,6 +10,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from onward.records import to_datetime
 from onward.stores.base import Claimed, JobFilter
 
 __all__ = [
@@ -41,7 +42,7 @@ def mask_url(url: str) -> str:
 #: The columns a store's claim returns first, in this order (see :func:`claimed_from_row`).
 CLAIMED_COLUMNS = (
     "id, job_class, queue, priority, args, kwargs, attempts, resumptions, steps, job_state,"
-    " lease_token, resume_pending, parent_id, unique_key, trace_context"
+    " lease_token, resume_pending, parent_id, unique_key, trace_context, scheduled_for"
 )
 
 
@@ -64,6 +65,7 @@ def claimed_from_row(row: Sequence[Any]) -> Claimed:
         parent_id=row[12],
         unique_key=row[13],
         trace_context=row[14],
+        scheduled_for=None if row[15] is None else to_datetime(row[15]),
     )
 
 
@@ -88,6 +90,7 @@ def filter_sql(
         ("queue", where.queue),
         ("job_class", where.job_class),
         ("parent_id", where.parent_id),
+        ("schedule_key", where.schedule_key),
     ):
         if value is not None:
             clauses.append(f"{col}{column} = {mark}")

@@ -14,15 +14,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-from onward.records import JobRecord
+from onward.records import JobRecord, ScheduleRecord
 
 
 @dataclass(frozen=True, slots=True)
 class NewJob:
     """A job to insert. ``run_at`` (epoch seconds) wins over ``delay`` (seconds from now;
-    for continuations, from the parent's completion)."""
+    for continuations, from the parent's completion). A schedule's job names its schedule
+    and its tick (``scheduled_for``, epoch seconds)."""
 
     id: str
     job_class: str
@@ -37,6 +39,8 @@ class NewJob:
     unique_key: str | None = None
     fresh: bool = False
     trace_context: str | None = None  # W3C trace context of where it was enqueued (onward.tracing)
+    schedule_key: str | None = None
+    scheduled_for: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,7 @@ class Claimed:
     parent_id: str | None = None
     unique_key: str | None = None
     trace_context: str | None = None
+    scheduled_for: datetime | None = None  # the tick, for a schedule's job
 
 
 class Checkpoint(NamedTuple):
@@ -92,6 +97,7 @@ class JobFilter:
     limit: int = 50
     id_prefix: str | None = None  # jobs whose id starts with this (lower-case) text
     continuation_failed: bool = False  # only succeeded jobs whose continuations raised
+    schedule_key: str | None = None  # jobs enqueued by this schedule
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +118,66 @@ class FinishedCount:
     minutes_ago: int
     state: str
     count: int
+
+
+# -- schedules (what the scheduler and the stores exchange) ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleDeclaration:
+    """A schedule as a process declares it: ``every`` in seconds, ``settings`` JSON text."""
+
+    key: str
+    job_class: str
+    cron: str | None
+    every: float | None
+    timezone: str
+    settings: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleState:
+    """A schedule's progress as stored: every tick up to ``ticked_through`` (epoch seconds)
+    has been dealt with (enqueued, or skipped); ticks after it are to come. From
+    ``declare_schedules``, also the declaration it found: when (epoch seconds) and by which
+    worker the schedule was last declared by a running worker (``None``: by none, or that
+    worker stopped)."""
+
+    key: str
+    ticked_through: float
+    paused: bool
+    declared_at: float | None = None
+    declared_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TickPlan:
+    """What a scheduler found due for one schedule, computed from the ``ticked_through`` it
+    read (``after``): the jobs of the ticks to enqueue (each job's ``scheduled_for`` is its
+    tick, oldest first) and the tick to record as dealt with (``through``). ``overlap``
+    false: if the schedule's latest job is still enqueued or running, the ticks are recorded
+    as skipped instead. Tick records older than ``keep_since`` may be deleted (``None``: keep
+    them for now)."""
+
+    key: str
+    after: float
+    through: float
+    jobs: Sequence[NewJob]
+    overlap: bool
+    keep_since: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TickOutcome:
+    """What became of a :class:`TickPlan`: ``applied`` unless the schedule was paused or
+    another scheduler had moved it on (then ``state`` is what is stored now; ``None``: the
+    store has no such schedule). ``enqueued`` pairs each new tick with the id of its job."""
+
+    key: str
+    applied: bool
+    state: ScheduleState | None
+    enqueued: tuple[tuple[float, str], ...] = ()
+    skipped: tuple[float, ...] = ()
 
 
 class WorkerStore(Protocol):
@@ -236,6 +302,29 @@ class WorkerStore(Protocol):
 
     def remove_listener(self, wake: threading.Event) -> None: ...
 
+    # -- schedules ------------------------------------------------------------------------
+    def declare_schedules(
+        self, declared: Sequence[ScheduleDeclaration], worker_id: str | None, start: float | None
+    ) -> list[ScheduleState]:
+        """Store each schedule, or refresh the settings of one already stored. A schedule
+        new to the store ticks from ``start`` (epoch seconds; default the store's now): its
+        first tick is the first one after it. With ``worker_id``, record that a live worker
+        declares the schedules now. Returns the stored states, in order, each with the
+        declaration found before this one."""
+        ...
+
+    def undeclare_schedules(self, keys: Sequence[str], worker_id: str) -> None:
+        """Worker ``worker_id`` stops: of these schedules, those it was the last to declare
+        are no longer declared by a running worker."""
+        ...
+
+    def record_ticks(self, plans: Sequence[TickPlan]) -> list[TickOutcome]:
+        """Apply each plan whose schedule is not paused and is still at ``plan.after``, in one
+        transaction: each tick is recorded (unique per schedule and tick) with its job,
+        inserted only if the tick was new, and ``ticked_through`` moves to ``plan.through``.
+        Returns one outcome per plan, in order."""
+        ...
+
 
 class AdminStore(Protocol):
     """What reading jobs and operating on them ask of a store (``onward.admin``)."""
@@ -292,6 +381,15 @@ class AdminStore(Protocol):
     def discard_job(self, job_id: str) -> bool:
         """Mark an ``enqueued`` or ``failed`` job ``discarded`` (it will never run). Returns
         ``False`` (changing nothing) in any other state; ``KeyError`` for an unknown id."""
+        ...
+
+    def list_schedules(self) -> list[ScheduleRecord]:
+        """Every stored schedule, by key, with the state of its latest job."""
+        ...
+
+    def set_schedule_paused(self, key: str, paused: bool) -> bool:
+        """Pause or resume the schedule ``key``; ``False`` if the store has no such schedule.
+        Resuming starts again from the store's now: the paused time is not caught up."""
         ...
 
     def purge_finished(self, states: Sequence[str], finished_before: float, limit: int) -> int:

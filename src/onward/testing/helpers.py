@@ -37,7 +37,7 @@ def drain(
     passed = 0.0
     executions = 0
     while True:
-        worker = Worker(queues=queues, store=target, lease_timeout=60.0)
+        worker = Worker(queues=queues, store=target, lease_timeout=60.0, schedules=False)
         worker.run(burst=True)
         executions += worker.executions
         if until is None:

@@ -61,6 +61,8 @@ def job_params(job: NewJob) -> tuple[Any, ...]:
         job.max_resumptions,
         job.unique_key,
         job.trace_context,
+        job.schedule_key,
+        job.scheduled_for,
     )
 
 
@@ -94,6 +96,8 @@ def insert_jobs(
             base,
             parent_id,
             job.trace_context,
+            job.schedule_key,
+            job.scheduled_for,
         )
         conn.execute(sql.INSERT_ONE, params)
         return [job.id]
@@ -132,6 +136,8 @@ def insert_jobs(
                 start,
                 parent_id,
                 job.trace_context,
+                job.schedule_key,
+                job.scheduled_for,
                 job.unique_key,
             ),
         )
@@ -156,6 +162,8 @@ def job_rows(jobs: Sequence[NewJob]) -> str:
                 j.delay,
                 j.run_at,
                 j.trace_context,
+                j.schedule_key,
+                j.scheduled_for,
             )
             for j in jobs
         ],

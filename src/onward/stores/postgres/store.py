@@ -30,6 +30,7 @@ from onward.stores.postgres import sql
 from onward.stores.postgres.admin import PostgresAdmin
 from onward.stores.postgres.connection import driver_connection
 from onward.stores.postgres.inserts import insert_jobs, job_params, job_rows, json_rows, key_use, lock_keys
+from onward.stores.postgres.schedules import PostgresSchedules
 
 __all__ = ["PostgresStore"]
 
@@ -37,7 +38,7 @@ __all__ = ["PostgresStore"]
 FALLBACK_POLL = 1.0
 
 
-class PostgresStore(PostgresAdmin):
+class PostgresStore(PostgresAdmin, PostgresSchedules):
     """Jobs in a PostgreSQL database; safe for any number of processes and hosts."""
 
     def __init__(self, url: str, *, pool_size: int | None = None) -> None:

@@ -32,6 +32,8 @@ def insert_params(job: NewJob, now: float, parent_id: str | None) -> tuple[Any, 
         job.unique_key,
         parent_id,
         job.trace_context,
+        job.schedule_key,
+        job.scheduled_for,
     )
 
 

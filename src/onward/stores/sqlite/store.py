@@ -21,6 +21,7 @@ from onward.stores.sqlite import sql
 from onward.stores.sqlite.admin import SQLiteAdmin
 from onward.stores.sqlite.connection import SQLiteConnections
 from onward.stores.sqlite.inserts import insert_jobs, insert_params, key_use
+from onward.stores.sqlite.schedules import SQLiteSchedules
 from onward.stores.sqlite.wake import WalWatch, watch
 
 __all__ = ["SQLiteStore"]
@@ -32,7 +33,7 @@ WAKE_CHECK = 0.01
 SETTLE = 0.005
 
 
-class SQLiteStore(SQLiteAdmin, SQLiteConnections):
+class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
     """Jobs in one SQLite file. Safe for many threads and many processes on one machine."""
 
     def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:

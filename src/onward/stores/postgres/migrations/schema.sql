@@ -32,7 +32,9 @@ CREATE TABLE onward_jobs (
     lease_expires_at timestamptz,
     lease_timeout double precision,
     worker_id text,
-    trace_context text
+    trace_context text,
+    schedule_key text,
+    scheduled_for timestamptz
 );
 
 -- Ready jobs, in claim order (workers claim with FOR UPDATE SKIP LOCKED off these).
@@ -53,3 +55,32 @@ CREATE INDEX onward_jobs_class ON onward_jobs (job_class, seq);
 CREATE INDEX onward_jobs_queue_state ON onward_jobs (queue, state);
 CREATE INDEX onward_jobs_finished ON onward_jobs (finished_at) WHERE finished_at IS NOT NULL;
 CREATE INDEX onward_jobs_continuation_error ON onward_jobs (seq) WHERE continuation_error IS NOT NULL;
+CREATE INDEX onward_jobs_schedule ON onward_jobs (schedule_key, seq) WHERE schedule_key IS NOT NULL;
+
+-- Schedules (periodic jobs): each keeps the tick up to which every tick was dealt with; each
+-- tick is recorded once per schedule, in the transaction that inserts its job.
+CREATE TABLE onward_schedules (
+    key text PRIMARY KEY,
+    job_class text NOT NULL,
+    cron text,
+    every double precision,
+    timezone text NOT NULL,
+    settings text NOT NULL,
+    first_seen timestamptz NOT NULL,
+    ticked_through timestamptz NOT NULL,
+    last_tick timestamptz,
+    last_tick_skipped boolean NOT NULL DEFAULT false,
+    last_job_id text COLLATE "C",
+    paused boolean NOT NULL DEFAULT false,
+    paused_at timestamptz,
+    declared_at timestamptz,
+    declared_by text
+);
+CREATE TABLE onward_schedule_ticks (
+    schedule_key text NOT NULL,
+    tick timestamptz NOT NULL,
+    job_id text COLLATE "C",
+    skipped text,
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (schedule_key, tick)
+);

@@ -1,0 +1,181 @@
+"""What 1,000 ``every=1`` schedules cost a worker: ``python -m bench.schedules`` (also run by
+``python -m bench``, figure ``schedules``).
+
+For each store, ``--reps`` times, the runs interleaved (same machine, same load):
+
+- **without**: one ``onward worker`` (2 threads, serving the queue ``bench``) runs a backlog of
+  no-op jobs;
+- **with**: the same worker with 1,000 schedules declared (``every=1``, each enqueuing a no-op
+  job on ``bench-ticks``, a queue this worker does not serve, so that only the scheduler's own
+  work competes with the backlog): its scheduler records 1,000 ticks and their jobs per second;
+- **with, ticks served**: the same, serving both queues, so the worker also runs the 1,000 tick
+  jobs per second.
+
+Printed: the backlog's no-op jobs per second (over ``--window`` seconds, after ``--warmup``),
+the median paired ratio with / without (target: at least 0.90), all no-op jobs per second
+when the ticks are served, how late each tick's job was enqueued (``enqueued_at -
+scheduled_for``; target: none later than 1 s), and CPU time from ``/proc``: the worker's main
+thread (where the scheduler runs) per second, and the whole worker's per backlog job. On a
+machine shared with other work, the CPU figures vary far less than the rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from typing import Any
+
+from bench.harness import WorkerProcess, fresh_store, postgres_unavailable, sql
+from bench.suite import analyze, fill
+
+SCHEDULES = 1000
+FINISHED = "state IN ('succeeded', 'failed', 'discarded')"
+
+
+def done(store: Any, queue: str | None) -> int:
+    where = f" AND queue = '{queue}'" if queue else ""  # a constant of this module
+    return int(sql(store, f"SELECT count(*) FROM onward_jobs WHERE state = 'succeeded' AND {FINISHED}{where}")[0])
+
+
+def lateness(store: Any) -> list[float]:
+    """Seconds between each tick and the enqueueing of its job."""
+    if hasattr(store, "_exec"):  # SQLite: epoch seconds
+        rows = store._exec("SELECT enqueued_at - scheduled_for FROM onward_jobs WHERE schedule_key IS NOT NULL")
+        return [float(r[0]) for r in rows.fetchall()]
+    import psycopg
+
+    with psycopg.connect(store.url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT extract(epoch FROM enqueued_at - scheduled_for) FROM onward_jobs WHERE schedule_key IS NOT NULL"
+        ).fetchall()
+    return [float(r[0]) for r in rows]
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU time (user + system) of process ``pid``'s main thread (where the scheduler runs)
+    and of all its threads, in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    main = total = 0.0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        used = (int(fields[11]) + int(fields[12])) / tick
+        total += used
+        if int(tid) == pid:
+            main = used
+    return main, total
+
+
+def one_run(kind: str, schedules: int, serve_ticks: bool, backlog: int, warmup: float, window: float) -> dict[str, Any]:
+    with fresh_store(kind) as (store, url):
+        fill(backlog)
+        analyze(store)
+        queues = ("--queues", "bench,bench-ticks") if serve_ticks else ("--queues", "bench")
+        env = {"ONWARD_BENCH_SCHEDULES": str(schedules)}
+        counted = None if serve_ticks else "bench"
+        with WorkerProcess(url, 2, extra=("--import", "bench.schedule_app", *queues), env=env) as worker:
+            deadline = time.monotonic() + 300
+            while done(store, counted) == 0:
+                if time.monotonic() > deadline or worker.proc.poll() is not None:
+                    raise RuntimeError(f"the worker did not start:\n{worker.output()}")
+                time.sleep(0.02)
+            time.sleep(warmup)
+            n1, t1, (main1, all1) = done(store, counted), time.perf_counter(), cpu_seconds(worker.proc.pid)
+            time.sleep(window)
+            n2, t2, (main2, all2) = done(store, counted), time.perf_counter(), cpu_seconds(worker.proc.pid)
+            if done(store, "bench") >= backlog:
+                raise RuntimeError(f"the backlog of {backlog} ran out during the window: give a larger --backlog")
+            worker.stop()
+        late = sorted(lateness(store)) if schedules else []
+    out: dict[str, Any] = {
+        "per_s": (n2 - n1) / (t2 - t1),
+        "main_thread_cpu_ms_per_s": 1000 * (main2 - main1) / (t2 - t1),
+        "cpu_us_per_job": 1e6 * (all2 - all1) / max(1, n2 - n1),
+    }
+    if late:
+        out["ticks"] = len(late)
+        out["late_over_1s"] = sum(1 for v in late if v > 1.0)
+        out["lateness_p50_ms"] = 1000 * late[len(late) // 2]
+        out["lateness_p99_ms"] = 1000 * late[int(0.99 * (len(late) - 1))]
+        out["lateness_max_ms"] = 1000 * late[-1]
+    return out
+
+
+def retried(kind: str, schedules: int, serve_ticks: bool, backlog: int, warmup: float, window: float) -> dict[str, Any]:
+    """:func:`one_run`, run again once if it failed (a database server restarted under it)."""
+    try:
+        return one_run(kind, schedules, serve_ticks, backlog, warmup, window)
+    except Exception as exc:
+        print(f"[bench] {kind} schedules: a run failed, once more: {exc}", file=sys.stderr)
+        time.sleep(5)
+        return one_run(kind, schedules, serve_ticks, backlog, warmup, window)
+
+
+def measure(kind: str, reps: int, backlog: int, warmup: float, window: float) -> dict[str, Any]:
+    runs: dict[str, list[dict[str, Any]]] = {"without": [], "with": [], "with_ticks_served": []}
+    for _ in range(reps):
+        runs["without"].append(retried(kind, 0, False, backlog, warmup, window))
+        runs["with"].append(retried(kind, SCHEDULES, False, backlog, warmup, window))
+        runs["with_ticks_served"].append(retried(kind, SCHEDULES, True, backlog, warmup, window))
+        print(f"[bench] {kind} schedules: {json.dumps({k: v[-1] for k, v in runs.items()})}", file=sys.stderr)
+    ratios = [w["per_s"] / b["per_s"] for w, b in zip(runs["with"], runs["without"], strict=True)]
+    late = [r for name in ("with", "with_ticks_served") for r in runs[name]]
+    return {
+        "schedules": SCHEDULES,
+        "reps": reps,
+        "without_per_s": statistics.median(r["per_s"] for r in runs["without"]),
+        "with_per_s": statistics.median(r["per_s"] for r in runs["with"]),
+        "ratio": statistics.median(ratios),
+        "ratios": ratios,
+        "with_ticks_served_per_s": statistics.median(r["per_s"] for r in runs["with_ticks_served"]),
+        "main_thread_cpu_ms_per_s_without": statistics.median(r["main_thread_cpu_ms_per_s"] for r in runs["without"]),
+        "main_thread_cpu_ms_per_s_with": statistics.median(r["main_thread_cpu_ms_per_s"] for r in runs["with"]),
+        "cpu_us_per_job_without": statistics.median(r["cpu_us_per_job"] for r in runs["without"]),
+        "cpu_us_per_job_with": statistics.median(r["cpu_us_per_job"] for r in runs["with"]),
+        "ticks": sum(r["ticks"] for r in late),
+        "late_over_1s": sum(r["late_over_1s"] for r in late),
+        "lateness_p50_ms": statistics.median(r["lateness_p50_ms"] for r in late),
+        "lateness_p99_ms": max(r["lateness_p99_ms"] for r in late),
+        "lateness_max_ms": max(r["lateness_max_ms"] for r in late),
+        "runs": runs,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.schedules", description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--store", choices=["sqlite", "postgresql", "all"], default="all")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--backlog", type=int, default=200_000, help="no-op jobs queued before each run")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds after the first job before measuring")
+    parser.add_argument("--window", type=float, default=8.0, help="seconds measured")
+    args = parser.parse_args(argv)
+    results: dict[str, Any] = {}
+    for kind in ["sqlite", "postgresql"] if args.store == "all" else [args.store]:
+        why = postgres_unavailable() if kind == "postgresql" else None
+        results[kind] = f"skipped: {why}" if why else measure(kind, args.reps, args.backlog, args.warmup, args.window)
+    print(json.dumps(results, indent=2))
+    print()
+    print("| store | without | with 1,000 schedules | ratio (target >= 0.90) | ticks served: all jobs/s"
+          " | ticks | late > 1 s (target 0) | lateness p50 / p99 / max | main thread CPU without / with"
+          " | worker CPU per job without / with |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for kind, r in results.items():
+        if isinstance(r, dict):
+            print(
+                f"| {kind} | {r['without_per_s']:,.0f}/s | {r['with_per_s']:,.0f}/s | {r['ratio']:.2f}"
+                f" | {r['with_ticks_served_per_s']:,.0f}/s | {r['ticks']:,} | {r['late_over_1s']}"
+                f" | {r['lateness_p50_ms']:.0f} / {r['lateness_p99_ms']:.0f} / {r['lateness_max_ms']:.0f} ms"
+                f" | {r['main_thread_cpu_ms_per_s_without']:.0f} / {r['main_thread_cpu_ms_per_s_with']:.0f} ms/s"
+                f" | {r['cpu_us_per_job_without']:.0f} / {r['cpu_us_per_job_with']:.0f} µs |"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""Schedules on the PostgreSQL store: declaring them, recording their ticks, pausing them.
+
+A mixin of :class:`onward.stores.postgres.PostgresStore`. Ticking is one transaction for all
+the plans of a scheduler's pass: the schedules are locked (``FOR UPDATE``, in key order) and
+checked (not paused, still at the ``ticked_through`` the plan was computed from); each tick is
+inserted into ``onward_schedule_ticks`` with ``ON CONFLICT DO NOTHING`` and only the jobs of
+the ticks that were new are inserted; then the schedules move on. A few statements whatever
+the number of schedules.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from onward.records import ScheduleRecord, schedule_record
+from onward.stores._schedules import moves, outcomes, recorded, sort_plans
+from onward.stores.base import ScheduleDeclaration, ScheduleState, TickOutcome, TickPlan
+from onward.stores.postgres import sql
+from onward.stores.postgres.connection import PostgresConnections
+from onward.stores.postgres.inserts import insert_jobs
+
+__all__ = ["PostgresSchedules"]
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat()
+
+
+def _json(rows: list[Any]) -> str:
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+
+
+class PostgresSchedules(PostgresConnections):
+    """The schedule methods of the Store protocol."""
+
+    def declare_schedules(
+        self, declared: Sequence[ScheduleDeclaration], worker_id: str | None, start: float | None
+    ) -> list[ScheduleState]:
+        if not declared:
+            return []
+        rows = _json([[d.key, d.job_class, d.cron, d.every, d.timezone, d.settings] for d in declared])
+        first = None if start is None else datetime.fromtimestamp(start, UTC)
+        params = (rows, first, worker_id, worker_id)
+
+        def run(conn: psycopg.Connection[Any], attempt: int) -> list[Any]:
+            for _ in range(3):
+                rows = conn.execute(sql.DECLARE_SCHEDULES, params).fetchall()
+                if all(r[1] is not None for r in rows):
+                    return rows
+                # Another process stored one of them first, after this statement's snapshot: read it again.
+            raise RuntimeError("could not declare the schedules: they keep changing")
+
+        found = {
+            r[0]: ScheduleState(r[0], r[1].timestamp(), bool(r[2]), None if r[3] is None else r[3].timestamp(), r[4])
+            for r in self._run(run)
+        }
+        return [found[d.key] for d in declared]
+
+    def undeclare_schedules(self, keys: Sequence[str], worker_id: str) -> None:
+        if keys:
+            self._run(lambda conn, attempt: conn.execute(sql.UNDECLARE, (list(keys), worker_id)))
+
+    def record_ticks(self, plans: Sequence[TickPlan]) -> list[TickOutcome]:
+        if not plans:
+            return []
+
+        def run(conn: psycopg.Connection[Any], attempt: int) -> list[TickOutcome]:
+            with conn.transaction():
+                return _apply(conn, plans)
+
+        outcomes = self._run(run)
+        if any(o.enqueued for o in outcomes):
+            self._notified(None)
+        return outcomes
+
+    def list_schedules(self) -> list[ScheduleRecord]:
+        def run(conn: psycopg.Connection[Any], attempt: int) -> list[dict[str, Any]]:
+            with conn.cursor(row_factory=dict_row) as cur:
+                return cur.execute(sql.LIST_SCHEDULES).fetchall()
+
+        return [schedule_record(row) for row in self._run(run)]
+
+    def set_schedule_paused(self, key: str, paused: bool) -> bool:
+        statement = sql.PAUSE_SCHEDULE if paused else sql.RESUME_SCHEDULE
+
+        def run(conn: psycopg.Connection[Any], attempt: int) -> int:
+            return conn.execute(statement, (key,)).rowcount
+
+        return self._run(run) > 0
+
+
+def _apply(conn: psycopg.Connection[Any], plans: Sequence[TickPlan]) -> list[TickOutcome]:
+    """Every plan, inside one transaction (see the module's docstring)."""
+    locked = conn.execute(sql.LOCK_SCHEDULES, (sorted({p.key for p in plans}),)).fetchall()
+    done = sort_plans(plans, {r[0]: (ScheduleState(r[0], r[1].timestamp(), bool(r[2])), bool(r[3])) for r in locked})
+    rows = [
+        [plans[t.plan].key, _iso(t.at), None if t.skipped else t.job.id, "overlap" if t.skipped else None]
+        for t in done.ticks
+    ]
+    new = {int(r[0]) - 1 for r in conn.execute(sql.INSERT_TICKS, (_json(rows),)).fetchall()} if rows else set()
+    jobs = [t for n, t in enumerate(done.ticks) if n in new and not t.skipped]
+    inserted = insert_jobs(conn, [t.job for t in jobs]) if jobs else []
+    ids = {t.job.id: job_id for t, job_id in zip(jobs, inserted, strict=True)}
+    for t, job_id in zip(jobs, inserted, strict=True):
+        if job_id != t.job.id:  # a unique key named a job that exists
+            conn.execute(sql.SET_TICK_JOB, (job_id, plans[t.plan].key, _iso(t.at)))
+    result = recorded(done, new, ids)
+    moved = moves(plans, done, result)
+    if moved:
+        rows_moved: list[list[Any]] = [
+            [
+                m.key,
+                _iso(m.through),
+                None if m.last_tick is None else _iso(m.last_tick),
+                m.last_skipped,
+                m.last_job,
+                None if m.keep_since is None else _iso(m.keep_since),
+            ]
+            for m in moved
+        ]
+        conn.execute(sql.TICKED, (_json(rows_moved),))
+    return outcomes(plans, done, result)

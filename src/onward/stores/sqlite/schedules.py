@@ -1,0 +1,207 @@
+"""Schedules on the SQLite store: declaring them, recording their ticks, pausing them.
+
+A mixin of :class:`onward.stores.sqlite.SQLiteStore`. Each tick is a row of
+``onward_schedule_ticks``, unique per schedule and tick (``INSERT OR IGNORE``), written in the
+same ``BEGIN IMMEDIATE`` transaction as its job, which is inserted only if the tick row was
+new; the schedule's ``ticked_through`` moves on in that transaction too, only if it still is
+what the scheduler computed from. A few statements for all the plans of a transaction, each
+over many rows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from onward.records import ScheduleRecord, schedule_record
+from onward.stores._common import chunk_sizes
+from onward.stores._schedules import PART, Recorded, Sorted, moves, outcomes, parts, recorded, sort_plans
+from onward.stores.base import ScheduleDeclaration, ScheduleState, TickOutcome, TickPlan
+from onward.stores.sqlite import sql
+from onward.stores.sqlite.connection import SQLiteConnections
+from onward.stores.sqlite.inserts import insert_jobs, insert_params
+
+__all__ = ["SQLiteSchedules"]
+
+#: Schedules declared per transaction: the writer lock is held for a few milliseconds at most.
+DECLARE_CHUNK = 200
+
+
+class SQLiteSchedules(SQLiteConnections):
+    """The schedule methods of the Store protocol."""
+
+    def declare_schedules(
+        self, declared: Sequence[ScheduleDeclaration], worker_id: str | None, start: float | None
+    ) -> list[ScheduleState]:
+        now = self.clock()
+        first = now if start is None else start
+        at = now if worker_id is not None else None
+        states = []
+        for begin in range(0, len(declared), DECLARE_CHUNK):
+            with self._write() as conn:
+                for d in declared[begin : begin + DECLARE_CHUNK]:
+                    params = (d.key, d.job_class, d.cron, d.every, d.timezone, d.settings, first, first, at, worker_id)
+                    before = conn.execute(sql.DECLARED, (d.key,)).fetchone()
+                    conn.execute(sql.DECLARE_SCHEDULE, params)
+                    if before is None:
+                        states.append(ScheduleState(d.key, first, False))
+                    else:
+                        states.append(ScheduleState(d.key, float(before[0]), bool(before[1]), before[2], before[3]))
+        return states
+
+    def undeclare_schedules(self, keys: Sequence[str], worker_id: str) -> None:
+        if keys:
+            with self._write() as conn:
+                conn.executemany(sql.UNDECLARE, [(key, worker_id) for key in keys])
+
+    def record_ticks(self, plans: Sequence[TickPlan]) -> list[TickOutcome]:
+        if not plans:
+            return []
+        now = self.clock()
+        # The rows are built before the writer lock is taken, which is then held only to run
+        # statements: first as the plans expect to be applied (the common case), else one by one.
+        ready = _Expected(plans, now)
+        try:
+            with self._write() as conn:
+                if ready.usable and _apply_expected(conn, plans, ready):
+                    self._notify()
+                    return ready.outcomes(plans)
+                done, result = _apply(conn, plans, _rows(plans, now), now)
+        except _NotAsExpected:
+            with self._write() as conn:
+                done, result = _apply(conn, plans, _rows(plans, now), now)
+        if result.enqueued:
+            self._notify()
+        return outcomes(plans, done, result)
+
+    def list_schedules(self) -> list[ScheduleRecord]:
+        return [schedule_record(row) for row in self._exec(sql.LIST_SCHEDULES).fetchall()]
+
+    def set_schedule_paused(self, key: str, paused: bool) -> bool:
+        statement = sql.PAUSE_SCHEDULE if paused else sql.RESUME_SCHEDULE
+        return self._exec_write(statement, (self.clock(), key)).rowcount > 0
+
+
+class _NotAsExpected(Exception):
+    """A tick of a plan applied as expected was recorded already: start again, one by one."""
+
+
+class _Expected:
+    """The parameters of every statement for plans applied as expected: each schedule still
+    where its plan started, not paused, its previous job not in the way, every tick new."""
+
+    def __init__(self, plans: Sequence[TickPlan], now: float) -> None:
+        self.usable = len({p.key for p in plans}) == len(plans)
+        self.ticks: list[Any] = []
+        self.jobs: list[Any] = []
+        self.moved: list[Any] = []
+        self.count = 0
+        for plan in plans:
+            for job in plan.jobs:
+                if job.unique_key is not None:
+                    self.usable = False
+                self.ticks += (plan.key, job.scheduled_for, job.id, None, now)
+                self.jobs += insert_params(job, now, None)
+            last = plan.jobs[-1] if plan.jobs else None
+            self.count += len(plan.jobs)
+            if last is None:
+                self.moved += (plan.key, plan.through, None, None, None)
+            else:
+                self.moved += (plan.key, plan.through, last.scheduled_for, False, last.id)
+        self.pruned = [(p.key, p.keep_since) for p in plans if p.keep_since is not None]
+
+    def outcomes(self, plans: Sequence[TickPlan]) -> list[TickOutcome]:
+        return [
+            TickOutcome(
+                p.key,
+                True,
+                ScheduleState(p.key, p.through, False),
+                tuple((job.scheduled_for or 0.0, job.id) for job in p.jobs),
+            )
+            for p in plans
+        ]
+
+
+def _apply_expected(conn: sqlite3.Connection, plans: Sequence[TickPlan], ready: _Expected) -> bool:
+    """Apply the plans as expected; ``False`` (having written nothing) when one is not."""
+    stored: dict[str, Any] = {}
+    for keys in parts(sorted(p.key for p in plans)):
+        stored.update((r[0], r) for r in conn.execute(sql.schedules_for_ticks_sql(len(keys)), keys))
+    for plan in plans:
+        row = stored.get(plan.key)
+        if row is None or row[2] or float(row[1]) != plan.after or (row[3] and not plan.overlap):
+            return False
+    recorded = 0
+    for size, values in _flat(ready.ticks, ready.count):
+        recorded += len(conn.execute(sql.insert_ticks_sql(size), values).fetchall())
+    if recorded != ready.count:
+        raise _NotAsExpected
+    for size, values in _flat(ready.jobs, ready.count):
+        conn.execute(sql.insert_many_sql(size), values)
+    for size, values in _flat(ready.moved, len(plans)):
+        conn.execute(sql.ticked_sql(size), values)
+    conn.executemany(sql.PRUNE_TICKS, ready.pruned)
+    return True
+
+
+def _flat(values: list[Any], rows: int) -> Iterator[tuple[int, list[Any]]]:
+    """``values`` (``rows`` rows of equal width, one after the other) in parts of power-of-two rows."""
+    width = len(values) // rows if rows else 0
+    start = 0
+    for size in chunk_sizes(rows, PART):
+        yield size, values[start : start + size * width]
+        start += size * width
+
+
+def _rows(plans: Sequence[TickPlan], now: float) -> dict[str, tuple[tuple[Any, ...], tuple[Any, ...] | None]]:
+    """Per job id: the row of its tick (enqueuing it), and its own row (``None`` for a job with
+    a unique key, inserted on its own)."""
+    return {
+        job.id: (
+            (plan.key, job.scheduled_for, job.id, None, now),
+            insert_params(job, now, None) if job.unique_key is None else None,
+        )
+        for plan in plans
+        for job in plan.jobs
+    }
+
+
+def _apply(
+    conn: sqlite3.Connection,
+    plans: Sequence[TickPlan],
+    rows: dict[str, tuple[tuple[Any, ...], tuple[Any, ...] | None]],
+    now: float,
+) -> tuple[Sorted, Recorded]:
+    """Every plan, inside the write transaction (see the module's docstring)."""
+    stored: dict[str, tuple[ScheduleState, bool]] = {}
+    for keys in parts(sorted({p.key for p in plans})):
+        for key, through, paused, live in conn.execute(sql.schedules_for_ticks_sql(len(keys)), keys):
+            stored[key] = (ScheduleState(key, float(through), bool(paused)), bool(live))
+    done = sort_plans(plans, stored)
+    ticks = [
+        rows[t.job.id][0] if not t.skipped else (plans[t.plan].key, t.at, None, "overlap", now) for t in done.ticks
+    ]
+    found: set[tuple[str, float]] = set()
+    for part in parts(ticks):
+        statement = sql.insert_ticks_sql(len(part))
+        found.update((r[0], r[1]) for r in conn.execute(statement, [v for row in part for v in row]))
+    new = {n for n, row in enumerate(ticks) if (row[0], row[1]) in found}
+    jobs = [t for n, t in enumerate(done.ticks) if n in new and not t.skipped]
+    ids = {t.job.id: t.job.id for t in jobs}
+    plain = [params for t in jobs if (params := rows[t.job.id][1]) is not None]
+    for chunk in parts(plain):
+        conn.execute(sql.insert_many_sql(len(chunk)), [v for params in chunk for v in params])
+    for t in jobs:
+        if t.job.unique_key is not None:
+            [job_id] = insert_jobs(conn, [t.job], now, None)
+            if job_id != t.job.id:  # the unique key named a job that exists
+                conn.execute(sql.SET_TICK_JOB, (job_id, plans[t.plan].key, t.at))
+            ids[t.job.id] = job_id
+    result = recorded(done, new, ids)
+    moved = moves(plans, done, result)
+    for some in parts(moved):
+        values = [v for m in some for v in (m.key, m.through, m.last_tick, m.last_skipped, m.last_job)]
+        conn.execute(sql.ticked_sql(len(some)), values)
+    conn.executemany(sql.PRUNE_TICKS, [(m.key, m.keep_since) for m in moved if m.keep_since is not None])
+    return done, result
