@@ -762,3 +762,14 @@ class ReportsSwitchInterval(Job):
 
     def perform(self) -> float:
         return sys.getswitchinterval()
+
+
+class ChainLink(Job):
+    """Link ``step`` of chain ``chain``: its continuation is the next link, up to link 4."""
+
+    def perform(self, chain: int, step: int) -> int:
+        return step
+
+    def continuations(self, chain: int, step: int) -> None:
+        if step < 4:
+            ChainLink.perform_later(chain, step + 1)

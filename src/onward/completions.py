@@ -1,11 +1,12 @@
 """Group commit of successes: a busy worker marks many jobs succeeded in one transaction.
 
 Committing is most of what finishing a short job costs (a transaction per job, each writing
-the same few index pages). A worker therefore hands every success *without continuations*
-to a :class:`Completer`, whose thread commits all the
-successes waiting at that moment in one transaction while the job threads go on with the
-next jobs. A job with continuations is still completed on its own, in the one transaction
-that also inserts its children.
+the same few index pages). A worker therefore hands every success to a :class:`Completer`,
+whose thread commits all the successes waiting at that moment in one transaction while the
+job threads go on with the next jobs. A job's continuations travel with its success and are
+inserted in that same transaction, only for the successes actually written (a job whose
+lease was lost inserts none). Continuations with a unique key, whose ids are only known
+once their key is looked up, are still completed on their own by the job's thread.
 
 Nothing about durability changes: a success is reported (logged, counted as committed, seen
 by ``JobHandle.wait``) only once its transaction has committed, and each row keeps its
@@ -21,7 +22,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from onward.stores.base import Checkpoint, Completion, WorkerStore
+from onward.stores.base import Checkpoint, Completion, NewJob, WorkerStore
 
 if TYPE_CHECKING:
     from onward.execution import Execution
@@ -56,10 +57,17 @@ class Completer:
         self._thread = threading.Thread(target=self._run, name="onward-completer", daemon=True)
         self._thread.start()
 
-    def add(self, execution: Execution, result: str, checkpoint: Checkpoint, continuation_error: str | None) -> None:
+    def add(
+        self,
+        execution: Execution,
+        result: str,
+        checkpoint: Checkpoint,
+        continuation_error: str | None,
+        children: list[NewJob],
+    ) -> None:
         """Queue ``execution``'s success (the ``Execution.defer_completion`` hook)."""
         claimed = execution.claimed
-        item = Completion(claimed.id, claimed.lease_token, result, checkpoint, continuation_error)
+        item = Completion(claimed.id, claimed.lease_token, result, checkpoint, continuation_error, children)
         with self._cond:
             self._pending.append((execution, item))
             if self._waiting or len(self._pending) >= LINGER_BATCH:

@@ -95,9 +95,11 @@ class Execution:
         self.started = 0.0
         self._state_json = claimed.job_state
         self.writer = CheckpointWriter(store, claimed, self.signal, self.checkpoint, self._checkpointed)
-        # Set by a worker that batches completions: a success without continuations is
-        # handed to it instead of being committed here (see ``onward.completions``).
-        self.defer_completion: Callable[[Execution, str, Checkpoint, str | None], None] | None = None
+        # Set by a worker that batches completions: a success (with its continuations, when
+        # none has a unique key) is handed to it instead of being committed here (see
+        # ``onward.completions``).
+        self.defer_completion: Callable[[Execution, str, Checkpoint, str | None, list[NewJob]], None] | None = None
+        self._deferred_children: list[NewJob] = []
 
     @property
     def job_id(self) -> str:
@@ -305,11 +307,13 @@ class Execution:
             checkpoint = self.checkpoint()
         except SerializationError as exc:
             return self._finish_error(exc)
-        if not children and self.defer_completion is not None:
-            # The worker commits this success with others in one transaction, after this
-            # thread has moved on; it announces the success (or the lost lease) once committed.
+        if self.defer_completion is not None and all(c.unique_key is None for c in children):
+            # The worker commits this success (and its continuations, whose ids are already
+            # final) with others in one transaction, after this thread has moved on; it
+            # announces the success (or the lost lease) once committed.
             self.result = result
-            self.defer_completion(self, result_json, checkpoint, cont_error)
+            self._deferred_children = children
+            self.defer_completion(self, result_json, checkpoint, cont_error, children)
             return self._set(Outcome.SUCCEEDED)
         try:
             ids = self.store.complete(
@@ -328,6 +332,15 @@ class Execution:
     def succeeded(self, continuations: int = 0) -> None:
         """Announce the committed success."""
         self.emit(events.SUCCEEDED, continuations=continuations, duration=self.duration())
+
+    def deferred_committed(self) -> int:
+        """Announce a success committed by the worker's completer, with its continuations;
+        returns how many continuations it enqueued."""
+        children, self._deferred_children = self._deferred_children, []
+        if children:
+            events.enqueued(children, [c.id for c in children])
+        self.succeeded(len(children))
+        return len(children)
 
     def lost(self) -> None:
         """Announce that this execution's lease was taken back (nothing it did is kept)."""

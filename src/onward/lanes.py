@@ -268,7 +268,10 @@ class Lanes:
     def _committed(self, execution: Execution, lost: bool) -> None:
         """A success handed to the completer was committed (or refused: lease lost)."""
         if not lost:
-            execution.succeeded()
+            if execution.deferred_committed():
+                with self._lock:  # its continuations are ready: look before a burst ends
+                    self._found_nothing_at = -1
+                    self._look_again()
             return
         execution.lost()
         with self._lock:

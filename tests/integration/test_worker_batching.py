@@ -4,6 +4,7 @@ with no attempt used, when the worker stops."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -54,6 +55,39 @@ def test_complete_many_refuses_a_job_whose_lease_was_taken(store: Store) -> None
     assert store.get(first.id).state == "succeeded"
     assert store.get(first.id).result == "done"
     assert store.get(second.id).state == "running"  # untouched: its real owner still runs it
+
+
+def test_complete_many_inserts_the_continuations_of_written_successes_only(store: Store) -> None:
+    store.enqueue([new_job(1), new_job(2)])
+    first, second = store.claim("w", None, 30.0, 2)
+    later = dataclasses.replace(new_job(11), delay=3600.0)
+    lost = store.complete_many(
+        [
+            Completion(first.id, first.lease_token, '"done"', NO_PROGRESS, None, [new_job(10), later]),
+            Completion(second.id, "not-the-token", '"done"', NO_PROGRESS, None, [new_job(20)]),
+        ]
+    )
+    assert lost == {second.id}
+    children = store.list_jobs(JobFilter(parent_id=first.id))
+    assert sorted(c.id for c in children) == ["job-10", "job-11"]
+    assert all(c.state == "enqueued" for c in children)
+    success = store.get(first.id).finished_at
+    assert success is not None
+    delayed = store.get("job-11")
+    assert abs((delayed.scheduled_at - success).total_seconds() - 3600.0) < 1.0  # counted from the success
+    assert store.list_jobs(JobFilter(parent_id=second.id)) == []  # a lost success adds nothing
+
+
+def test_chains_run_by_a_batching_worker_enqueue_each_continuation_once(store: Store) -> None:
+    from jobs_core import ChainLink
+
+    ChainLink.perform_all_later([(chain, 0) for chain in range(30)])
+    Worker(store=store, concurrency=2).run(burst=True)
+    records = store.list_jobs(JobFilter(limit=1000))
+    assert len(records) == 30 * 5
+    assert {r.state for r in records} == {"succeeded"}
+    links = sorted((r.args[0], r.args[1]) for r in records)
+    assert links == sorted((chain, step) for chain in range(30) for step in range(5))
 
 
 def test_unclaim_puts_a_job_back_as_if_never_claimed(store: Store) -> None:
@@ -115,7 +149,7 @@ def test_successes_committed_from_several_threads_at_once_are_each_reported_once
 
         def hand_over(part: list[Claimed]) -> None:
             for job in part:
-                completer.add(Execution(store, job), '"ok"', NO_PROGRESS, None)
+                completer.add(Execution(store, job), '"ok"', NO_PROGRESS, None, [])
                 completer.commit_here()  # as a worker thread does before it claims
 
         threads = [threading.Thread(target=hand_over, args=(claimed[i::4],)) for i in range(4)]

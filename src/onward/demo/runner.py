@@ -386,6 +386,7 @@ def _shell_path(path: str) -> str:
     relative = os.path.relpath(path)
     return relative if not relative.startswith("..") else os.path.abspath(path)
 
+
 def _flatten(node: TreeNode) -> list[TreeNode]:
     out = [node]
     for child in node.children:

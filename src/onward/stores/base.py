@@ -76,13 +76,15 @@ class Checkpoint(NamedTuple):
 
 class Completion(NamedTuple):
     """One success to commit with others (:meth:`WorkerStore.complete_many`): the job, its
-    lease, its result and final checkpoint."""
+    lease, its result and final checkpoint, and its continuations (none with a unique key),
+    inserted only if the success is written."""
 
     id: str
     token: str
     result: str
     checkpoint: Checkpoint
     continuation_error: str | None = None
+    children: Sequence[NewJob] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,9 +266,11 @@ class WorkerStore(Protocol):
         ...
 
     def complete_many(self, done: Sequence[Completion]) -> set[str]:
-        """Mark many jobs succeeded (none with continuations) in one transaction, each row
-        guarded by its lease: a busy worker's successes share one commit. Returns the ids
-        whose lease was lost; those are left as they are, exactly as ``complete`` would."""
+        """Mark many jobs succeeded in one transaction, each row guarded by its lease, and
+        insert the continuations of those written (their delays counted from the success):
+        a busy worker's successes share one commit. Returns the ids whose lease was lost;
+        those are left as they are and their continuations are not inserted, exactly as
+        ``complete`` would."""
         ...
 
     def unclaim(self, leases: Sequence[tuple[str, str]]) -> None:

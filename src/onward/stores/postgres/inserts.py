@@ -20,7 +20,7 @@ from onward.lifecycle import KeyUse
 from onward.stores.base import NewJob
 from onward.stores.postgres import sql
 
-__all__ = ["insert_jobs", "job_params", "job_rows", "json_rows", "key_use", "lock_keys"]
+__all__ = ["insert_jobs", "job_params", "job_rows", "json_rows", "key_use", "lock_keys", "parented_rows"]
 
 
 def lock_keys(conn: psycopg.Connection[Any], keys: Sequence[str | None]) -> None:
@@ -146,31 +146,36 @@ def insert_jobs(
     return ids
 
 
+def _row(j: NewJob) -> tuple[Any, ...]:
+    return (
+        j.id,
+        j.job_class,
+        j.queue,
+        j.priority,
+        j.args,
+        j.kwargs,
+        j.max_attempts,
+        j.max_resumptions,
+        j.delay,
+        j.run_at,
+        j.trace_context,
+        j.schedule_key,
+        j.scheduled_for,
+    )
+
+
+def _dumps(rows: list[Any]) -> str:
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def job_rows(jobs: Sequence[NewJob]) -> str:
     """Jobs as the JSON rows ``INSERT_BATCH`` and ``COMPLETE_WITH_CHILDREN`` take."""
-    return json.dumps(
-        [
-            (
-                j.id,
-                j.job_class,
-                j.queue,
-                j.priority,
-                j.args,
-                j.kwargs,
-                j.max_attempts,
-                j.max_resumptions,
-                j.delay,
-                j.run_at,
-                j.trace_context,
-                j.schedule_key,
-                j.scheduled_for,
-            )
-            for j in jobs
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
-        allow_nan=False,
-    )
+    return _dumps([_row(j) for j in jobs])
+
+
+def parented_rows(jobs: Sequence[tuple[NewJob, str]]) -> str:
+    """Jobs with their parents' ids, as ``COMPLETE_MANY_WITH_CHILDREN`` takes them."""
+    return _dumps([(_row(j), parent) for j, parent in jobs])
 
 
 def json_rows(*columns: Sequence[Any]) -> str:

@@ -126,12 +126,17 @@ UNCLAIM = (
 )
 
 # The jobs of a batch insert, one JSON array per job (see ``_rows``), numbered to keep their order.
-_ARRAYS = (
-    "(SELECT e->>0 AS id, e->>1 AS job_class, e->>2 AS queue, (e->>3)::int AS priority, e->>4 AS args,"
+_JOB_FIELDS = (
+    "e->>0 AS id, e->>1 AS job_class, e->>2 AS queue, (e->>3)::int AS priority, e->>4 AS args,"
     " e->>5 AS kwargs, (e->>6)::int AS max_attempts, (e->>7)::int AS max_resumptions,"
     " (e->>8)::float8 AS delay, (e->>9)::float8 AS run_at, e->>10 AS trace_context, e->>11 AS schedule_key,"
     " to_timestamp((e->>12)::float8) AS scheduled_for, ord"
-    " FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS r(e, ord)) AS c"
+)
+_ARRAYS = f"(SELECT {_JOB_FIELDS} FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS r(e, ord)) AS c"
+# The same, each row followed by its parent's id (``inserts.parented_rows``).
+_PARENTED_ARRAYS = (
+    f'(SELECT {_JOB_FIELDS}, (r.p->>1) COLLATE "C" AS parent_id'
+    " FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS r(p, ord), LATERAL (SELECT r.p->0 AS e) AS x) AS c"
 )
 _INSERT_COLUMNS = (
     "INSERT INTO onward_jobs (id, job_class, queue, priority, args, kwargs, state, max_attempts,"
@@ -164,6 +169,23 @@ COMPLETE_WITH_CHILDREN = (
     f" c.trace_context, c.schedule_key, c.scheduled_for FROM {_ARRAYS} CROSS JOIN done ORDER BY c.ord RETURNING queue),"
     f" notified AS ({_NOTIFY_NEW})"
     " SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM notified)"
+)
+
+# Successes with their continuations (``complete_many``): the continuations of the rows
+# written are inserted, delays counted from their parent's success, and announced.
+COMPLETE_MANY_WITH_CHILDREN = (
+    f"WITH c AS {_rows('id', 'token', 'result', 'steps', 'job_state', 'continuation_error')},"
+    " done AS (UPDATE onward_jobs AS j SET state = 'succeeded', finished_at = now(), result = c.result,"
+    " steps = c.steps, job_state = c.job_state, continuation_error = c.continuation_error, lease_token = NULL,"
+    " lease_expires_at = NULL FROM c WHERE j.id = ANY(ARRAY(SELECT id FROM c)) AND j.id = c.id"
+    " AND j.state = 'running' AND j.lease_token = c.token RETURNING j.id, j.finished_at),"
+    f" new AS ({_INSERT_COLUMNS} SELECT c.id, c.job_class, c.queue, c.priority, c.args, c.kwargs,"
+    " 'enqueued', c.max_attempts, c.max_resumptions,"
+    " coalesce(to_timestamp(c.run_at), done.finished_at + make_interval(secs => c.delay)), done.finished_at,"
+    f" c.parent_id, c.trace_context, c.schedule_key, c.scheduled_for FROM {_PARENTED_ARRAYS}"
+    " JOIN done ON done.id = c.parent_id ORDER BY c.ord RETURNING queue),"
+    f" notified AS ({_NOTIFY_NEW})"  # a plain SELECT runs only if read: the count reads it
+    " SELECT id FROM done WHERE (SELECT count(*) FROM notified) >= 0"
 )
 
 REQUEUE = (

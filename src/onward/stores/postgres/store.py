@@ -29,7 +29,15 @@ from onward.stores.base import Checkpoint, Claimed, Completion, NewJob
 from onward.stores.postgres import sql
 from onward.stores.postgres.admin import PostgresAdmin
 from onward.stores.postgres.connection import driver_connection
-from onward.stores.postgres.inserts import insert_jobs, job_params, job_rows, json_rows, key_use, lock_keys
+from onward.stores.postgres.inserts import (
+    insert_jobs,
+    job_params,
+    job_rows,
+    json_rows,
+    key_use,
+    lock_keys,
+    parented_rows,
+)
 from onward.stores.postgres.schedules import PostgresSchedules
 
 __all__ = ["PostgresStore"]
@@ -226,9 +234,9 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         return ids
 
     def complete_many(self, done: Sequence[Completion]) -> set[str]:
-        """Mark many jobs succeeded (none with continuations) in one statement, so a busy
-        worker's successes share one commit; returns the ids whose lease was lost (those
-        are left as they are, as ``complete`` would)."""
+        """Mark many jobs succeeded in one statement, inserting the continuations of those
+        written, so a busy worker's successes share one commit; returns the ids whose lease
+        was lost (those are left as they are, as ``complete`` would)."""
         if not done:
             return set()
         rows = json.dumps(
@@ -236,11 +244,20 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
             ensure_ascii=False,
             separators=(",", ":"),
         )
+        children = [(child, c.id) for c in done for child in c.children]
+        params: tuple[str, ...]
+        if children:
+            statement, params = sql.COMPLETE_MANY_WITH_CHILDREN, (rows, parented_rows(children))
+        else:
+            statement, params = sql.COMPLETE_MANY, (rows,)
 
         def run(conn: psycopg.Connection[Any], attempt: int) -> set[str]:
-            return {r[0] for r in conn.execute(sql.COMPLETE_MANY, (rows,)).fetchall()}
+            return {r[0] for r in conn.execute(statement, params).fetchall()}
 
-        return {c.id for c in done} - self._run(run)
+        written = self._run(run)
+        if children:
+            self._notified(None)
+        return {c.id for c in done} - written
 
     def unclaim(self, leases: Sequence[tuple[str, str]]) -> None:
         """Give back jobs claimed but never started (a stopping worker's prefetched jobs), as

@@ -152,6 +152,13 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
                     params += (c.id, c.token, c.result, cp.steps, cp.job_state, c.continuation_error)
                 written.update(row[0] for row in conn.execute(sql.complete_many_sql(size), params))
                 start += size
+            inserted = False
+            for c in done:
+                if c.children and c.id in written:
+                    insert_jobs(conn, c.children, now, c.id)
+                    inserted = True
+        if inserted:
+            self._notify()
         return {c.id for c in done} - written
 
     def unclaim(self, leases: Sequence[tuple[str, str]]) -> None:
@@ -286,6 +293,7 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         found, self._watch = self._watch, False
         if isinstance(found, WalWatch):
             found.close()
+
 
 def _guarded(rowcount: int, job_id: str) -> None:
     if rowcount == 0:
