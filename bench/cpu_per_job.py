@@ -2,6 +2,9 @@
 
     python -m bench.cpu_per_job                          # both stores, this checkout
     python -m bench.cpu_per_job --base 7fadb87 --reps 5  # this checkout beside an earlier build
+    python -m bench.cpu_per_job --this 49869c7 --base 7fadb87   # two revisions
+    python -m bench.cpu_per_job --variant off= --variant metrics='--metrics-port 9464' \
+        --variant otel='--import bench.otel_on'          # worker options side by side
 
 Enqueues ``--jobs`` no-op jobs (``bench.jobs:Noop``, or ``TenChildren`` parents with
 ``--kind chains``), runs ``onward worker --burst`` over them in a child process and reads the
@@ -12,7 +15,9 @@ job moves far less, so it is the figure to compare builds by on a shared machine
 count the database server's: PostgreSQL's CPU per job, summed from ``/proc`` over the
 server's processes (so including anything else it serves meanwhile), is ``server_us_per_job``.
 
-With ``--base REV`` the base revision is checked out in a temporary worktree and both builds
+With ``--variant NAME=OPTIONS`` (repeatable) this checkout's worker runs with each set of
+extra options in turn, and each variant is compared with the first. With ``--base REV`` the
+base revision is checked out in a temporary worktree and both builds
 run alternately, ``--reps`` times each; the benchmark scripts are this checkout's, the
 ``onward`` package the build's. Durability as in ``bench/suite.py`` (SQLite WAL with
 ``synchronous=FULL``; PostgreSQL ``synchronous_commit=on``).
@@ -23,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -67,7 +73,7 @@ def _url(store: str, tmp: str) -> str:
     return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + PG_DATABASE
 
 
-def measure(store: str, jobs: int, kind: str) -> dict[str, float]:
+def measure(store: str, jobs: int, kind: str, extra: list[str]) -> dict[str, float]:
     """One run in this process's ``onward`` (the build on ``PYTHONPATH``)."""
     import onward
     from bench.jobs import Noop, TenChildren
@@ -83,9 +89,9 @@ def measure(store: str, jobs: int, kind: str) -> dict[str, float]:
             Noop.perform_all_later([(i,) for i in range(jobs)])
             total = jobs
         connection.close()
-        empty = _burst(f"sqlite:///{tmp}/empty.sqlite3")  # start-up and shut-down alone
+        empty = _burst(f"sqlite:///{tmp}/empty.sqlite3", extra)  # start-up and shut-down alone
         server_before = _server_cpu() if store == "postgresql" else 0.0
-        worker = _burst(url)
+        worker = _burst(url, extra)
         server = _server_cpu() - server_before if store == "postgresql" else 0.0
         return {
             "jobs": total,
@@ -95,10 +101,10 @@ def measure(store: str, jobs: int, kind: str) -> dict[str, float]:
         }
 
 
-def _burst(url: str) -> tuple[float, float]:
+def _burst(url: str, extra: list[str]) -> tuple[float, float]:
     """Run ``onward worker --burst`` on ``url``: (its CPU seconds, its wall seconds)."""
     argv = [sys.executable, "-m", "onward", "worker", "--import", "bench.jobs", "--queues", "bench",
-            "--concurrency", "2", "--log-level", "WARNING", "--database-url", url, "--burst"]  # fmt: skip
+            "--concurrency", "2", "--log-level", "WARNING", "--database-url", url, "--burst", *extra]  # fmt: skip
     started = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -109,10 +115,10 @@ def _burst(url: str) -> tuple[float, float]:
     return usage.ru_utime + usage.ru_stime, elapsed
 
 
-def _run_build(src: Path, store: str, jobs: int, kind: str) -> dict[str, float]:
+def _run_build(src: Path, store: str, jobs: int, kind: str, extra: str = "") -> dict[str, float]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(src), str(ROOT)]))
     command = [sys.executable, "-m", "bench.cpu_per_job", "--store", store, "--jobs", str(jobs), "--kind", kind,
-               "--one"]  # fmt: skip
+               f"--worker-options={extra}", "--one"]  # fmt: skip
     out = subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
     result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
     return result
@@ -124,19 +130,29 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--kind", default="noop", choices=["noop", "chains"])
     parser.add_argument("--base", help="git revision to compare with")
+    parser.add_argument("--this", help="git revision to measure instead of this checkout")
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=OPTIONS")
+    parser.add_argument("--worker-options", default="", help=argparse.SUPPRESS)
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     stores = ["sqlite", "postgresql"] if args.store == "all" else [args.store]
     if args.one:
-        print(json.dumps(measure(stores[0], args.jobs, args.kind)))
+        print(json.dumps(measure(stores[0], args.jobs, args.kind, shlex.split(args.worker_options))))
+        return
+    if args.variant:
+        _variants(args, stores)
         return
     builds: list[tuple[str, Path]] = [("this", ROOT / "src")]
     with tempfile.TemporaryDirectory(prefix="onward-base-") as tmp:
-        if args.base:
-            base = Path(tmp) / "base"
-            subprocess.run(["git", "worktree", "add", "--detach", str(base), args.base], cwd=ROOT, check=True)
-            builds.append(("base", base / "src"))
+        made = []
+        for name, revision in (("this", args.this), ("base", args.base)):
+            if revision:
+                tree = Path(tmp) / name
+                subprocess.run(["git", "worktree", "add", "--detach", str(tree), revision], cwd=ROOT, check=True)
+                made.append(tree)
+                builds = [b for b in builds if b[0] != name] + [(name, tree / "src")]
+        builds.sort(key=lambda b: b[0] != "this")
         try:
             runs: dict[tuple[str, str], list[dict[str, float]]] = {}
             for rep in range(args.reps):
@@ -146,9 +162,32 @@ def main() -> None:
                         runs.setdefault((store, name), []).append(result)
                         print(f"[cpu] rep {rep + 1} {store} {name}: {json.dumps(result)}", file=sys.stderr)
         finally:
-            if args.base:
-                subprocess.run(["git", "worktree", "remove", "--force", str(Path(tmp) / "base")], cwd=ROOT, check=False)
+            for tree in made:
+                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
     _report(runs, stores, args)
+
+
+def _variants(args: Any, stores: list[str]) -> None:
+    variants = [tuple(v.split("=", 1)) if "=" in v else (v, "") for v in args.variant]
+    runs: dict[tuple[str, str], list[dict[str, float]]] = {}
+    for rep in range(args.reps):
+        order = variants if rep % 2 == 0 else variants[::-1]
+        for store in stores:
+            for name, options in order:
+                result = _run_build(ROOT / "src", store, args.jobs, args.kind, options)
+                runs.setdefault((store, name), []).append(result)
+                print(f"[cpu] rep {rep + 1} {store} {name}: {json.dumps(result)}", file=sys.stderr)
+    print(f"{args.kind} jobs, {args.jobs:,} per run, {args.reps} runs; medians of worker CPU per job")
+    first = variants[0][0]
+    for store in stores:
+        for name, options in variants:
+            mine = [r["cpu_us_per_job"] for r in runs[(store, name)]]
+            line = f"{store} {name} ({options or 'no options'}): {statistics.median(mine):.1f} µs"
+            if name != first:
+                ratios = [b["cpu_us_per_job"] / r for r, b in zip(mine, runs[(store, first)], strict=True)]
+                shown = ", ".join(f"{r:.2f}" for r in ratios)
+                line += f"; {first} / {name} (paired) {statistics.median(ratios):.3f} ({shown})"
+            print(line)
 
 
 def _report(runs: dict[tuple[str, str], list[dict[str, float]]], stores: list[str], args: Any) -> None:

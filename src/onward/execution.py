@@ -112,7 +112,7 @@ class Execution:
     # -- events ---------------------------------------------------------------------------
     def emit(self, kind: str, **data: Any) -> None:
         """Announce ``kind`` for this execution (see :mod:`onward.events`)."""
-        if events.subscribers:
+        if kind in events.wanted:
             c = self.claimed
             events.emit(
                 events.Event(
@@ -128,7 +128,7 @@ class Execution:
             )
 
     def _checkpointed(self) -> None:
-        if events.subscribers:
+        if events.CHECKPOINTED in events.wanted:
             step = self.runner.current if self.runner is not None else None
             self.emit(events.CHECKPOINTED, step=step.name if step else None, cursor=step.cursor if step else None)
 
@@ -184,7 +184,7 @@ class Execution:
         job._runner = runner
         self.job, self.runner = job, runner
         self.started = time.monotonic()
-        if events.subscribers:
+        if events.STARTED in events.wanted:
             where = None
             if claimed.resumed:
                 where = next((s["name"] for s in runner.records if s["status"] != "completed"), None)

@@ -9,12 +9,12 @@ and JSON formats). It is subscribed when ``onward`` is imported; attach handlers
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from onward import events
 from onward.events import Event
 
-__all__ = ["disable", "enable", "log_event"]
+__all__ = ["disable", "enable", "follow_levels", "log_event"]
 
 worker_log = logging.getLogger("onward.worker")
 steps_log = logging.getLogger("onward.steps")
@@ -191,13 +191,35 @@ def log_event(event: Event) -> None:
 
 
 _unsubscribe: Callable[[], None] | None = None
+# Kinds logged only at INFO: not listened to while neither logger writes INFO records.
+_INFO_KINDS = {
+    events.STARTED: worker_log,
+    events.SUCCEEDED: worker_log,
+    events.INTERRUPTED: worker_log,
+    events.STEP_STARTED: steps_log,
+    events.STEP_COMPLETED: steps_log,
+    events.STEP_SKIPPED: steps_log,
+}
 
 
 def enable() -> None:
     """Write log lines for job events (the default)."""
+    _subscribe(_HANDLERS)
+
+
+def follow_levels() -> None:
+    """If enabled, listen only to the events whose line the loggers' levels would write now
+    (events logged at INFO are not even built while nothing writes INFO records). Called by
+    :func:`onward.logs.configure`; call it again after changing the levels by hand."""
+    if _unsubscribe is not None:
+        _subscribe(k for k in _HANDLERS if k not in _INFO_KINDS or _INFO_KINDS[k].isEnabledFor(_INFO))
+
+
+def _subscribe(kinds: Iterable[str]) -> None:
     global _unsubscribe
-    if _unsubscribe is None:
-        _unsubscribe = events.subscribe(log_event)
+    if _unsubscribe is not None:
+        _unsubscribe()
+    _unsubscribe = events.subscribe(log_event, kinds)
 
 
 def disable() -> None:

@@ -21,6 +21,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from onward import log_events
+
 __all__ = ["FORMATS", "JsonFormatter", "TextFormatter", "configure"]
 
 FORMATS = ("text", "json")
@@ -100,4 +102,5 @@ def configure(level: str | int = "INFO", fmt: str = "text", stream: TextIO | Non
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
     _installed.append(handler)
+    log_events.follow_levels()
     return handler

@@ -122,3 +122,50 @@ def test_unsubscribed_functions_hear_nothing_more(store: Store) -> None:
     Child.perform_later("b")
     drain()
     assert heard == ["enqueued"]
+
+
+def test_a_subscriber_hears_only_the_kinds_it_names(store: Store) -> None:
+    heard: list[str] = []
+    unsubscribe = events.subscribe(lambda e: heard.append(e.kind), kinds={events.SUCCEEDED, events.FAILED})
+    try:
+        handle = Child.perform_later("a")
+        drain()
+    finally:
+        unsubscribe()
+    assert handle.refresh().state == "succeeded"
+    assert heard == ["succeeded"]
+
+
+def logged_kinds() -> frozenset[str]:
+    from onward import log_events
+
+    found = [kinds for fn, kinds in events._table if fn is log_events.log_event]
+    assert len(found) == 1
+    assert found[0] is not None
+    return found[0]
+
+
+def test_job_log_lines_at_info_are_not_built_while_nothing_writes_info(store: Store) -> None:
+    import io
+    import logging
+
+    from onward import log_events, logs
+
+    root = logging.getLogger()
+    level = root.level
+    stream = io.StringIO()
+    try:
+        logs.configure("WARNING", stream=stream)
+        assert logged_kinds() >= {events.FAILED, events.RETRIED}  # warnings are still written
+        assert events.STARTED not in logged_kinds()
+        logs.configure("INFO", stream=stream)
+        assert events.STARTED in logged_kinds()
+        handle = Child.perform_later("a")
+        drain()
+        assert f"{handle.id} started" in stream.getvalue()
+    finally:
+        for handler in list(root.handlers):
+            if getattr(handler, "stream", None) is stream:
+                root.removeHandler(handler)
+        root.setLevel(level)
+        log_events.enable()

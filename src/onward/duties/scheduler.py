@@ -236,7 +236,7 @@ class Scheduler:
         enqueued = outcome.enqueued
         if enqueued:
             out.extend(Ticked(key, t, job_id) for t, job_id in enqueued)
-            if events.subscribers:  # announce the jobs (not those a unique key found existing)
+            if events.ENQUEUED in events.wanted:  # announce the jobs (not those a unique key found existing)
                 jobs = plan.jobs
                 if len(jobs) != len(enqueued):
                     new = {job.scheduled_for: job for job in jobs}
