@@ -75,6 +75,9 @@ class Tracing:
         return json.dumps(carrier, separators=(",", ":")) if carrier else None
 
     # -- executions ----------------------------------------------------------------------------
+    #: The event kinds it follows.
+    KINDS = frozenset({events.STARTED, events.STEP_STARTED, events.STEP_COMPLETED, events.EXECUTION_ENDED, *_ERRORS})
+
     def on_event(self, event: events.Event) -> None:
         kind = event.kind
         if kind == events.STARTED:
@@ -175,7 +178,7 @@ def enable(tracer_provider: TracerProvider | None = None) -> Tracing:
     with _lock:
         if _active is None:
             tracer = Tracing(tracer_provider)
-            _active = (tracer, events.subscribe(tracer.on_event))
+            _active = (tracer, events.subscribe(tracer.on_event, Tracing.KINDS))
             tracing.inject = tracer.inject
         return _active[0]
 

@@ -76,8 +76,24 @@ _OUTCOMES = {
 }
 
 
+class _Series:
+    """The metrics' children for one ``(queue, job_class)``, looked up once."""
+
+    __slots__ = ("duration", "enqueued", "finished", "running", "started")
+
+    def __init__(self, metrics: Metrics, labels: tuple[str, str]) -> None:
+        self.enqueued = metrics.enqueued.labels(*labels)
+        self.started = metrics.started.labels(*labels)
+        self.running = metrics.running.labels(*labels)
+        self.duration = metrics.duration.labels(*labels)
+        self.finished = {outcome: metrics.finished.labels(*labels, outcome) for outcome in set(_OUTCOMES.values())}
+
+
 class Metrics:
     """Onward's metrics in ``registry``, updated by :meth:`on_event` (an events subscriber)."""
+
+    #: The event kinds it counts.
+    KINDS = frozenset({events.ENQUEUED, events.STARTED, events.EXECUTION_ENDED, *_OUTCOMES})
 
     def __init__(self, registry: CollectorRegistry | None) -> None:
         self.enqueued = Counter("onward_jobs_enqueued", "Jobs enqueued.", LABELS, registry=registry)
@@ -91,23 +107,36 @@ class Metrics:
         self.running = Gauge(
             "onward_jobs_running", "Executions running now.", LABELS, registry=registry, multiprocess_mode="livesum"
         )
+        self._series: dict[tuple[str, str], _Series] = {}
+        self._series_lock = threading.Lock()
+
+    def series(self, queue: str | None, job_class: str | None) -> _Series:
+        """The children labelled ``queue`` and ``job_class`` (made on first use)."""
+        key = (queue or "", job_class or "")
+        found = self._series.get(key)
+        if found is None:
+            with self._series_lock:
+                found = self._series.get(key)
+                if found is None:
+                    found = self._series[key] = _Series(self, key)
+        return found
 
     def on_event(self, event: events.Event) -> None:
         kind = event.kind
         if kind == events.STARTED:
-            labels = (event.queue or "", event.job_class or "")
-            self.started.labels(*labels).inc()
-            self.running.labels(*labels).inc()
+            series = self.series(event.queue, event.job_class)
+            series.started.inc()
+            series.running.inc()
         elif kind == events.EXECUTION_ENDED:
-            self.running.labels(event.queue or "", event.job_class or "").dec()
+            self.series(event.queue, event.job_class).running.dec()
         elif kind in _OUTCOMES:
-            labels = (event.queue or "", event.job_class or "")
-            self.finished.labels(*labels, _OUTCOMES[kind]).inc()
+            series = self.series(event.queue, event.job_class)
+            series.finished[_OUTCOMES[kind]].inc()
             duration = event.duration
             if duration is not None:
-                self.duration.labels(*labels).observe(duration)
+                series.duration.observe(duration)
         elif kind == events.ENQUEUED:
-            self.enqueued.labels(event.queue or "", event.job_class or "").inc()
+            self.series(event.queue, event.job_class).enqueued.inc()
 
 
 _lock = threading.Lock()
@@ -124,7 +153,7 @@ def enable(registry: CollectorRegistry | None = None) -> Metrics:
             from prometheus_client import REGISTRY
 
             _metrics = Metrics(None if os.environ.get(MULTIPROCESS_ENV) else registry or REGISTRY)
-            _unsubscribe = events.subscribe(_metrics.on_event)
+            _unsubscribe = events.subscribe(_metrics.on_event, Metrics.KINDS)
         return _metrics
 
 

@@ -53,7 +53,8 @@ def around_jobs(*, close: bool = False) -> Iterator[None]:
     """While the block runs, every job a worker of this process runs starts and ends with
     Django's ``close_old_connections()``; with ``close=True`` its thread's connections are
     closed when it ends (tests, where the test database is dropped afterwards)."""
-    unsubscribe = events.subscribe(_AroundJobs(close))
+    kinds = (events.WORKER_STARTED, events.WORKER_STOPPED, events.STARTED, events.EXECUTION_ENDED)
+    unsubscribe = events.subscribe(_AroundJobs(close), kinds)
     try:
         yield
     finally:
