@@ -35,6 +35,7 @@ STATE_STYLES = {
     "succeeded": "green",
     "failed": "red",
     "discarded": "magenta",
+    "cancelled": "bright_black",
     "purged": "dim",
 }
 STEP_MARKS = {"completed": "✓", "running": "▶", "interrupted": "‖"}
