@@ -14,10 +14,10 @@ import pytest
 
 import onward
 from jobs_cancel import FailsOnce, Keyed, Looping, Polling, Quick, Sleeping
-from onward import Store, Worker
+from onward import Store, Worker, lifecycle
 from onward.admin import Admin
 from onward.lifecycle import CancelEffect
-from onward.stores.base import Checkpoint
+from onward.stores.base import Checkpoint, JobFilter
 from onward.testing import drain
 
 
@@ -193,3 +193,36 @@ def test_a_job_whose_lease_expired_with_a_cancel_pending_is_cancelled_by_the_rea
     poll(lambda: store.reap_expired() > 0, what="the lease to expire")
     record = handle.refresh()
     assert (record.state, record.result) == ("cancelled", None)
+
+
+def test_perform_now_of_a_job_cancelled_while_it_runs_raises_job_cancelled(store: Store, tmp_path: Path) -> None:
+    raised: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            Polling.perform_now(str(tmp_path))
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    poll(lambda: (tmp_path / "started").exists(), what="the job to start")
+    [record] = store.list_jobs(JobFilter(state="running"))
+    onward.cancel(record.id)
+    thread.join(10)
+    assert len(raised) == 1
+    assert isinstance(raised[0], onward.JobCancelled)
+    assert onward.get_job(record.id).state == "cancelled"
+
+
+def test_the_lifecycle_table_of_cancellation() -> None:
+    assert lifecycle.cancel_effect("enqueued") == CancelEffect.CANCEL
+    assert lifecycle.cancel_effect("running") == CancelEffect.REQUEST
+    for state in ("succeeded", "failed", "discarded", "cancelled"):
+        assert lifecycle.cancel_effect(state) == CancelEffect.NONE
+    assert lifecycle.allows("cancelled", "retry")
+    assert not lifecycle.allows("cancelled", "cancel")
+    decided = lifecycle.after_lost_lease(
+        progressed=True, attempts=1, max_attempts=3, resumptions=0, max_resumptions=None, cancel_requested=True
+    )
+    assert decided.verdict == lifecycle.Verdict.CANCEL
