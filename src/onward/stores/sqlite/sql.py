@@ -148,9 +148,12 @@ REAP_FAIL = (
 
 ADVANCE_WAITING = "UPDATE onward_jobs SET scheduled_at = scheduled_at - ? WHERE state = 'enqueued' AND scheduled_at > ?"
 
-# Paused queues are left out. The list of paused queues is read once per statement (a
-# constant subquery over a table of a few rows, usually none).
-NOT_PAUSED = " AND queue NOT IN (SELECT name FROM onward_queues WHERE paused)"
+# Paused queues are left out: one primary-key probe of ``onward_queues`` (a few rows, usually
+# none) per candidate row, which a claim of one job pays once. (``queue NOT IN (SELECT ...)``
+# built a list per statement instead, and cost a claim about half as much again.)
+NOT_PAUSED = (
+    " AND NOT EXISTS (SELECT 1 FROM onward_queues AS p WHERE p.name = onward_jobs.queue AND p.paused)"
+)
 _READY = (
     "SELECT seq, priority, scheduled_at FROM onward_jobs INDEXED BY {index} WHERE state = 'enqueued'"
     " AND scheduled_at <= ?{queue}" + NOT_PAUSED + " ORDER BY priority, scheduled_at, seq LIMIT ?"
