@@ -1,10 +1,11 @@
 """Onward: durable background jobs with continuations and checkpointed steps."""
 
 from onward import iterate, log_events
-from onward.connecting import connect, get_job
+from onward.connecting import cancel, connect, get_job
 from onward.errors import (
     ConfigurationError,
     InvalidStep,
+    JobCancelled,
     JobClassNotFound,
     LeaseLost,
     OnwardError,
@@ -43,6 +44,7 @@ __all__ = [
     "Schedule",
     # inspecting
     "get_job",
+    "cancel",
     "JobRecord",
     "StepRecord",
     "State",
@@ -56,6 +58,7 @@ __all__ = [
     "InvalidStep",
     "UnadvanceableCursor",
     "ResumeLimitExceeded",
+    "JobCancelled",
     "LeaseLost",
     "StoreClosed",
 ]

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from onward import lifecycle
+from onward.admin_queues import QueueAdmin, QueueView
 from onward.admin_schedules import ScheduleAdmin, ScheduleNotFound, ScheduleView
 from onward.admin_text import decode_arguments, format_duration, parse_duration, to_plain
 from onward.admin_values import (
@@ -45,7 +46,7 @@ from onward.admin_values import (
 from onward.errors import OnwardError
 from onward.handles import JobHandle
 from onward.job import Configured
-from onward.lifecycle import Action
+from onward.lifecycle import Action, CancelEffect
 from onward.options import Options
 from onward.records import FINISHED_STATES, JobRecord, State
 from onward.registry import load_job_class
@@ -63,6 +64,7 @@ __all__ = [
     "JobPage",
     "MinuteCount",
     "QueueCounts",
+    "QueueView",
     "ReadyQueue",
     "RunningJob",
     "ScheduleNotFound",
@@ -103,9 +105,10 @@ class ActionRefused(OnwardError):
 # -- the facade -----------------------------------------------------------------------------
 
 
-class Admin(ScheduleAdmin):
+class Admin(ScheduleAdmin, QueueAdmin):
     """Operator queries and actions over one store. Cheap to create; holds no state but it.
-    Schedules: see :class:`onward.admin_schedules.ScheduleAdmin`."""
+    Schedules: see :class:`onward.admin_schedules.ScheduleAdmin`; queues (counts, pausing):
+    :class:`onward.admin_queues.QueueAdmin`."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -250,7 +253,7 @@ class Admin(ScheduleAdmin):
         if minutes < 1:
             raise ValueError(f"minutes must be at least 1, got {minutes}")
         now = self.store.now()
-        buckets = [dict.fromkeys(("succeeded", "failed", "discarded"), 0) for _ in range(minutes)]
+        buckets = [dict.fromkeys(("succeeded", "failed", "discarded", "cancelled"), 0) for _ in range(minutes)]
         for row in self.store.finished_per_minute(minutes):
             if 0 <= row.minutes_ago < minutes and row.state in buckets[row.minutes_ago]:
                 buckets[row.minutes_ago][row.state] += row.count
@@ -260,6 +263,7 @@ class Admin(ScheduleAdmin):
                 succeeded=buckets[ago]["succeeded"],
                 failed=buckets[ago]["failed"],
                 discarded=buckets[ago]["discarded"],
+                cancelled=buckets[ago]["cancelled"],
             )
             for ago in reversed(range(minutes))
         ]
@@ -315,6 +319,21 @@ class Admin(ScheduleAdmin):
             _check_allowed(self.store.get(record.id), Action.DISCARD)
         return self.store.get(record.id)
 
+    def cancel(self, job_id: str) -> JobRecord:
+        """Cancel a job (see ``JobHandle.cancel``) and return its record: an enqueued one is
+        ``cancelled`` at once, a running one gets a cancellation request, a finished one is
+        left as it is."""
+        return self.cancel_job(job_id)[1]
+
+    def cancel_job(self, job_id: str) -> tuple[CancelEffect, JobRecord]:
+        """:meth:`cancel`, also telling what it did (for the interfaces' messages)."""
+        full = self.resolve(job_id)
+        try:
+            effect = self.store.cancel_job(full)
+        except KeyError:  # purged in between
+            raise JobNotFound(f"no job with id {job_id!r}") from None
+        return effect, self.store.get(full)
+
     def enqueue(
         self,
         class_path: str,
@@ -369,11 +388,11 @@ class Admin(ScheduleAdmin):
 
 
 def actions(record: JobRecord) -> frozenset[str]:
-    """The actions (``"retry"``, ``"discard"``) an operator may take on ``record`` now."""
+    """The actions (``"retry"``, ``"discard"``, ``"cancel"``) an operator may take on ``record`` now."""
     return frozenset(a.value for a in lifecycle.actions_for(record.state))
 
 
-_DONE = {Action.RETRY: "retried", Action.DISCARD: "discarded"}
+_DONE = {Action.RETRY: "retried", Action.DISCARD: "discarded", Action.CANCEL: "cancelled"}
 
 
 def _check_allowed(record: JobRecord, action: Action) -> None:

@@ -122,10 +122,11 @@ class MinuteCount:
     succeeded: int = 0
     failed: int = 0
     discarded: int = 0
+    cancelled: int = 0
 
     @property
     def total(self) -> int:
-        return self.succeeded + self.failed + self.discarded
+        return self.succeeded + self.failed + self.discarded + self.cancelled
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,3 +122,11 @@ def default() -> Store:
 def get_job(id: str) -> JobRecord:  # noqa: A002 - the documented name
     """The record of job ``id`` in the default store; ``KeyError`` if there is none."""
     return default().get(id)
+
+
+def cancel(id: str) -> JobRecord:  # noqa: A002 - the documented name
+    """Cancel job ``id`` in the default store and return its record (see ``JobHandle.cancel``);
+    ``KeyError`` if there is none."""
+    store = default()
+    store.cancel_job(id)
+    return store.get(id)

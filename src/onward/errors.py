@@ -38,6 +38,11 @@ class ResumeLimitExceeded(OnwardError):
     """A job was interrupted or resumed more than its ``max_resumptions``."""
 
 
+class JobCancelled(OnwardError):
+    """Raised by ``perform_now`` when its job was cancelled while it ran (the record is
+    ``cancelled``, its progress kept)."""
+
+
 class LeaseLost(OnwardError):
     """This execution no longer owns its job: the lease expired and was taken back.
 
@@ -54,6 +59,7 @@ for _cls in (
     InvalidStep,
     UnadvanceableCursor,
     ResumeLimitExceeded,
+    JobCancelled,
     LeaseLost,
 ):
     _cls.__module__ = "onward"

@@ -19,10 +19,12 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from onward import collecting, events, lifecycle, serialization
+from onward.cancelling import perform_cancellable
 from onward.checkpoints import CheckpointWriter
 from onward.errors import (
     FATAL_ERRORS,
     Interrupt,
+    JobCancelled,
     LeaseLost,
     OnwardError,
     ResumeLimitExceeded,
@@ -51,6 +53,7 @@ class Outcome(StrEnum):
     RETRYING = "retrying"
     RESUMING = "resuming"
     INTERRUPTED = "interrupted"
+    CANCELLED = "cancelled"
     LOST = "lost"
 
 
@@ -239,7 +242,7 @@ class Execution:
             return self.outcome
         try:
             job, args, kwargs = self._start(async_mode=True)
-            result = await job.perform(*args, **kwargs)
+            result = await perform_cancellable(self.signal, job.perform(*args, **kwargs))
             self._runner_done()
             await self.writer.settle()
             result_json = self._encode_result(result)
@@ -303,6 +306,8 @@ class Execution:
         handles, children, cont_error = continued
         if self.signal.lost:
             return self._lost()
+        if self.signal.cancelled:  # perform returned after the job was cancelled
+            return self._finish_cancel(None)
         try:
             checkpoint = self.checkpoint()
         except SerializationError as exc:
@@ -348,6 +353,9 @@ class Execution:
 
     def _on_exception(self, exc: BaseException) -> Outcome:
         interrupt = _interrupt_in(exc)
+        if self.signal.cancelled and not self.signal.lost:
+            quiet = interrupt is not None or isinstance(exc, asyncio.CancelledError)
+            return self._finish_cancel(None if quiet else format_error(exc))
         if interrupt is not None:
             return self._finish_interrupt(interrupt)
         return self._finish_error(exc)
@@ -372,6 +380,17 @@ class Execution:
         self.exception = interrupt
         self.emit(events.INTERRUPTED, reason=interrupt.reason, where=interrupt.where, duration=self.duration())
         return self._set(Outcome.INTERRUPTED)
+
+    def _finish_cancel(self, error: str | None) -> Outcome:
+        """The job was cancelled and this execution noticed: it ends as cancelled, progress kept."""
+        checkpoint = self.final_checkpoint()
+        try:
+            self.store.cancel_running(self.claimed.id, self.claimed.lease_token, checkpoint, error)
+        except LeaseLost:
+            return self._lost()
+        self.exception = JobCancelled(f"{self.name}: job {self.claimed.id} was cancelled")
+        self.emit(events.CANCELLED, duration=self.duration())
+        return self._set(Outcome.CANCELLED)
 
     def _finish_error(self, exc: BaseException) -> Outcome:
         self.exception = exc

@@ -43,8 +43,17 @@ class JobHandle:
         """The job's current record."""
         return self.store.get(self._id)
 
+    def cancel(self) -> JobRecord:
+        """Cancel the job and return its record: an enqueued job (waiting, scheduled, or
+        waiting to retry or resume) is ``cancelled`` at once and never runs; a running one
+        keeps running until its next step boundary or checkpoint (or until it looks at
+        ``self.cancelled``), then ends as ``cancelled`` (its record shows
+        ``cancel_requested_at`` meanwhile); a finished job is left as it is."""
+        self.store.cancel_job(self._id)
+        return self.store.get(self._id)
+
     def wait(self, timeout: float | None = None) -> JobRecord:
-        """Block until the job is finished (succeeded, failed, discarded...); ``TimeoutError``
+        """Block until the job is finished (succeeded, failed, discarded, cancelled); ``TimeoutError``
         after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
         pause = 0.002

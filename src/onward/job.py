@@ -176,6 +176,14 @@ class Job:
         """A key making this job unique while enqueued or running; ``None``: not unique."""
         return None
 
+    @property
+    def cancelled(self) -> bool:
+        """True once this job was cancelled while it runs: a loop without steps can look at it
+        and return (the job then ends as cancelled). Steps stop by themselves at their next
+        ``advance``/``set``/``checkpoint`` or step boundary."""
+        runner = self._runner
+        return runner is not None and runner.signal.cancelled
+
     def step(
         self, name: str, fn: Callable[..., Any] | None = None, *, start: Any = None, isolated: bool = False
     ) -> Any:

@@ -19,6 +19,7 @@ __all__ = [
     "LEASE_EXPIRED_ERROR",
     "STOPPED_ERROR",
     "Action",
+    "CancelEffect",
     "Decision",
     "KeyUse",
     "Verdict",
@@ -27,6 +28,7 @@ __all__ = [
     "after_lost_lease",
     "after_release",
     "allows",
+    "cancel_effect",
     "joined",
     "states_allowing",
     "resume_limit_error",
@@ -41,6 +43,7 @@ class Verdict(StrEnum):
     RETRY = "retry"  # back to the queue as a new attempt
     FAIL = "fail"  # failed for good
     DISCARD = "discard"  # discarded for good (``discard_on``)
+    CANCEL = "cancel"  # cancelled for good: a cancellation was requested
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,11 +108,20 @@ def after_error(
 
 
 def after_lost_lease(
-    *, progressed: bool, attempts: int, max_attempts: int, resumptions: int, max_resumptions: int | None
+    *,
+    progressed: bool,
+    attempts: int,
+    max_attempts: int,
+    resumptions: int,
+    max_resumptions: int | None,
+    cancel_requested: bool = False,
 ) -> Decision:
     """A running job whose worker died (its lease expired) or stopped before it finished:
     it resumes if that execution saved progress, else the try counts as an attempt, failing
-    the job once its attempts are used up."""
+    the job once its attempts are used up. A job with a pending cancellation request is
+    cancelled instead: it never runs again by itself."""
+    if cancel_requested:
+        return Decision(Verdict.CANCEL)
     if progressed:
         if _over_limit(resumptions, max_resumptions):
             return Decision(Verdict.FAIL, resume_limit=True)
@@ -157,16 +169,35 @@ class Action(StrEnum):
 
     RETRY = "retry"
     DISCARD = "discard"
+    CANCEL = "cancel"
 
 
 #: The actions each state allows.
 ACTIONS: dict[State, frozenset[Action]] = {
-    State.ENQUEUED: frozenset({Action.DISCARD}),
-    State.RUNNING: frozenset(),
+    State.ENQUEUED: frozenset({Action.DISCARD, Action.CANCEL}),
+    State.RUNNING: frozenset({Action.CANCEL}),
     State.SUCCEEDED: frozenset(),
     State.FAILED: frozenset({Action.RETRY, Action.DISCARD}),
     State.DISCARDED: frozenset({Action.RETRY}),
+    State.CANCELLED: frozenset({Action.RETRY}),
 }
+
+
+class CancelEffect(StrEnum):
+    """What a cancellation does to a job, by its state."""
+
+    CANCEL = "cancel"  # enqueued (waiting, scheduled, to retry or resume): cancelled at once
+    REQUEST = "request"  # running: the request is recorded; the execution ends at its next safe point
+    NONE = "none"  # finished: nothing changes
+
+
+def cancel_effect(state: str) -> CancelEffect:
+    """What cancelling a job in ``state`` does."""
+    if state == State.ENQUEUED:
+        return CancelEffect.CANCEL
+    if state == State.RUNNING:
+        return CancelEffect.REQUEST
+    return CancelEffect.NONE
 
 
 def actions_for(state: str) -> frozenset[Action]:

@@ -97,6 +97,10 @@ def _retried(event: Event) -> None:
     )
 
 
+def _cancelled(event: Event) -> None:
+    _write(worker_log, _INFO, event, "cancelled", "%s %s cancelled", _name(event), event.job_id)
+
+
 def _interrupted(event: Event) -> None:
     _write(
         worker_log,
@@ -174,6 +178,7 @@ _HANDLERS: dict[str, Callable[[Event], None]] = {
     events.DISCARDED: _ended_badly,
     events.RETRIED: _retried,
     events.INTERRUPTED: _interrupted,
+    events.CANCELLED: _cancelled,
     events.LOST: _lost,
     events.CONTINUATION_ERROR: _continuation_error,
     events.RELEASED: _released,

@@ -15,7 +15,7 @@ import threading
 from typing import Any
 
 from onward import collecting, connecting
-from onward.errors import LeaseLost
+from onward.errors import JobCancelled, LeaseLost
 from onward.execution import Execution, Outcome
 from onward.leases import LeaseKeeper
 from onward.steps import StopSignal
@@ -61,6 +61,8 @@ def perform_now(job: NewJob) -> Any:
                     continue
                 if outcome == Outcome.SUCCEEDED:
                     return execution.result
+                if outcome == Outcome.CANCELLED:
+                    raise JobCancelled(f"job {claimed.id} was cancelled while running in perform_now")
                 if outcome == Outcome.LOST:
                     raise LeaseLost(f"job {claimed.id} lost its lease while running in perform_now")
                 assert execution.exception is not None

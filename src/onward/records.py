@@ -27,21 +27,24 @@ class State(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     DISCARDED = "discarded"
+    CANCELLED = "cancelled"
 
 
 #: Every state change a store may make. ``enqueued`` covers "waiting to run", "scheduled",
 #: "waiting to retry" and "waiting to resume"; failed jobs go back to ``enqueued`` (or straight
 #: to ``running`` under ``perform_now``) when re-run by their unique key or by ``retry``, and
-#: discarded jobs when an operator retries them.
+#: discarded and cancelled jobs when an operator retries them. A cancellation ends an enqueued
+#: job at once and a running one when its execution notices the request.
 TRANSITIONS: Mapping[State, frozenset[State]] = {
-    State.ENQUEUED: frozenset({State.RUNNING, State.DISCARDED}),
-    State.RUNNING: frozenset({State.ENQUEUED, State.SUCCEEDED, State.FAILED, State.DISCARDED}),
+    State.ENQUEUED: frozenset({State.RUNNING, State.DISCARDED, State.CANCELLED}),
+    State.RUNNING: frozenset({State.ENQUEUED, State.SUCCEEDED, State.FAILED, State.DISCARDED, State.CANCELLED}),
     State.FAILED: frozenset({State.ENQUEUED, State.RUNNING, State.DISCARDED}),
     State.SUCCEEDED: frozenset(),
     State.DISCARDED: frozenset({State.ENQUEUED}),
+    State.CANCELLED: frozenset({State.ENQUEUED}),
 }
 
-FINISHED_STATES = frozenset({State.SUCCEEDED, State.FAILED, State.DISCARDED})
+FINISHED_STATES = frozenset({State.SUCCEEDED, State.FAILED, State.DISCARDED, State.CANCELLED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,7 @@ class JobRecord:
     worker_id: str | None = None
     schedule_key: str | None = None  # the schedule that enqueued this job
     scheduled_for: datetime | None = None  # and the tick it was enqueued for
+    cancel_requested_at: datetime | None = None  # when a cancellation was asked for (kept until a retry)
     _store: Store | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -187,6 +191,7 @@ def job_record(row: Mapping[str, Any], children: tuple[str, ...], store: Store |
         worker_id=row["worker_id"] if state == State.RUNNING else None,
         schedule_key=row["schedule_key"],
         scheduled_for=to_datetime(row["scheduled_for"]),
+        cancel_requested_at=to_datetime(row["cancel_requested_at"]),
         _store=store,
     )
 

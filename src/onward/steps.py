@@ -40,21 +40,35 @@ class StopSignal:
     """Tells a running execution to end at its next interruption point.
 
     The worker sets ``stopping`` when it shuts down; the lease keeper sets it with
-    ``lost=True`` when the lease was taken back (the execution must then write nothing).
-    A plain attribute, read on every ``advance``, so that the check costs next to nothing.
+    ``lost=True`` when the lease was taken back (the execution must then write nothing), and
+    with ``cancelled=True`` when the job was cancelled (it then ends as cancelled; an async
+    execution also cancels its task through ``on_cancel``). A plain attribute, read on every
+    ``advance``, so that the check costs next to nothing.
     """
 
-    __slots__ = ("lost", "reason", "stopping")
+    __slots__ = ("cancelled", "lost", "on_cancel", "reason", "stopping")
 
     def __init__(self) -> None:
         self.stopping = False
         self.lost = False
+        self.cancelled = False
         self.reason = ""
+        self.on_cancel: Callable[[], None] | None = None
 
     def stop(self, reason: str, lost: bool = False) -> None:
         self.reason = reason
         self.lost = self.lost or lost
         self.stopping = True
+
+    def cancel(self) -> None:
+        """The job was cancelled: stop at the next interruption point and end as cancelled."""
+        if self.cancelled:
+            return
+        self.cancelled = True
+        self.stop("cancelled")
+        hook = self.on_cancel
+        if hook is not None:
+            hook()
 
 
 class Step:
@@ -279,6 +293,8 @@ class StepRunner:
         if record is not None and record["status"] == "completed":
             self.notify(events.STEP_SKIPPED, step=name)
             return None
+        if self.signal.cancelled:
+            self._interrupt("cancelled", None, name)
         if self.progressed():
             if self.signal.stopping:
                 self._interrupt(self.signal.reason or "worker stopping", None, name)

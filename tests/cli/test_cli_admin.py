@@ -108,7 +108,7 @@ def test_counts_and_throughput(admin: Admin) -> None:
     assert counts["default"]["failed"] == 1
     assert counts["mailers"]["enqueued"] == 1
     stats = admin.stats(minutes=5)
-    assert stats.totals == {"enqueued": 1, "running": 0, "succeeded": 2, "failed": 1, "discarded": 0}
+    assert stats.totals == {"enqueued": 1, "running": 0, "succeeded": 2, "failed": 1, "discarded": 0, "cancelled": 0}
     assert stats.finished_last_minute == 3
     assert len(stats.per_minute) == 5
     assert [m.total for m in stats.per_minute[:-1]] == [0, 0, 0, 0]
@@ -135,7 +135,7 @@ def test_retry_keeps_progress_and_restarts_attempts(admin: Admin) -> None:
     assert done.result["processed"] == list(range(10))  # items 0-4 were not processed again
     assert done.error is not None
     assert "failed at item 5" in done.error
-    with pytest.raises(ActionRefused, match="only failed or discarded jobs can be retried"):
+    with pytest.raises(ActionRefused, match="only failed, discarded or cancelled jobs can be retried"):
         admin.retry(handle.id)
 
 
@@ -190,7 +190,7 @@ def test_purge_deletes_old_finished_jobs_in_batches(admin: Admin, store: Store) 
     assert admin.purge(0, batch_size=3) == 7
     assert [j.id for j in admin.jobs().jobs] == [failed.id]
     assert admin.purge(0, states=["failed"]) == 1
-    with pytest.raises(ValueError, match="only discarded, failed, succeeded"):
+    with pytest.raises(ValueError, match="only cancelled, discarded, failed, succeeded"):
         admin.purge(0, states=["running"])
 
 

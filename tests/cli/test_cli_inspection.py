@@ -113,10 +113,10 @@ def test_stats_counts_per_queue_and_state(onward_cli: Invoke) -> None:
     drain()
     out = onward_cli("stats").output
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}
-    # columns: enqueued running succeeded failed discarded total
-    assert rows["default"] == ["0", "0", "1", "1", "0", "2"]
-    assert rows["mailers"] == ["1", "0", "0", "0", "0", "1"]
-    assert rows["total"] == ["1", "0", "1", "1", "0", "3"]
+    # columns: enqueued running succeeded failed discarded cancelled total
+    assert rows["default"] == ["0", "0", "1", "1", "0", "0", "2"]
+    assert rows["mailers"] == ["1", "0", "0", "0", "0", "0", "1"]
+    assert rows["total"] == ["1", "0", "1", "1", "0", "0", "3"]
     assert "Finished in the last minute: 2" in out
     data = json.loads(onward_cli("stats", "--json", "--minutes", "3").output)
     assert data["queues"]["default"]["failed"] == 1

@@ -39,7 +39,9 @@ def test_retry_refuses_a_job_that_did_not_fail(onward_cli: Invoke) -> None:
     handle = Greet.perform_later("a")
     result = onward_cli("retry", handle.id)
     assert result.exit_code == 1
-    assert result.output.strip() == f"Error: job {handle.id} is enqueued; only failed or discarded jobs can be retried"
+    assert result.output.strip() == (
+        f"Error: job {handle.id} is enqueued; only failed, discarded or cancelled jobs can be retried"
+    )
 
 
 def test_discard_an_enqueued_job(onward_cli: Invoke) -> None:

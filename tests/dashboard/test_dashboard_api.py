@@ -19,7 +19,7 @@ def test_overview_counts_throughput_and_running_steps(store: onward.Store, clien
         job_id = start_stepped(store, n=4, saved=1)
         data = client.get("/api/overview").json()
 
-    assert data["totals"] == {"enqueued": 0, "running": 1, "succeeded": 1, "failed": 1, "discarded": 0}
+    assert data["totals"] == {"enqueued": 0, "running": 1, "succeeded": 1, "failed": 1, "discarded": 0, "cancelled": 0}
     queues = {q["queue"]: q for q in data["queues"]}
     assert queues["default"]["counts"]["succeeded"] == 1
     assert queues["default"]["total"] == 2
@@ -111,7 +111,7 @@ def test_actions_need_the_csrf_token_then_retry_and_discard(store: onward.Store,
 
     again = client.post(f"/api/jobs/{failed}/retry", headers=headers)
     assert again.status_code == 409
-    assert "only failed or discarded jobs can be retried" in again.json()["error"]
+    assert "only failed, discarded or cancelled jobs can be retried" in again.json()["error"]
 
     discarded = client.post(f"/api/jobs/{failed}/discard", headers=headers)
     assert discarded.status_code == 200

@@ -56,7 +56,11 @@ def test_overview_shows_counts_per_queue_and_state_throughput_and_running_jobs(
         for m in re.finditer(r'<td><a href="[^"]*">([^<]+)</a></td>(.*?)</tr>', queues.group(1), re.S)
     }
     # columns: enqueued, running, succeeded, failed, discarded, total
-    assert rows == {"default": [0, 0, 3, 1, 0, 4], "later": [1, 0, 0, 0, 0, 1], "steps": [0, 1, 0, 0, 0, 1]}
+    assert rows == {
+        "default": [0, 0, 3, 1, 0, 0, 4],
+        "later": [1, 0, 0, 0, 0, 0, 1],
+        "steps": [0, 1, 0, 0, 0, 0, 1],
+    }
 
     # The chart: one bar per minute of the last hour, the last one holding what just finished.
     bars = re.findall(r'<g class="minute"><title>([^<]*)</title>', page)
@@ -226,7 +230,7 @@ def test_an_action_the_state_forbids_is_refused_with_a_message(store: onward.Sto
     token = csrf_of(client.get("/").text.replace('name="csrf-token" content=', 'name="csrf_token" value='))
     response = client.post(f"/jobs/{job_id}/retry", data={"csrf_token": token})
     assert response.status_code == 409
-    assert "only failed or discarded jobs can be retried" in response.text
+    assert "only failed, discarded or cancelled jobs can be retried" in response.text
     assert store.get(job_id).state == "succeeded"
 
 

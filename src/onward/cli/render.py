@@ -35,6 +35,7 @@ STATE_STYLES = {
     "succeeded": "green",
     "failed": "red",
     "discarded": "magenta",
+    "cancelled": "bright_black",
     "purged": "dim",
 }
 STEP_MARKS = {"completed": "✓", "running": "▶", "interrupted": "‖"}
@@ -323,6 +324,8 @@ def detail(d: JobDetail) -> RenderableType:
     ]
     if job.started_at is not None:
         rows.append(("started", f"{job.started_at.isoformat(timespec='seconds')} ({ago(job.started_at)})"))
+    if job.cancel_requested_at is not None:
+        rows.append(("cancel asked", f"{job.cancel_requested_at.isoformat(timespec='seconds')}"))
     if job.finished_at is not None:
         rows.append(("finished", f"{job.finished_at.isoformat(timespec='seconds')} (took {took(job)})"))
     if job.worker_id is not None:

@@ -1,4 +1,5 @@
-"""Steering commands: ``onward retry``, ``onward discard``, ``onward enqueue``, ``onward purge``.
+"""Steering commands: ``onward retry``, ``onward discard``, ``onward cancel``, ``onward enqueue``,
+``onward purge``.
 
 Each changes jobs through :mod:`onward.admin`, in guarded statements that cannot race a
 worker: retrying a job that is not ``failed`` or discarding a running one is refused.
@@ -14,7 +15,8 @@ from onward import admin_text
 from onward.admin import decode_arguments, format_duration, parse_duration
 from onward.cli import render
 from onward.cli.base import database_url_option, import_modules, main
-from onward.cli.output import admin_for, print_json, user_errors
+from onward.cli.output import admin_for, one_line, print_json, user_errors
+from onward.lifecycle import CancelEffect
 from onward.records import FINISHED_STATES
 
 
@@ -31,7 +33,7 @@ def retry(job_id: str, continuations: bool, database_url: str | None) -> None:
     """Run a failed job again now, keeping its progress.
 
     Completed steps are skipped and the step in progress resumes at its cursor; its attempts
-    start again from zero. Only failed or discarded jobs can be retried. With --continuations,
+    start again from zero. Only failed, discarded or cancelled jobs can be retried. With --continuations,
     run the continuations of a succeeded job again instead: their jobs are committed in one
     transaction with the job's continuation error cleared.
     """
@@ -57,6 +59,37 @@ def discard(job_id: str, database_url: str | None) -> None:
     with admin_for(database_url) as admin:
         job = admin.discard(job_id)
     click.echo(f"{admin_text.class_name(job.job_class)} {job.id} is discarded.")
+
+
+@main.command()
+@click.argument("job_ids", metavar="ID...", nargs=-1, required=True)
+@database_url_option
+@user_errors
+def cancel(job_ids: tuple[str, ...], database_url: str | None) -> None:
+    """Cancel jobs: an enqueued one at once (it never runs); a running one stops at its next
+    step boundary or checkpoint and ends as cancelled, keeping its progress. A finished job
+    is left as it is. Exits 1 if an ID names no job.
+    """
+    unknown = False
+    with admin_for(database_url) as admin:
+        for job_id in job_ids:
+            try:
+                effect, job = admin.cancel_job(job_id)
+            except KeyError as exc:
+                click.echo(f"Error: {one_line(exc)}", err=True)
+                unknown = True
+                continue
+            name = f"{admin_text.class_name(job.job_class)} {job.id}"
+            if effect == CancelEffect.CANCEL:
+                click.echo(f"{name} is cancelled.")
+            elif effect == CancelEffect.REQUEST and job.state == "running":
+                click.echo(f"{name} is running; it stops at its next checkpoint and ends as cancelled.")
+            elif effect == CancelEffect.REQUEST:
+                click.echo(f"{name} is {job.state} (it ended before the cancellation reached it).")
+            else:
+                click.echo(f"{name} is already {job.state}; nothing changed.")
+    if unknown:
+        raise SystemExit(1)
 
 
 @main.command()

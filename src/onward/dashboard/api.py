@@ -88,6 +88,7 @@ def routes(admin: Callable[[], Admin]) -> list[Route]:
                         "succeeded": m.succeeded,
                         "failed": m.failed,
                         "discarded": m.discarded,
+                        "cancelled": m.cancelled,
                         "total": m.total,
                     }
                     for m in s.per_minute
@@ -150,6 +151,7 @@ def routes(admin: Callable[[], Admin]) -> list[Route]:
         Route("/csrf", csrf_token, name="api_csrf"),
         Route("/jobs/{job_id}/retry", action(Admin.retry), methods=["POST"], name="api_retry"),
         Route("/jobs/{job_id}/discard", action(Admin.discard), methods=["POST"], name="api_discard"),
+        Route("/jobs/{job_id}/cancel", action(Admin.cancel), methods=["POST"], name="api_cancel"),
         Route(
             "/jobs/{job_id}/rerun-continuations",
             action(Admin.rerun_continuations),

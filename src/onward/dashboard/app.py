@@ -9,7 +9,8 @@ application::
 
 Every page is rendered on the server from :mod:`onward.admin` (the dashboard never queries
 a store itself); a little plain JavaScript (``static/dashboard.js``) keeps the overview and
-a running job's steps up to date. Changing a job (retry, discard) is a POST with a CSRF token.
+a running job's steps up to date. Changing a job (retry, discard, cancel) or a queue (pause,
+resume) is a POST with a CSRF token.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from onward.admin import (
     actions,
     format_duration,
 )
-from onward.dashboard import api, csrf, schedules_page, security, views
+from onward.dashboard import api, csrf, queues_page, schedules_page, security, views
 from onward.errors import OnwardError
 from onward.records import JobRecord
 
@@ -65,6 +66,7 @@ QUEUE_NAMES_TTL = 60.0
 _DONE = {
     "retry": "Job enqueued again: it runs as soon as a worker is free.",
     "discard": "Job discarded: it will not run.",
+    "cancel": "Cancelled: an enqueued job will not run; a running one stops at its next step boundary or checkpoint.",
     "rerun-continuations": "Its continuations will run again: the next free worker runs them.",
 }
 
@@ -218,6 +220,7 @@ def create_app(
         Route("/jobs/{job_id}", job, name="job"),
         Route("/jobs/{job_id}/retry", action("retry", Admin.retry), methods=["POST"], name="retry"),
         Route("/jobs/{job_id}/discard", action("discard", Admin.discard), methods=["POST"], name="discard"),
+        Route("/jobs/{job_id}/cancel", action("cancel", Admin.cancel), methods=["POST"], name="cancel"),
         Route(
             "/jobs/{job_id}/rerun-continuations",
             action("rerun-continuations", Admin.rerun_continuations),
@@ -226,6 +229,7 @@ def create_app(
         ),
         Route("/metrics", metrics, name="metrics"),
         *schedules_page.routes(admin, render),
+        *queues_page.routes(admin, render),
         Mount("/api", routes=api.routes(admin)),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
@@ -284,12 +288,13 @@ def _job_page(
         error=error,
         can_retry="retry" in allowed,
         can_discard="discard" in allowed,
+        can_cancel="cancel" in allowed and record.cancel_requested_at is None,
         can_rerun_continuations=record.state == "succeeded" and record.continuation_error is not None,
     )
 
 
 #: The last part of the addresses of the buttons on a job's page.
-_ACTIONS = ("/retry", "/discard", "/rerun-continuations")
+_ACTIONS = ("/retry", "/discard", "/cancel", "/rerun-continuations")
 
 
 def _http_message(request: Request, status: int, allow: str) -> str:

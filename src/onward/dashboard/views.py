@@ -144,11 +144,14 @@ def timeline(job: JobRecord) -> list[Event]:
     if job.started_at is not None:
         label = "Running" if job.state == State.RUNNING else "Latest execution started"
         timed.append(Event(job.started_at, "started", f"{label} (attempt {max(job.attempts, 1)})"))
-    if job.finished_at is not None and job.state in (State.SUCCEEDED, State.FAILED, State.DISCARDED):
+    if job.cancel_requested_at is not None:
+        timed.append(Event(job.cancel_requested_at, "note", "Cancellation requested"))
+    if job.finished_at is not None and job.state in FINISHED_STATES:
         text = {
             State.SUCCEEDED: "Succeeded",
             State.FAILED: f"Failed: {last_line(job.error)}" if job.error else "Failed",
             State.DISCARDED: f"Discarded: {last_line(job.error)}" if job.error else "Discarded",
+            State.CANCELLED: "Cancelled",
         }[job.state]
         timed.append(Event(job.finished_at, str(job.state), text))
     timed.sort(key=lambda e: e.at.timestamp() if e.at is not None else 0.0)

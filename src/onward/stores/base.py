@@ -17,7 +17,29 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
+from onward.lifecycle import CancelEffect
 from onward.records import JobRecord, ScheduleRecord
+from onward.stores.schedule_values import ScheduleDeclaration, ScheduleState, TickOutcome, TickPlan
+
+__all__ = [
+    "AdminStore",
+    "Checkpoint",
+    "Claimed",
+    "Completion",
+    "FinishedCount",
+    "JobFilter",
+    "NewJob",
+    "PausedQueue",
+    "QueueReady",
+    "Renewal",
+    "ScheduleDeclaration",
+    "ScheduleState",
+    "StateCount",
+    "Store",
+    "TickOutcome",
+    "TickPlan",
+    "WorkerStore",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +109,22 @@ class Completion(NamedTuple):
     children: Sequence[NewJob] = ()
 
 
+class Renewal(NamedTuple):
+    """What renewing leases found: the ids whose lease is lost, and those (still held) whose
+    job an operator asked to cancel."""
+
+    lost: set[str]
+    cancel_requested: set[str]
+
+
+@dataclass(frozen=True, slots=True)
+class PausedQueue:
+    """A queue no worker claims from, paused at ``paused_at`` (epoch seconds)."""
+
+    name: str
+    paused_at: float
+
+
 @dataclass(frozen=True, slots=True)
 class JobFilter:
     """What ``list_jobs`` returns: newest first, ``before`` a job id for keyset paging."""
@@ -120,66 +158,6 @@ class FinishedCount:
     minutes_ago: int
     state: str
     count: int
-
-
-# -- schedules (what the scheduler and the stores exchange) ----------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleDeclaration:
-    """A schedule as a process declares it: ``every`` in seconds, ``settings`` JSON text."""
-
-    key: str
-    job_class: str
-    cron: str | None
-    every: float | None
-    timezone: str
-    settings: str
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleState:
-    """A schedule's progress as stored: every tick up to ``ticked_through`` (epoch seconds)
-    has been dealt with (enqueued, or skipped); ticks after it are to come. From
-    ``declare_schedules``, also the declaration it found: when (epoch seconds) and by which
-    worker the schedule was last declared by a running worker (``None``: by none, or that
-    worker stopped)."""
-
-    key: str
-    ticked_through: float
-    paused: bool
-    declared_at: float | None = None
-    declared_by: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TickPlan:
-    """What a scheduler found due for one schedule, computed from the ``ticked_through`` it
-    read (``after``): the jobs of the ticks to enqueue (each job's ``scheduled_for`` is its
-    tick, oldest first) and the tick to record as dealt with (``through``). ``overlap``
-    false: if the schedule's latest job is still enqueued or running, the ticks are recorded
-    as skipped instead. Tick records older than ``keep_since`` may be deleted (``None``: keep
-    them for now)."""
-
-    key: str
-    after: float
-    through: float
-    jobs: Sequence[NewJob]
-    overlap: bool
-    keep_since: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TickOutcome:
-    """What became of a :class:`TickPlan`: ``applied`` unless the schedule was paused or
-    another scheduler had moved it on (then ``state`` is what is stored now; ``None``: the
-    store has no such schedule). ``enqueued`` pairs each new tick with the id of its job."""
-
-    key: str
-    applied: bool
-    state: ScheduleState | None
-    enqueued: tuple[tuple[float, str], ...] = ()
-    skipped: tuple[float, ...] = ()
 
 
 class WorkerStore(Protocol):
@@ -219,6 +197,23 @@ class WorkerStore(Protocol):
     def heartbeat(self, leases: Sequence[tuple[str, str]], lease_timeout: float) -> set[str]:
         """Extend the leases of ``(id, token)`` pairs; returns the ids whose lease is lost."""
         ...
+
+    def renew(self, leases: Sequence[tuple[str, str]], lease_timeout: float) -> Renewal:
+        """``heartbeat``, also returning the jobs whose cancellation was requested."""
+        ...
+
+    def cancel_running(self, job_id: str, token: str, checkpoint: Checkpoint, error: str | None = None) -> None:
+        """End a running job as ``cancelled`` (its execution noticed a cancellation request),
+        keeping its progress (and ``error``, when it ended by raising)."""
+        ...
+
+    def add_cancel_watcher(self, watcher: Callable[[str], None]) -> None:
+        """Call ``watcher(job_id)`` when this store hears of a cancellation request for a
+        running job before the next heartbeat would (a ``NOTIFY``, a cancel made in this
+        process). Heartbeats report every request anyway; this only makes it sooner."""
+        ...
+
+    def remove_cancel_watcher(self, watcher: Callable[[str], None]) -> None: ...
 
     def save_checkpoint(self, job_id: str, token: str, checkpoint: Checkpoint, resumption: bool = False) -> None:
         """Save progress of a running job (``resumption`` counts one, for in-place resumes)."""
@@ -385,6 +380,21 @@ class AdminStore(Protocol):
     def discard_job(self, job_id: str) -> bool:
         """Mark an ``enqueued`` or ``failed`` job ``discarded`` (it will never run). Returns
         ``False`` (changing nothing) in any other state; ``KeyError`` for an unknown id."""
+        ...
+
+    def cancel_job(self, job_id: str) -> CancelEffect:
+        """Cancel job ``job_id``: an ``enqueued`` one becomes ``cancelled`` at once; a
+        ``running`` one gets ``cancel_requested_at`` (its execution ends at its next safe
+        point); a finished one is left as it is. Returns which happened (decided by
+        ``lifecycle.cancel_effect`` on the state found); ``KeyError`` for an unknown id."""
+        ...
+
+    def paused_queues(self) -> list[PausedQueue]:
+        """The queues that are paused, by name."""
+        ...
+
+    def set_queue_paused(self, queue: str, paused: bool) -> None:
+        """Pause ``queue`` (no worker claims from it; it need not have jobs) or resume it."""
         ...
 
     def list_schedules(self) -> list[ScheduleRecord]:

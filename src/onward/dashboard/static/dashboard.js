@@ -7,7 +7,7 @@
 (function () {
   "use strict";
 
-  var FINISHED = { succeeded: true, failed: true, discarded: true };
+  var FINISHED = { succeeded: true, failed: true, discarded: true, cancelled: true };
 
   // The same formats as the server (onward.admin.format_duration, dashboard/views.py).
   function duration(seconds) {

@@ -13,10 +13,11 @@ import psycopg
 from psycopg.rows import dict_row
 
 from onward import lifecycle
-from onward.lifecycle import Action
-from onward.records import FINISHED_STATES, JobRecord, job_record
+from onward.lifecycle import Action, CancelEffect
+from onward.records import FINISHED_STATES, JobRecord, State, job_record
+from onward.stores._cancels import CancelWatchers
 from onward.stores._common import filter_sql
-from onward.stores.base import FinishedCount, JobFilter, QueueReady, StateCount
+from onward.stores.base import FinishedCount, JobFilter, PausedQueue, QueueReady, StateCount
 from onward.stores.postgres import sql
 from onward.stores.postgres.connection import PostgresConnections
 from onward.stores.postgres.inserts import lock_keys
@@ -29,7 +30,7 @@ __all__ = ["PostgresAdmin"]
 _FINISHED = sorted(s.value for s in FINISHED_STATES)
 
 
-class PostgresAdmin(PostgresConnections):
+class PostgresAdmin(CancelWatchers, PostgresConnections):
     """``get``, ``list_jobs`` and the administration methods of the Store protocol."""
 
     # -- reading --------------------------------------------------------------------------
@@ -114,6 +115,30 @@ class PostgresAdmin(PostgresConnections):
         if not row[1]:
             raise KeyError(job_id)
         return False
+
+    def cancel_job(self, job_id: str) -> CancelEffect:
+        state, _, exists = self._one(sql.CANCEL_JOB, (job_id, job_id, job_id))
+        if state is None:
+            if not exists:
+                raise KeyError(job_id)
+            return CancelEffect.NONE
+        if state == State.RUNNING:
+            self._cancel_requested(job_id)  # an execution of this process stops at once
+            return CancelEffect.REQUEST
+        return CancelEffect.CANCEL
+
+    def paused_queues(self) -> list[PausedQueue]:
+        def run(conn: psycopg.Connection[Any], attempt: int) -> list[Any]:
+            return conn.execute(sql.PAUSED_QUEUES).fetchall()
+
+        return [PausedQueue(r[0], float(r[1])) for r in self._run(run, persist=False)]
+
+    def set_queue_paused(self, queue: str, paused: bool) -> None:
+        if paused:
+            self._run(lambda conn, attempt: conn.execute(sql.PAUSE_QUEUE, (queue,)))
+        else:
+            self._run(lambda conn, attempt: conn.execute(sql.RESUME_QUEUE, (queue, queue)))
+            self._notified(queue)
 
     def purge_finished(self, states: Sequence[str], finished_before: float, limit: int) -> int:
         chosen = [s for s in states if s in _FINISHED]

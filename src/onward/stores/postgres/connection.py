@@ -182,7 +182,7 @@ class PostgresConnections:
             self._check_open()
             self._listeners.setdefault(wake, None)
             if self._listener is None:
-                self._listener = Listener(self._conninfo, self._notified, CONNECT_TIMEOUT)
+                self._listener = Listener(self._conninfo, self._notified, CONNECT_TIMEOUT, self._cancel_requested)
 
     def remove_listener(self, wake: threading.Event) -> None:
         with self._lock:
@@ -192,6 +192,9 @@ class PostgresConnections:
                 self._listener = None
         if listener is not None:
             listener.close()
+
+    def _cancel_requested(self, job_id: str) -> None:
+        """A cancellation of running job ``job_id`` was announced (see ``CancelWatchers``)."""
 
     def _notified(self, queue: str | None) -> None:
         """A job of ``queue`` (None: of any queue) may be ready: wake the workers serving it."""

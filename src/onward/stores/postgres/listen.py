@@ -3,7 +3,9 @@
 Every transaction that makes a job ready (enqueue, continuations, retry, resume, reclaim)
 sends ``NOTIFY onward_jobs, '<queue>'``; PostgreSQL delivers it when that transaction commits.
 One :class:`Listener` per store holds a dedicated connection that ``LISTEN``s and calls
-``on_notify(queue)`` for each notification. When the connection drops it reconnects with
+``on_notify(queue)`` for each notification. It also listens for cancellation requests
+(``NOTIFY onward_cancel, '<job id>'``, sent when a running job is cancelled) and passes each
+id to ``on_cancel``, so that the worker running that job stops it at once. When the connection drops it reconnects with
 backoff and then calls ``on_notify(None)`` ("anything may have changed"), since
 notifications sent meanwhile are lost. Workers still look for jobs now and then without a
 notification (see ``PostgresStore.claim``), so a missed notification only delays a job.
@@ -23,7 +25,7 @@ import psycopg
 from psycopg import pq
 
 from onward.retry import backoff
-from onward.stores.postgres.sql import CHANNEL
+from onward.stores.postgres.sql import CANCEL_CHANNEL, CHANNEL
 
 log = logging.getLogger("onward.worker")
 
@@ -35,9 +37,16 @@ MAX_BACKOFF = 2.0
 class Listener:
     """A thread that ``LISTEN``s on its own connection until :meth:`close`."""
 
-    def __init__(self, conninfo: str, on_notify: Callable[[str | None], None], connect_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        on_notify: Callable[[str | None], None],
+        connect_timeout: float = 5.0,
+        on_cancel: Callable[[str], None] | None = None,
+    ) -> None:
         self._conninfo = conninfo
         self._on_notify = on_notify
+        self._on_cancel = on_cancel
         self._connect_timeout = connect_timeout
         self._closed = threading.Event()
         self.connected = threading.Event()
@@ -72,8 +81,9 @@ class Listener:
                     return
                 continue
             try:
-                conn.add_notify_handler(lambda n: self._on_notify(n.payload))
+                conn.add_notify_handler(lambda n: self._received(n.channel, n.payload))
                 conn.execute(f"LISTEN {CHANNEL}")
+                conn.execute(f"LISTEN {CANCEL_CHANNEL}")
                 self.connected.set()
                 self._on_notify(None)  # notifications may have been missed while disconnected
                 failures = 0
@@ -100,7 +110,14 @@ class Listener:
             if pgconn.status != pq.ConnStatus.OK:
                 raise psycopg.OperationalError("the listening connection was closed by the server")
             while (notify := pgconn.notifies()) is not None:
-                self._on_notify(notify.extra.decode("utf-8", "replace"))
+                self._received(notify.relname.decode("utf-8", "replace"), notify.extra.decode("utf-8", "replace"))
+
+    def _received(self, channel: str, payload: str) -> None:
+        if channel == CANCEL_CHANNEL:
+            if self._on_cancel is not None:
+                self._on_cancel(payload)
+        else:
+            self._on_notify(payload)
 
     def _sleep(self, seconds: float) -> bool:
         """Wait ``seconds`` or until closed; True when closed."""

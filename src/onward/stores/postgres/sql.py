@@ -12,11 +12,25 @@ from onward.stores._common import CLAIMED_COLUMNS
 #: The ``LISTEN``/``NOTIFY`` channel; the payload is the queue of the job that may be ready.
 CHANNEL = "onward_jobs"
 
+#: The channel on which a cancellation request for a running job is announced; the payload is its id.
+CANCEL_CHANNEL = "onward_cancel"
+
 #: First key of the two-key advisory locks taken on unique keys (``pg_advisory_xact_lock(int, int)``).
 UNIQUE_LOCK_CLASS = 0x6F6E77  # "onw"
 
 
 GUARD = " WHERE id = %s AND state = 'running' AND lease_token = %s"
+
+# Paused queues are left out of claims. The list is read once per statement (an init plan
+# over a table of a few rows, usually none).
+NOT_PAUSED = " AND queue <> ALL(ARRAY(SELECT name FROM onward_queues WHERE paused))"
+
+# A job given back to the queue while a cancellation request is pending is cancelled instead:
+# it never runs again by itself.
+_BACK = (
+    "state = CASE WHEN cancel_requested_at IS NULL THEN 'enqueued' ELSE 'cancelled' END,"
+    " finished_at = CASE WHEN cancel_requested_at IS NULL THEN NULL ELSE now() END,"
+)
 
 CLAIM_COLUMNS = CLAIMED_COLUMNS + ", scheduled_at, seq"  # the last two order the claimed rows
 
@@ -35,7 +49,8 @@ CLAIM_COLUMNS = CLAIMED_COLUMNS + ", scheduled_at, seq"  # the last two order th
 _CLAIM = (
     "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)),"
     " ready AS (SELECT seq FROM onward_jobs WHERE state = 'enqueued' AND scheduled_at <= now(){queue}"
-    " ORDER BY {order} LIMIT {limit} FOR UPDATE SKIP LOCKED),"
+    + NOT_PAUSED
+    + " ORDER BY {order} LIMIT {limit} FOR UPDATE SKIP LOCKED),"
     " claimed AS (UPDATE onward_jobs AS j SET state = 'running', lease_token = gen_random_uuid()::text,"
     " worker_id = %s, lease_timeout = %s, lease_expires_at = now() + make_interval(secs => %s), started_at = now(),"
     " attempts = j.attempts + 1 - j.resume_pending::int, progressed = false"
@@ -43,7 +58,7 @@ _CLAIM = (
     f" RETURNING {', '.join('j.' + c for c in CLAIM_COLUMNS.split(', '))})"
     f" SELECT {', '.join('c.' + c for c in CLAIM_COLUMNS.split(', '))},"
     " CASE WHEN c.id IS NULL THEN (SELECT extract(epoch FROM min(scheduled_at) - now()) FROM onward_jobs"
-    " WHERE state = 'enqueued' AND scheduled_at > now(){queue}) END"
+    " WHERE state = 'enqueued' AND scheduled_at > now(){queue}" + NOT_PAUSED + ") END"
     " FROM (SELECT) AS one LEFT JOIN claimed AS c ON true ORDER BY c.priority, c.scheduled_at, c.seq"
 )
 _CLAIM_KINDS = {
@@ -75,7 +90,9 @@ ADVANCE_WAITING = (
     " WHERE state = 'enqueued' AND scheduled_at > now()"
 )
 
-NEXT_DUE_ANY = "SELECT extract(epoch FROM min(scheduled_at) - now()) FROM onward_jobs WHERE state = 'enqueued'"
+NEXT_DUE_ANY = (
+    "SELECT extract(epoch FROM min(scheduled_at) - now()) FROM onward_jobs WHERE state = 'enqueued'" + NOT_PAUSED
+)
 NEXT_DUE_QUEUES = NEXT_DUE_ANY + " AND queue = ANY(%s)"
 
 
@@ -95,7 +112,7 @@ HEARTBEAT = (
     f"WITH l AS {_rows('id', 'token')}"
     " UPDATE onward_jobs AS j SET lease_expires_at = now() + make_interval(secs => %s) FROM l"
     " WHERE j.id = ANY(ARRAY(SELECT id FROM l)) AND j.id = l.id AND j.state = 'running' AND j.lease_token = l.token"
-    " RETURNING j.id"
+    " RETURNING j.id, j.cancel_requested_at IS NOT NULL"
 )
 
 SAVE_CHECKPOINT = (
@@ -118,7 +135,7 @@ COMPLETE_MANY = (
 
 UNCLAIM = (
     f"WITH l AS {_rows('id', 'token')},"
-    " u AS (UPDATE onward_jobs AS j SET state = 'enqueued', attempts = j.attempts - 1 + j.resume_pending::int,"
+    " u AS (UPDATE onward_jobs AS j SET " + _BACK + " attempts = j.attempts - 1 + j.resume_pending::int,"
     " lease_token = NULL, lease_expires_at = NULL, worker_id = NULL FROM l"
     " WHERE j.id = ANY(ARRAY(SELECT id FROM l)) AND j.id = l.id AND j.state = 'running' AND j.lease_token = l.token"
     " RETURNING j.queue)"
@@ -189,17 +206,34 @@ COMPLETE_MANY_WITH_CHILDREN = (
 )
 
 REQUEUE = (
-    "WITH u AS (UPDATE onward_jobs SET state = 'enqueued', scheduled_at = now() + make_interval(secs => %s),"
+    "WITH u AS (UPDATE onward_jobs SET " + _BACK + " scheduled_at = now() + make_interval(secs => %s),"
     " steps = %s, job_state = %s, error = coalesce(%s, error), resumptions = resumptions + %s,"
     " resume_pending = %s, lease_token = NULL, lease_expires_at = NULL" + GUARD + " RETURNING queue)"
     f" SELECT pg_notify('{CHANNEL}', queue) FROM u"
 )
 
 RELEASE = (
-    "WITH u AS (UPDATE onward_jobs SET state = 'enqueued', scheduled_at = now(), resume_pending = progressed,"
+    "WITH u AS (UPDATE onward_jobs SET " + _BACK + " scheduled_at = now(), resume_pending = progressed,"
     " resumptions = resumptions + progressed::int, lease_token = NULL, lease_expires_at = NULL"
     + GUARD
     + f" RETURNING queue) SELECT pg_notify('{CHANNEL}', queue) FROM u"
+)
+
+# An execution that noticed its cancellation request ends the job, keeping its progress.
+CANCEL_RUNNING = (
+    "UPDATE onward_jobs SET state = 'cancelled', finished_at = now(), steps = %s, job_state = %s,"
+    " error = coalesce(%s, error), lease_token = NULL, lease_expires_at = NULL" + GUARD
+)
+# Cancelling: an enqueued job at once; a running one gets the request, announced on
+# ``CANCEL_CHANNEL`` so that its worker stops it at once. One statement: the state found
+# (NULL: none changed) and whether the job exists.
+CANCEL_JOB = (
+    "WITH u AS (UPDATE onward_jobs SET state = CASE WHEN state = 'enqueued' THEN 'cancelled' ELSE state END,"
+    " finished_at = CASE WHEN state = 'enqueued' THEN now() ELSE finished_at END,"
+    " cancel_requested_at = coalesce(cancel_requested_at, now())"
+    " WHERE id = %s AND state IN ('enqueued', 'running') RETURNING state),"
+    f" n AS (SELECT pg_notify('{CANCEL_CHANNEL}', %s) FROM u WHERE u.state = 'running')"
+    " SELECT (SELECT state FROM u), (SELECT count(*) FROM n), EXISTS (SELECT 1 FROM onward_jobs WHERE id = %s)"
 )
 
 FAIL = (
@@ -209,18 +243,19 @@ FAIL = (
 
 # Jobs whose worker died: resume (progress saved), retry, or fail for good. One statement.
 REAP = (
-    "WITH expired AS (SELECT seq, CASE"
+    "WITH expired AS (SELECT seq, CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancel'"
     " WHEN progressed THEN CASE WHEN max_resumptions IS NOT NULL AND resumptions + 1 > max_resumptions"
     " THEN 'limit' ELSE 'resume' END"
     " WHEN attempts >= max_attempts THEN 'lost' ELSE 'retry' END AS verdict"
     " FROM onward_jobs WHERE state = 'running' AND lease_expires_at < now() FOR UPDATE SKIP LOCKED),"
     " u AS (UPDATE onward_jobs AS j SET"
-    " state = CASE WHEN e.verdict IN ('limit', 'lost') THEN 'failed' ELSE 'enqueued' END,"
-    " finished_at = CASE WHEN e.verdict IN ('limit', 'lost') THEN now() ELSE j.finished_at END,"
+    " state = CASE e.verdict WHEN 'cancel' THEN 'cancelled' WHEN 'limit' THEN 'failed' WHEN 'lost' THEN 'failed'"
+    " ELSE 'enqueued' END,"
+    " finished_at = CASE WHEN e.verdict IN ('limit', 'lost', 'cancel') THEN now() ELSE j.finished_at END,"
     " scheduled_at = CASE WHEN e.verdict IN ('resume', 'retry') THEN now() ELSE j.scheduled_at END,"
     " resume_pending = CASE e.verdict WHEN 'resume' THEN true WHEN 'retry' THEN false ELSE j.resume_pending END,"
     " resumptions = j.resumptions + (e.verdict = 'resume')::int,"
-    " error = CASE e.verdict WHEN 'resume' THEN j.error WHEN 'limit' THEN"
+    " error = CASE e.verdict WHEN 'resume' THEN j.error WHEN 'cancel' THEN j.error WHEN 'limit' THEN"
     " 'onward.ResumeLimitExceeded: worker lost after saving progress; resumed more than max_resumptions='"
     " || j.max_resumptions || ' times' ELSE %s END,"
     " lease_token = NULL, lease_expires_at = NULL"
@@ -241,7 +276,7 @@ INSERT_KEYED = (
     " coalesce(%s, %s + make_interval(secs => %s)), %s, %s, %s, %s, to_timestamp(%s::float8), %s)"
 )
 RERUN_FAILED = (
-    "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = false,"
+    "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = false, cancel_requested_at = NULL,"
     " scheduled_at = coalesce(%s, %s + make_interval(secs => %s)), finished_at = NULL"
     " WHERE id = %s AND state = 'failed'"
 )
@@ -253,7 +288,7 @@ INSERT_NOW = (
     " max_resumptions, scheduled_at, enqueued_at, unique_key, trace_context, schedule_key, scheduled_for)"
     " VALUES (%s, %s, %s, %s, %s, %s, 'enqueued', %s, %s, now(), now(), %s, %s, %s, to_timestamp(%s::float8))"
 )
-RESET_ATTEMPTS = "UPDATE onward_jobs SET attempts = 0, resume_pending = false WHERE id = %s"
+RESET_ATTEMPTS = "UPDATE onward_jobs SET attempts = 0, resume_pending = false, cancel_requested_at = NULL WHERE id = %s"
 START_NOW = (
     "UPDATE onward_jobs SET state = 'running', lease_token = gen_random_uuid()::text, worker_id = %s,"
     " lease_timeout = %s, lease_expires_at = now() + make_interval(secs => %s), started_at = now(),"
@@ -272,12 +307,12 @@ READY_BY_QUEUE = (
 FINISHED_PER_MINUTE = (
     "SELECT floor(extract(epoch FROM now() - finished_at) / 60)::int AS ago, state, count(*)"
     " FROM onward_jobs WHERE finished_at IS NOT NULL AND finished_at > now() - make_interval(secs => %s)"
-    " AND finished_at <= now() AND state IN ('succeeded', 'failed', 'discarded') GROUP BY ago, state"
+    " AND finished_at <= now() AND state IN ('succeeded', 'failed', 'discarded', 'cancelled') GROUP BY ago, state"
 )
 STATE_KEY_QUEUE = "SELECT state, unique_key, queue FROM onward_jobs WHERE id = %s"
 LIVE_WITH_KEY = "SELECT 1 FROM onward_jobs WHERE unique_key = %s AND state IN ('enqueued', 'running')"
 RETRY_JOB = (
-    "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = false,"
+    "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = false, cancel_requested_at = NULL,"
     " scheduled_at = now(), finished_at = NULL WHERE id = %s AND state = ANY(%s)"
 )
 DISCARD = (
@@ -363,3 +398,13 @@ RESUME_SCHEDULE = (
     "UPDATE onward_schedules SET ticked_through = CASE WHEN paused THEN greatest(ticked_through, now())"
     " ELSE ticked_through END, paused = false, paused_at = NULL WHERE key = %s"
 )
+
+
+# -- queues --------------------------------------------------------------------------------------
+PAUSED_QUEUES = "SELECT name, extract(epoch FROM paused_at) FROM onward_queues WHERE paused ORDER BY name"
+PAUSE_QUEUE = (
+    "INSERT INTO onward_queues (name, paused, paused_at) VALUES (%s, true, now())"
+    " ON CONFLICT (name) DO UPDATE SET paused = true, paused_at = coalesce(onward_queues.paused_at, now())"
+)
+# Resuming wakes the workers serving the queue.
+RESUME_QUEUE = f"WITH d AS (DELETE FROM onward_queues WHERE name = %s) SELECT pg_notify('{CHANNEL}', %s)"

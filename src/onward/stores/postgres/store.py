@@ -25,7 +25,7 @@ from onward import lifecycle
 from onward.errors import LeaseLost, OnwardError
 from onward.lifecycle import KeyUse
 from onward.stores._common import claimed_from_row
-from onward.stores.base import Checkpoint, Claimed, Completion, NewJob
+from onward.stores.base import Checkpoint, Claimed, Completion, NewJob, Renewal
 from onward.stores.postgres import sql
 from onward.stores.postgres.admin import PostgresAdmin
 from onward.stores.postgres.connection import driver_connection
@@ -175,17 +175,22 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         return []
 
     def heartbeat(self, leases: Sequence[tuple[str, str]], lease_timeout: float) -> set[str]:
+        return self.renew(leases, lease_timeout).lost
+
+    def renew(self, leases: Sequence[tuple[str, str]], lease_timeout: float) -> Renewal:
         if not leases:
-            return set()
+            return Renewal(set(), set())
         ids = [job_id for job_id, _ in leases]
         tokens = [token for _, token in leases]
 
-        def run(conn: psycopg.Connection[Any], attempt: int) -> set[str]:
-            rows = conn.execute(sql.HEARTBEAT, (json_rows(ids, tokens), lease_timeout)).fetchall()
-            return {r[0] for r in rows}
+        def run(conn: psycopg.Connection[Any], attempt: int) -> list[Any]:
+            return conn.execute(sql.HEARTBEAT, (json_rows(ids, tokens), lease_timeout)).fetchall()
 
-        kept = self._run(run)
-        return set(ids) - kept
+        rows = self._run(run)
+        return Renewal(set(ids) - {r[0] for r in rows}, {r[0] for r in rows if r[1]})
+
+    def cancel_running(self, job_id: str, token: str, checkpoint: Checkpoint, error: str | None = None) -> None:
+        self._guarded(sql.CANCEL_RUNNING, (checkpoint.steps, checkpoint.job_state, error, job_id, token), job_id)
 
     def save_checkpoint(self, job_id: str, token: str, checkpoint: Checkpoint, resumption: bool = False) -> None:
         params = (checkpoint.steps, checkpoint.job_state, checkpoint.progressed, int(resumption), job_id, token)

@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 
 from onward import lifecycle
-from onward.lifecycle import Action
+from onward.lifecycle import Action, CancelEffect
 from onward.records import FINISHED_STATES, JobRecord, job_record
+from onward.stores._cancels import CancelWatchers
 from onward.stores._common import filter_sql
-from onward.stores.base import FinishedCount, JobFilter, QueueReady, StateCount
+from onward.stores.base import FinishedCount, JobFilter, PausedQueue, QueueReady, StateCount
 from onward.stores.sqlite import sql
 from onward.stores.sqlite.connection import SQLiteConnections
 
@@ -25,7 +26,7 @@ __all__ = ["SQLiteAdmin"]
 _FINISHED = tuple(sorted(s.value for s in FINISHED_STATES))
 
 
-class SQLiteAdmin(SQLiteConnections):
+class SQLiteAdmin(CancelWatchers, SQLiteConnections):
     """``get``, ``list_jobs`` and the administration methods of the Store protocol."""
 
     # -- reading --------------------------------------------------------------------------
@@ -91,6 +92,31 @@ class SQLiteAdmin(SQLiteConnections):
         if self._exec(sql.EXISTS, (job_id,)).fetchone() is None:
             raise KeyError(job_id)
         return False
+
+    def cancel_job(self, job_id: str) -> CancelEffect:
+        now = self.clock()
+        with self._write() as conn:
+            row = conn.execute(sql.STATE_AND_KEY, (job_id,)).fetchone()
+            if row is None:
+                raise KeyError(job_id)
+            effect = lifecycle.cancel_effect(row["state"])
+            if effect == CancelEffect.CANCEL:
+                conn.execute(sql.CANCEL_ENQUEUED, (now, now, job_id))
+            elif effect == CancelEffect.REQUEST:
+                conn.execute(sql.REQUEST_CANCEL, (now, job_id))
+        if effect == CancelEffect.REQUEST:
+            self._cancel_requested(job_id)  # an execution of this process stops at once
+        return effect
+
+    def paused_queues(self) -> list[PausedQueue]:
+        return [PausedQueue(r[0], float(r[2])) for r in self._exec(sql.QUEUES).fetchall() if r[1]]
+
+    def set_queue_paused(self, queue: str, paused: bool) -> None:
+        if paused:
+            self._exec_write(sql.PAUSE_QUEUE, (queue, self.clock()))
+        else:
+            self._exec_write(sql.RESUME_QUEUE, (queue,))
+            self._notify()
 
     def purge_finished(self, states: Sequence[str], finished_before: float, limit: int) -> int:
         chosen = [s for s in states if s in _FINISHED]

@@ -16,7 +16,7 @@ from onward import lifecycle
 from onward.errors import ConfigurationError, LeaseLost
 from onward.lifecycle import KeyUse, Verdict
 from onward.stores._common import chunk_sizes, claimed_from_row
-from onward.stores.base import Checkpoint, Claimed, Completion, NewJob
+from onward.stores.base import Checkpoint, Claimed, Completion, NewJob, Renewal
 from onward.stores.sqlite import sql
 from onward.stores.sqlite.admin import SQLiteAdmin
 from onward.stores.sqlite.connection import SQLiteConnections
@@ -91,15 +91,25 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         return sorted((claimed_from_row(r) for r in rows), key=_by_priority)  # RETURNING has no order
 
     def heartbeat(self, leases: Sequence[tuple[str, str]], lease_timeout: float) -> set[str]:
+        return self.renew(leases, lease_timeout).lost
+
+    def renew(self, leases: Sequence[tuple[str, str]], lease_timeout: float) -> Renewal:
         if not leases:
-            return set()
+            return Renewal(set(), set())
         expires = self.clock() + lease_timeout
-        lost = set()
+        lost, cancel = set(), set()
         with self._write() as conn:
             for job_id, token in leases:
-                if conn.execute(sql.HEARTBEAT, (expires, job_id, token)).rowcount == 0:
+                row = conn.execute(sql.HEARTBEAT, (expires, job_id, token)).fetchone()
+                if row is None:
                     lost.add(job_id)
-        return lost
+                elif row[0]:
+                    cancel.add(job_id)
+        return Renewal(lost, cancel)
+
+    def cancel_running(self, job_id: str, token: str, checkpoint: Checkpoint, error: str | None = None) -> None:
+        params = (self.clock(), checkpoint.steps, checkpoint.job_state, error, job_id, token)
+        _guarded(self._exec_write(sql.CANCEL_RUNNING, params).rowcount, job_id)
 
     def save_checkpoint(self, job_id: str, token: str, checkpoint: Checkpoint, resumption: bool = False) -> None:
         cur = self._exec_write(
@@ -165,8 +175,9 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         if not leases:
             return
         with self._write() as conn:
+            now = self.clock()
             for job_id, token in leases:
-                conn.execute(sql.UNCLAIM, (job_id, token))
+                conn.execute(sql.UNCLAIM, (now, job_id, token))
         self._notify()
 
     def retry(
@@ -180,8 +191,10 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
     def _requeue(
         self, job_id: str, token: str, checkpoint: Checkpoint, error: str | None, delay: float, resumption: bool
     ) -> None:
+        now = self.clock()
         params = (
-            self.clock() + delay,
+            now,
+            now + delay,
             checkpoint.steps,
             checkpoint.job_state,
             error,
@@ -199,7 +212,8 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         _guarded(self._exec_write(sql.FAIL, params).rowcount, job_id)
 
     def release(self, job_id: str, token: str) -> None:
-        _guarded(self._exec_write(sql.RELEASE, (self.clock(), job_id, token)).rowcount, job_id)
+        now = self.clock()
+        _guarded(self._exec_write(sql.RELEASE, (now, now, job_id, token)).rowcount, job_id)
         self._notify()
 
     def reap_expired(self) -> int:
@@ -216,8 +230,11 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
                     max_attempts=r["max_attempts"],
                     resumptions=r["resumptions"],
                     max_resumptions=r["max_resumptions"],
+                    cancel_requested=bool(r["cancel_requested"]),
                 )
-                if decision.verdict == Verdict.RESUME:
+                if decision.verdict == Verdict.CANCEL:
+                    conn.execute(sql.REAP_CANCEL, (now, *guard))
+                elif decision.verdict == Verdict.RESUME:
                     conn.execute(sql.REAP_RESUME, (now, *guard))
                 elif decision.verdict == Verdict.RETRY:
                     conn.execute(sql.REAP_RETRY, (now, lifecycle.LEASE_EXPIRED_ERROR, *guard))
@@ -237,7 +254,8 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
     def next_ready_in(self, queues: Sequence[str] | None) -> float | None:
         queue_sql, queue_params = sql.queue_filter(queues)
         row = self._exec(
-            f"SELECT min(scheduled_at) FROM onward_jobs WHERE state = 'enqueued'{queue_sql}", queue_params
+            f"SELECT min(scheduled_at) FROM onward_jobs WHERE state = 'enqueued'{queue_sql}{sql.NOT_PAUSED}",
+            queue_params,
         ).fetchone()
         if row is None or row[0] is None:
             return None

@@ -10,7 +10,7 @@ CREATE TABLE onward_jobs (
     priority integer NOT NULL,
     args text NOT NULL,
     kwargs text NOT NULL,
-    state text NOT NULL CHECK (state IN ('enqueued', 'running', 'succeeded', 'failed', 'discarded')),
+    state text NOT NULL CHECK (state IN ('enqueued', 'running', 'succeeded', 'failed', 'discarded', 'cancelled')),
     attempts integer NOT NULL DEFAULT 0,
     max_attempts integer NOT NULL,
     resumptions integer NOT NULL DEFAULT 0,
@@ -34,7 +34,8 @@ CREATE TABLE onward_jobs (
     worker_id text,
     trace_context text,
     schedule_key text,
-    scheduled_for timestamptz
+    scheduled_for timestamptz,
+    cancel_requested_at timestamptz
 );
 
 -- Ready jobs, in claim order (workers claim with FOR UPDATE SKIP LOCKED off these).
@@ -83,4 +84,11 @@ CREATE TABLE onward_schedule_ticks (
     skipped text,
     recorded_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (schedule_key, tick)
+);
+
+-- Queues an operator paused: no worker claims from them (enqueueing goes on).
+CREATE TABLE onward_queues (
+    name text PRIMARY KEY,
+    paused boolean NOT NULL DEFAULT false,
+    paused_at timestamptz
 );
