@@ -173,38 +173,42 @@ REQUEUE = (
     f" SELECT pg_notify('{CHANNEL}', queue) FROM u"
 )
 
-RELEASE = (
-    "WITH u AS (UPDATE onward_jobs SET state = 'enqueued', scheduled_at = now(), resume_pending = progressed,"
-    " resumptions = resumptions + progressed::int, lease_token = NULL, lease_expires_at = NULL"
-    + GUARD
-    + f" RETURNING queue) SELECT pg_notify('{CHANNEL}', queue) FROM u"
-)
-
 FAIL = (
     "UPDATE onward_jobs SET state = %s, finished_at = now(), steps = %s, job_state = %s, error = %s,"
     " lease_token = NULL, lease_expires_at = NULL" + GUARD
 )
 
-# Jobs whose worker died: resume (progress saved), retry, or fail for good. One statement.
-REAP = (
-    "WITH expired AS (SELECT seq, CASE"
-    " WHEN progressed THEN CASE WHEN max_resumptions IS NOT NULL AND resumptions + 1 > max_resumptions"
-    " THEN 'limit' ELSE 'resume' END"
-    " WHEN attempts >= max_attempts THEN 'lost' ELSE 'retry' END AS verdict"
-    " FROM onward_jobs WHERE state = 'running' AND lease_expires_at < now() FOR UPDATE SKIP LOCKED),"
-    " u AS (UPDATE onward_jobs AS j SET"
-    " state = CASE WHEN e.verdict IN ('limit', 'lost') THEN 'failed' ELSE 'enqueued' END,"
-    " finished_at = CASE WHEN e.verdict IN ('limit', 'lost') THEN now() ELSE j.finished_at END,"
-    " scheduled_at = CASE WHEN e.verdict IN ('resume', 'retry') THEN now() ELSE j.scheduled_at END,"
-    " resume_pending = CASE e.verdict WHEN 'resume' THEN true WHEN 'retry' THEN false ELSE j.resume_pending END,"
-    " resumptions = j.resumptions + (e.verdict = 'resume')::int,"
-    " error = CASE e.verdict WHEN 'resume' THEN j.error WHEN 'limit' THEN"
-    " 'onward.ResumeLimitExceeded: worker lost after saving progress; resumed more than max_resumptions='"
-    " || j.max_resumptions || ' times' ELSE %s END,"
-    " lease_token = NULL, lease_expires_at = NULL"
-    " FROM expired AS e WHERE j.seq = e.seq RETURNING j.queue, j.state)"
-    f" SELECT count(*), count(pg_notify('{CHANNEL}', queue)) FILTER (WHERE state = 'enqueued') FROM u"
-)
+
+def _take_back(where: str, lock: str) -> str:
+    """Resume (progress saved), retry, or fail for good the running jobs ``where`` selects,
+    as :func:`onward.lifecycle.after_lost_lease` decides, in one statement. Parameters: those
+    of ``where``, then the error recorded on a retry or a failure without progress. Returns
+    how many jobs it took back, and how many of them went back to the queue."""
+    return (
+        "WITH expired AS (SELECT seq, CASE"
+        " WHEN progressed THEN CASE WHEN max_resumptions IS NOT NULL AND resumptions + 1 > max_resumptions"
+        " THEN 'limit' ELSE 'resume' END"
+        " WHEN attempts >= max_attempts THEN 'lost' ELSE 'retry' END AS verdict"
+        f" FROM onward_jobs WHERE {where} FOR UPDATE{lock}),"
+        " u AS (UPDATE onward_jobs AS j SET"
+        " state = CASE WHEN e.verdict IN ('limit', 'lost') THEN 'failed' ELSE 'enqueued' END,"
+        " finished_at = CASE WHEN e.verdict IN ('limit', 'lost') THEN now() ELSE j.finished_at END,"
+        " scheduled_at = CASE WHEN e.verdict IN ('resume', 'retry') THEN now() ELSE j.scheduled_at END,"
+        " resume_pending = CASE e.verdict WHEN 'resume' THEN true WHEN 'retry' THEN false ELSE j.resume_pending END,"
+        " resumptions = j.resumptions + (e.verdict = 'resume')::int,"
+        " error = CASE e.verdict WHEN 'resume' THEN j.error WHEN 'limit' THEN"
+        " 'onward.ResumeLimitExceeded: worker lost after saving progress; resumed more than max_resumptions='"
+        " || j.max_resumptions || ' times' ELSE %s END,"
+        " lease_token = NULL, lease_expires_at = NULL"
+        " FROM expired AS e WHERE j.seq = e.seq RETURNING j.queue, j.state)"
+        f" SELECT count(*), count(pg_notify('{CHANNEL}', queue)) FILTER (WHERE state = 'enqueued') FROM u"
+    )
+
+
+# Jobs whose worker died (their lease expired).
+REAP = _take_back("state = 'running' AND lease_expires_at < now()", " SKIP LOCKED")
+# A running job a stopping worker gives back: decided as for a lost lease.
+RELEASE = _take_back("id = %s AND state = 'running' AND lease_token = %s", "")
 
 # ``id`` has the "C" collation and ``parent_id`` the default one: without the explicit
 # COLLATE the comparison cannot use onward_jobs_parent and scans the table for every job read.

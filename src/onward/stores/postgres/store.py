@@ -281,7 +281,12 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         self._guarded(sql.FAIL, (state, checkpoint.steps, checkpoint.job_state, error, job_id, token), job_id)
 
     def release(self, job_id: str, token: str) -> None:
-        self._guarded(sql.RELEASE, (job_id, token), job_id)
+        def run(conn: psycopg.Connection[Any], attempt: int) -> int:
+            row = conn.execute(sql.RELEASE, (job_id, token, lifecycle.STOPPED_ERROR)).fetchone()
+            return int(row[0]) if row else 0
+
+        if self._run(run) == 0:
+            raise _lease_lost(job_id)
         self._notified(None)
 
     def _guarded(self, statement: str, params: Sequence[Any], job_id: str) -> None:

@@ -96,17 +96,12 @@ FAIL = (
     " lease_token = NULL, lease_expires_at = NULL" + GUARD
 )
 
-RELEASE = (
-    "UPDATE onward_jobs SET state = 'enqueued', scheduled_at = ?, resume_pending = progressed,"
-    " resumptions = resumptions + progressed, lease_token = NULL, lease_expires_at = NULL" + GUARD
-)
-
 # Jobs whose worker died: found through the lease index, then each decided by the lifecycle.
 EXPIRED_PROBE = "SELECT 1 FROM onward_jobs WHERE state = 'running' AND lease_expires_at < ? LIMIT 1"
-EXPIRED = (
-    "SELECT id, lease_token, attempts, max_attempts, resumptions, max_resumptions, progressed"
-    " FROM onward_jobs WHERE state = 'running' AND lease_expires_at < ?"
-)
+_TAKE_BACK_COLUMNS = "SELECT id, lease_token, attempts, max_attempts, resumptions, max_resumptions, progressed"
+EXPIRED = _TAKE_BACK_COLUMNS + " FROM onward_jobs WHERE state = 'running' AND lease_expires_at < ?"
+# A running job a stopping worker gives back (``RUNNING_UNDER + GUARD``): decided as for a lost lease.
+RUNNING_UNDER = _TAKE_BACK_COLUMNS + " FROM onward_jobs"
 REAP_RESUME = (
     "UPDATE onward_jobs SET state = 'enqueued', scheduled_at = ?, resume_pending = 1,"
     " resumptions = resumptions + 1, lease_token = NULL, lease_expires_at = NULL" + GUARD

@@ -192,7 +192,12 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         _guarded(self._exec_write(sql.FAIL, params).rowcount, job_id)
 
     def release(self, job_id: str, token: str) -> None:
-        _guarded(self._exec_write(sql.RELEASE, (self.clock(), job_id, token)).rowcount, job_id)
+        now = self.clock()
+        with self._write() as conn:
+            row = conn.execute(sql.RUNNING_UNDER + sql.GUARD, (job_id, token)).fetchone()
+            if row is not None:
+                _take_back(conn, row, now, lifecycle.STOPPED_ERROR)
+        _guarded(int(row is not None), job_id)
         self._notify()
 
     def reap_expired(self) -> int:
@@ -202,22 +207,7 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         with self._write() as conn:
             rows = conn.execute(sql.EXPIRED, (now,)).fetchall()
             for r in rows:
-                guard = (r["id"], r["lease_token"])
-                decision = lifecycle.after_lost_lease(
-                    progressed=bool(r["progressed"]),
-                    attempts=r["attempts"],
-                    max_attempts=r["max_attempts"],
-                    resumptions=r["resumptions"],
-                    max_resumptions=r["max_resumptions"],
-                )
-                if decision.verdict == Verdict.RESUME:
-                    conn.execute(sql.REAP_RESUME, (now, *guard))
-                elif decision.verdict == Verdict.RETRY:
-                    conn.execute(sql.REAP_RETRY, (now, lifecycle.LEASE_EXPIRED_ERROR, *guard))
-                else:
-                    limit = r["max_resumptions"]
-                    error = lifecycle.resume_limit_error(limit) if decision.resume_limit else None
-                    conn.execute(sql.REAP_FAIL, (now, error or lifecycle.LEASE_EXPIRED_ERROR, *guard))
+                _take_back(conn, r, now, lifecycle.LEASE_EXPIRED_ERROR)
         if rows:
             self._notify()
         return len(rows)
@@ -286,6 +276,28 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         found, self._watch = self._watch, False
         if isinstance(found, WalWatch):
             found.close()
+
+
+def _take_back(conn: Any, r: Any, now: float, error: str) -> None:
+    """Resume, retry or fail a running job whose execution ended without an outcome (its
+    worker died or stopped), as :func:`onward.lifecycle.after_lost_lease` decides."""
+    guard = (r["id"], r["lease_token"])
+    decision = lifecycle.after_lost_lease(
+        progressed=bool(r["progressed"]),
+        attempts=r["attempts"],
+        max_attempts=r["max_attempts"],
+        resumptions=r["resumptions"],
+        max_resumptions=r["max_resumptions"],
+    )
+    if decision.verdict == Verdict.RESUME:
+        conn.execute(sql.REAP_RESUME, (now, *guard))
+    elif decision.verdict == Verdict.RETRY:
+        conn.execute(sql.REAP_RETRY, (now, error, *guard))
+    else:
+        limit = r["max_resumptions"]
+        failed = lifecycle.resume_limit_error(limit) if decision.resume_limit else error
+        conn.execute(sql.REAP_FAIL, (now, failed, *guard))
+
 
 def _guarded(rowcount: int, job_id: str) -> None:
     if rowcount == 0:
