@@ -49,7 +49,7 @@ class Hangs(Job):
     retry = Retry(attempts=2, backoff=0)
 
     def perform(self, directory: str, timeout: float = 120.0) -> int:
-        Path(directory, f"started-{self.attempt}").touch()
+        Path(directory, f"started-{self.attempt}").write_text(str(os.getpid()))
         wait_for_file(os.path.join(directory, "go"), timeout)
         return self.attempt
 

@@ -20,9 +20,10 @@ from collections.abc import Sequence
 from onward.completions import Completer
 from onward.errors import StoreClosed
 from onward.execution import Execution, Outcome
+from onward.journal import Journal
 from onward.leases import LeaseKeeper
 from onward.steps import StopSignal
-from onward.stores.base import Claimed, Store
+from onward.stores.base import Checkpoint, Claimed, Completion, Store
 from onward.worker_signals import StopSignals
 
 __all__ = ["Lane", "Lanes", "SharedLoop"]
@@ -82,6 +83,7 @@ class Lanes:
     _loop: SharedLoop | None
     _keeper: LeaseKeeper | None
     _completer: Completer | None
+    _journal: Journal | None
     _avg_run: float | None
     _generation: int
     _idle_lanes: int
@@ -184,7 +186,7 @@ class Lanes:
         for job in claimed:
             execution = Execution(store, job, StopSignal(), worker_id=self.worker_id)
             if self._completer is not None:
-                execution.defer_completion = self._completer.add
+                execution.defer_completion = self._completer.add if self._journal is None else self._defer
             executions.append(execution)
             self._keeper.add(job.id, job.lease_token, execution.signal)
         with self._lock:
@@ -206,6 +208,9 @@ class Lanes:
                 lane.current = None
             return
         error: BaseException | None = None
+        journal = self._journal
+        if journal is not None:  # from here on, a crash of this process costs this job a try
+            journal.started(execution.job_id, execution.claimed.lease_token)
         started = time.monotonic()
         try:
             if not execution.prepare():
@@ -222,6 +227,8 @@ class Lanes:
         self._avg_run = seconds if avg is None else avg + (seconds - avg) * 0.2
         if error is not None:
             log.error("job %s: unexpected error in the worker", execution.job_id, exc_info=error)
+        if journal is not None:
+            journal.ended(execution.job_id)
         assert self._keeper is not None
         with self._lock:
             lane.current = None
@@ -265,8 +272,18 @@ class Lanes:
             log.exception("could not return %d unstarted job(s); their leases will expire", len(leases))
         self._forget(executions)
 
+    def _defer(self, execution: Execution, result: str, checkpoint: Checkpoint, continuation_error: str | None) -> None:
+        """Journal a success, then queue it for a batched commit (a crash cannot lose it)."""
+        assert self._journal is not None
+        assert self._completer is not None
+        claimed = execution.claimed
+        self._journal.succeeded(Completion(claimed.id, claimed.lease_token, result, checkpoint, continuation_error))
+        self._completer.add(execution, result, checkpoint, continuation_error)
+
     def _committed(self, execution: Execution, lost: bool) -> None:
         """A success handed to the completer was committed (or refused: lease lost)."""
+        if self._journal is not None:
+            self._journal.committed(execution.job_id)
         if not lost:
             execution.succeeded()
             return

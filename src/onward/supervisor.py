@@ -5,9 +5,13 @@ in Python rather than waiting on I/O is bound to one core. The supervisor starts
 ``onward worker`` processes (fresh interpreters, never ``fork()``: a forked child would share
 the parent's database connections), passes SIGTERM and SIGINT on to them, and restarts a
 child that died, waiting longer after each crash in a row so that a job that kills its
-worker cannot make the supervisor spin. It holds no store connection and claims nothing:
-each child is a complete worker with its own leases, so the guarantees of one worker hold
-for each of them.
+worker cannot make the supervisor spin. It claims nothing: each child is a complete worker
+with its own leases, so the guarantees of one worker hold for each of them.
+
+Each child keeps a journal (:mod:`onward.journal`) in a directory the supervisor made. When
+a child dies, the supervisor hands its journal to ``take_over`` (:mod:`onward.takeover`,
+which opens a store connection on first use): the dead child's jobs go back at once, not
+when their leases expire, and only the job it was running counts the lost try.
 
 A child that exits with status 0 is done (``--burst``) and is not restarted; the supervisor
 returns once every child is done, or, after a signal, once every child has stopped. A
@@ -19,9 +23,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +36,8 @@ from types import FrameType
 from typing import Any
 
 from onward import retry
+from onward.journal import ENV_VAR as JOURNAL_ENV
+from onward.journal import journal_path
 
 log = logging.getLogger("onward.supervisor")
 
@@ -84,6 +92,7 @@ class Supervisor:
         env: dict[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_child_exit: Callable[[int], None] | None = None,
+        take_over: Callable[[str], int] | None = None,
     ) -> None:
         if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
             raise ValueError(f"processes must be an int >= 1, got {processes!r}")
@@ -93,6 +102,10 @@ class Supervisor:
         self.env = dict(os.environ if env is None else env)
         self.clock = clock
         self.on_child_exit = on_child_exit  # called with the pid of each child that ended
+        # Called with the journal of each child that ended without removing it (it died):
+        # takes over that child's jobs at once (onward.takeover).
+        self.take_over = take_over
+        self.journal_dir: str | None = None
         self.slots = [_Slot(i) for i in range(processes)]
         self._stopping: int | None = None  # the signal that asked us to stop
         self._stop_deadline = 0.0
@@ -125,6 +138,8 @@ class Supervisor:
         """Supervise until stopped or until every child is done; returns an exit status
         (0 when every child ended with 0)."""
         previous = self._install_signals()
+        if self.take_over is not None:
+            self.journal_dir = tempfile.mkdtemp(prefix="onward-journals-")
         try:
             for slot in self.slots:
                 self._spawn(slot)
@@ -132,10 +147,14 @@ class Supervisor:
         finally:
             self._kill_leftovers()
             self._restore_signals(previous)
+            if self.journal_dir is not None:
+                shutil.rmtree(self.journal_dir, ignore_errors=True)
 
     def _spawn(self, slot: _Slot) -> None:
         env = dict(self.env)
         env["ONWARD_WORKER_INDEX"] = str(slot.index)
+        if self.journal_dir is not None:
+            env[JOURNAL_ENV] = self.journal_dir
         slot.proc = subprocess.Popen(
             self.argv, env=env, preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None
         )
@@ -155,6 +174,7 @@ class Supervisor:
                         live += 1
                         continue
                     slot.proc = None
+                    self._take_over(proc.pid)
                     if self.on_child_exit is not None:
                         self.on_child_exit(proc.pid)
                     slot.history.append(code)
@@ -204,6 +224,15 @@ class Supervisor:
             extra={"event": "process_crashed"},
         )
 
+    def _take_over(self, pid: int) -> None:
+        """A child ended: if it died with jobs in hand (its journal is still there), have them
+        taken over now rather than when their leases expire."""
+        if self.take_over is None or self.journal_dir is None:
+            return
+        path = journal_path(self.journal_dir, pid)
+        if os.path.exists(path):
+            self.take_over(path)
+
     def _kill_leftovers(self) -> None:
         for slot in self.slots:
             proc = slot.proc
@@ -211,6 +240,7 @@ class Supervisor:
                 log.warning("worker process %d did not stop in time; killing it", slot.index)
                 proc.kill()
                 proc.wait()
+                self._take_over(proc.pid)
 
     # -- signals ----------------------------------------------------------------------------
     def _install_signals(self) -> dict[int, Any] | None:

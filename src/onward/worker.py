@@ -29,6 +29,7 @@ from onward.duties.reaper import Reaper
 from onward.duties.scheduler import Scheduler
 from onward.errors import LeaseLost, StoreClosed
 from onward.execution import Execution
+from onward.journal import Journal, journal_path
 from onward.lanes import SIGNAL_CHECK, Lane, Lanes, SharedLoop
 from onward.leases import LeaseKeeper
 from onward.retry import backoff as backoff_after
@@ -51,6 +52,8 @@ class Worker(Lanes):
     is how long a job stays claimed without a heartbeat before another worker may take it;
     ``shutdown_timeout`` is how long running jobs get to finish when the worker stops.
     ``schedules`` runs the schedules declared in this process (``onward.schedule``).
+    ``journal_dir``: keep a journal of the jobs it starts there, so that a supervisor can
+    take its jobs over at once if its process dies (:mod:`onward.journal`).
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class Worker(Lanes):
         poll_interval: float = 1.0,
         worker_id: str | None = None,
         schedules: bool = True,
+        journal_dir: str | None = None,
     ) -> None:
         if isinstance(queues, str):
             queues = [q for q in queues.split(",") if q]
@@ -81,6 +85,8 @@ class Worker(Lanes):
         self.poll_interval = poll_interval
         self.worker_id = worker_id or default_worker_id()
         self.schedules = bool(schedules)  # run the schedules declared in this process
+        self.journal_dir = journal_dir  # keep a journal there (under a supervisor: onward.journal)
+        self._journal: Journal | None = None
         self.executions = 0
         self.outcomes: Counter[str] = Counter()
         self._running: dict[str, Execution] = {}  # every claimed job: started or held ahead
@@ -129,6 +135,8 @@ class Worker(Lanes):
         self._signals.install()
         self._keeper = LeaseKeeper(store, self.lease_timeout)
         self._completer = Completer(store, self._committed)
+        if self.journal_dir is not None:
+            self._journal = Journal(journal_path(self.journal_dir, os.getpid()), self.worker_id)
         self._duties = [Reaper(self.lease_timeout)]
         if self.schedules:
             self._duties.append(Scheduler(self.worker_id))
@@ -159,6 +167,8 @@ class Worker(Lanes):
                 self._close_duties(store)
                 if self._completer is not None:
                     self._completer.close()
+                if self._journal is not None:
+                    self._journal.close()
                 store.remove_listener(self._wake)
                 self._keeper.close()
                 if self._loop is not None:

@@ -10,6 +10,7 @@ import click
 from onward import logs
 from onward.cli.base import database_url_option, import_modules, main, open_store
 from onward.cli.metrics import group_metrics, process_metrics
+from onward.journal import ENV_VAR as JOURNAL_ENV
 
 WORKER_SWITCH_INTERVAL = 0.0005  # seconds; see sys.setswitchinterval
 
@@ -94,8 +95,10 @@ def worker(
         # Checked here first (imports, store URL), so a bad option fails once, not per child.
         store.close()
         from onward.supervisor import Supervisor, child_argv
+        from onward.takeover import TakeOver
 
         env = dict(os.environ)
+        take_over = TakeOver(lambda: open_store(database_url))
         with group_metrics(metrics_port, metrics_host, env) as child_exited:
             supervisor = Supervisor(
                 child_argv(sys.argv[1:]),
@@ -103,8 +106,13 @@ def worker(
                 shutdown_grace=shutdown_timeout + 10,
                 env=env,
                 on_child_exit=child_exited,
+                take_over=take_over,
             )
-            raise SystemExit(supervisor.run())
+            try:
+                status = supervisor.run()
+            finally:
+                take_over.close()
+            raise SystemExit(status)
     process_metrics(metrics_port, metrics_host)
     if concurrency > 1:
         # Threads that hold the store's writer lock while they wait for the interpreter lock
@@ -119,6 +127,7 @@ def worker(
         shutdown_timeout=shutdown_timeout,
         store=store,
         schedules=schedules,
+        journal_dir=os.environ.get(JOURNAL_ENV),  # set by a supervisor (--processes)
     )
     # Job threads are daemon threads: one that outlived the shutdown timeout (its job was
     # released to the queue) does not keep the process from exiting.

@@ -280,6 +280,16 @@ class WorkerStore(Protocol):
         ``worker lost: lease expired`` once its attempts are used up."""
         ...
 
+    def take_over(self, worker_id: str, ran: Sequence[tuple[str, str]], succeeded: Sequence[Completion]) -> int:
+        """Take back at once, in one transaction, the running jobs of the worker
+        ``worker_id``, whose process is known to be dead: ``succeeded`` (each guarded by its
+        lease) are committed as successes; the jobs of ``ran`` (``(id, lease token)`` pairs:
+        it started them under those leases) are decided
+        as after a lost lease (``worker lost: its process died``); every other job it held
+        never started and goes back to the queue without using an attempt. Returns how many
+        jobs it changed."""
+        ...
+
     def advance_waiting(self, seconds: float, queues: Sequence[str] | None) -> int:
         """Make the enqueued jobs of ``queues`` that are not yet due ``seconds`` sooner, as if
         that much time had passed for them (``onward.testing.drain(until=...)``); returns how

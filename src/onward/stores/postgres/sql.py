@@ -209,6 +209,15 @@ def _take_back(where: str, lock: str) -> str:
 REAP = _take_back("state = 'running' AND lease_expires_at < now()", " SKIP LOCKED")
 # A running job a stopping worker gives back: decided as for a lost lease.
 RELEASE = _take_back("id = %s AND state = 'running' AND lease_token = %s", "")
+# The jobs a dead worker process had started, taken over at once: parameters worker id, the
+# lease tokens under which it started them, error.
+TAKE_OVER_RAN = _take_back("state = 'running' AND worker_id = %s AND lease_token = ANY(%s)", "")
+# ...and those it held without starting them: back to the queue, no attempt used.
+UNCLAIM_WORKER = (
+    "WITH u AS (UPDATE onward_jobs SET state = 'enqueued', attempts = attempts - 1 + resume_pending::int,"
+    " lease_token = NULL, lease_expires_at = NULL, worker_id = NULL WHERE state = 'running' AND worker_id = %s"
+    f" RETURNING queue) SELECT count(*), count(pg_notify('{CHANNEL}', queue)) FROM u"
+)
 
 # ``id`` has the "C" collation and ``parent_id`` the default one: without the explicit
 # COLLATE the comparison cannot use onward_jobs_parent and scans the table for every job read.

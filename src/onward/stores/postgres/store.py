@@ -231,16 +231,28 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         are left as they are, as ``complete`` would)."""
         if not done:
             return set()
-        rows = json.dumps(
-            [(c.id, c.token, c.result, c.checkpoint.steps, c.checkpoint.job_state, c.continuation_error) for c in done],
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+        rows = _completion_rows(done)
 
         def run(conn: psycopg.Connection[Any], attempt: int) -> set[str]:
             return {r[0] for r in conn.execute(sql.COMPLETE_MANY, (rows,)).fetchall()}
 
         return {c.id for c in done} - self._run(run)
+
+    def take_over(self, worker_id: str, ran: Sequence[tuple[str, str]], succeeded: Sequence[Completion]) -> int:
+        rows = _completion_rows(succeeded) if succeeded else None
+        started = (worker_id, [token for _, token in ran], lifecycle.PROCESS_DIED_ERROR)
+
+        def run(conn: psycopg.Connection[Any], attempt: int) -> int:
+            with conn.transaction():
+                changed = len(conn.execute(sql.COMPLETE_MANY, (rows,)).fetchall()) if rows else 0
+                took = conn.execute(sql.TAKE_OVER_RAN, started).fetchone()
+                unclaimed = conn.execute(sql.UNCLAIM_WORKER, (worker_id,)).fetchone()
+            return changed + (int(took[0]) if took else 0) + (int(unclaimed[0]) if unclaimed else 0)
+
+        changed = self._run(run)
+        if changed:
+            self._notified(None)
+        return changed
 
     def unclaim(self, leases: Sequence[tuple[str, str]]) -> None:
         """Give back jobs claimed but never started (a stopping worker's prefetched jobs), as
@@ -305,6 +317,14 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         if requeued:
             self._notified(None)
         return reaped
+
+
+def _completion_rows(done: Sequence[Completion]) -> str:
+    return json.dumps(
+        [(c.id, c.token, c.result, c.checkpoint.steps, c.checkpoint.job_state, c.continuation_error) for c in done],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
 
 
 def _lease_lost(job_id: str) -> LeaseLost:

@@ -102,6 +102,9 @@ _TAKE_BACK_COLUMNS = "SELECT id, lease_token, attempts, max_attempts, resumption
 EXPIRED = _TAKE_BACK_COLUMNS + " FROM onward_jobs WHERE state = 'running' AND lease_expires_at < ?"
 # A running job a stopping worker gives back (``RUNNING_UNDER + GUARD``): decided as for a lost lease.
 RUNNING_UNDER = _TAKE_BACK_COLUMNS + " FROM onward_jobs"
+# The jobs a dead worker process held (``RUNNING_UNDER + OF_WORKER``), taken over at once.
+OF_WORKER = " WHERE state = 'running' AND worker_id = ?"
+AND_WORKER = " AND worker_id = ?"
 REAP_RESUME = (
     "UPDATE onward_jobs SET state = 'enqueued', scheduled_at = ?, resume_pending = 1,"
     " resumptions = resumptions + 1, lease_token = NULL, lease_expires_at = NULL" + GUARD

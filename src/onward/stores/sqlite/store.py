@@ -141,18 +141,24 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
     def complete_many(self, done: Sequence[Completion]) -> set[str]:
         if not done:
             return set()
-        now = self.clock()
-        written: set[str] = set()
         with self._write() as conn:
-            start = 0
-            for size in chunk_sizes(len(done), sql.COMPLETE_CHUNK):
-                params: list[Any] = [now]
-                for c in done[start : start + size]:
-                    cp = c.checkpoint
-                    params += (c.id, c.token, c.result, cp.steps, cp.job_state, c.continuation_error)
-                written.update(row[0] for row in conn.execute(sql.complete_many_sql(size), params))
-                start += size
+            written = _complete_in(conn, done, self.clock())
         return {c.id for c in done} - written
+
+    def take_over(self, worker_id: str, ran: Sequence[tuple[str, str]], succeeded: Sequence[Completion]) -> int:
+        now = self.clock()
+        started = {token for _, token in ran}
+        with self._write() as conn:
+            changed = len(_complete_in(conn, succeeded, now)) if succeeded else 0
+            rows = conn.execute(sql.RUNNING_UNDER + sql.OF_WORKER, (worker_id,)).fetchall()
+            for r in rows:
+                if r["lease_token"] in started:
+                    _take_back(conn, r, now, lifecycle.PROCESS_DIED_ERROR)
+                else:
+                    conn.execute(sql.UNCLAIM + sql.AND_WORKER, (r["id"], r["lease_token"], worker_id))
+        if rows:
+            self._notify()
+        return changed + len(rows)
 
     def unclaim(self, leases: Sequence[tuple[str, str]]) -> None:
         if not leases:
@@ -276,6 +282,20 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         found, self._watch = self._watch, False
         if isinstance(found, WalWatch):
             found.close()
+
+
+def _complete_in(conn: Any, done: Sequence[Completion], now: float) -> set[str]:
+    """Mark ``done`` succeeded (each guarded by its lease); returns the ids written."""
+    written: set[str] = set()
+    start = 0
+    for size in chunk_sizes(len(done), sql.COMPLETE_CHUNK):
+        params: list[Any] = [now]
+        for c in done[start : start + size]:
+            cp = c.checkpoint
+            params += (c.id, c.token, c.result, cp.steps, cp.job_state, c.continuation_error)
+        written.update(row[0] for row in conn.execute(sql.complete_many_sql(size), params))
+        start += size
+    return written
 
 
 def _take_back(conn: Any, r: Any, now: float, error: str) -> None:

@@ -25,6 +25,7 @@ from onward.cli.metrics import group_metrics, process_metrics
 from onward.contrib.django.connections import around_jobs
 from onward.contrib.django.store import DjangoStore
 from onward.errors import ConfigurationError
+from onward.journal import ENV_VAR as JOURNAL_ENV
 from onward.stores.base import Store
 
 WORKER_SWITCH_INTERVAL = 0.0005  # seconds between thread switches; see onward.cli.worker
@@ -126,14 +127,17 @@ class Command(BaseCommand):
             lease_timeout=options["lease_timeout"],
             shutdown_timeout=options["shutdown_timeout"],
             store=store,
+            journal_dir=os.environ.get(JOURNAL_ENV),  # set by a supervisor (--processes)
         )
         with around_jobs():
             worker.run(burst=options["burst"])
 
     def _supervise(self, options: dict[str, Any], port: int | None, host: str) -> None:
         from onward.supervisor import Supervisor
+        from onward.takeover import TakeOver
 
         env = dict(os.environ)
+        take_over = TakeOver(lambda: _open_store(options["database_url"]))
         with group_metrics(port, host, env) as child_exited:
             supervisor = Supervisor(
                 child_command(options),
@@ -141,8 +145,12 @@ class Command(BaseCommand):
                 shutdown_grace=options["shutdown_timeout"] + 10,
                 env=env,
                 on_child_exit=child_exited,
+                take_over=take_over,
             )
-            status = supervisor.run()
+            try:
+                status = supervisor.run()
+            finally:
+                take_over.close()
         if status:
             raise SystemExit(status)
 

@@ -1,0 +1,152 @@
+"""A worker process's journal: which of its claimed jobs it started, and which successes it
+has not committed yet.
+
+A worker claims short jobs several at a time and commits their successes in batches
+(:mod:`onward.completions`). If its process dies (a segfault, the OOM killer, SIGKILL), the
+store alone cannot tell which of its running jobs really ran: the journal can. Under
+``--processes`` each child keeps one (a local file, one line per event, written with one
+``write`` call before the job starts, so it survives the process's crash), and the
+supervisor reads it as soon as the child dies (:mod:`onward.takeover`): jobs claimed ahead
+that never started go back without using an attempt, successes not yet committed are
+committed, and only the job that was running when the process died counts the lost try.
+
+Only lines of jobs still claimed are kept: the file is rewritten with those when it grows
+past ``ROTATE_AT`` bytes. A line cut short by the crash is ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from onward.stores.base import Checkpoint, Completion
+
+__all__ = ["Journal", "JournalContents", "journal_path", "read_journal"]
+
+ROTATE_AT = 1 << 20
+#: The environment variable through which a supervisor tells its children where to journal.
+ENV_VAR = "ONWARD_JOURNAL_DIR"
+
+
+def journal_path(directory: str, pid: int) -> str:
+    """The journal of the worker process ``pid`` in ``directory``."""
+    return os.path.join(directory, f"{pid}.journal")
+
+
+def _line(record: Sequence[object]) -> bytes:
+    return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8", "surrogatepass")
+
+
+class Journal:
+    """The journal of the worker ``worker_id``, in the file ``path`` (created, or emptied)."""
+
+    def __init__(self, path: str, worker_id: str) -> None:
+        self.path = path
+        self._header = _line(["w", worker_id])
+        self._live: dict[str, bytes] = {}  # job id -> its latest line
+        self._lock = threading.Lock()
+        self._fd = -1
+        self._size = 0
+        self._open(self._header)
+
+    def started(self, job_id: str, token: str) -> None:
+        """The job is about to run: a crash from now on costs it a try."""
+        self._write(job_id, _line(["s", job_id, token]))
+
+    def succeeded(self, done: Completion) -> None:
+        """The job succeeded; its success is queued for a batched commit."""
+        cp = done.checkpoint
+        record = ["c", done.id, done.token, done.result, cp.steps, cp.job_state, cp.progressed, done.continuation_error]
+        self._write(done.id, _line(record))
+
+    def ended(self, job_id: str) -> None:
+        """The job's execution wrote its own outcome (a success queued for commit stays)."""
+        with self._lock:
+            line = self._live.get(job_id)
+            if line is not None and line.startswith(b'["s"'):
+                del self._live[job_id]
+
+    def committed(self, job_id: str) -> None:
+        """The job's outcome is in the store: the journal may forget it."""
+        with self._lock:
+            self._live.pop(job_id, None)
+
+    def close(self) -> None:
+        """The worker stopped cleanly: nothing to take over; the file is removed."""
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.path)
+
+    def _write(self, job_id: str, line: bytes) -> None:
+        with self._lock:
+            if self._fd < 0:
+                return
+            self._live[job_id] = line
+            if self._size + len(line) > ROTATE_AT:
+                self._open(self._header + b"".join(self._live.values()))
+            else:
+                os.write(self._fd, line)
+                self._size += len(line)
+
+    def _open(self, content: bytes) -> None:
+        """(Under the lock, or from ``__init__``.) Make the file hold ``content`` exactly."""
+        tmp = self.path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+        os.write(fd, content)
+        os.replace(tmp, self.path)
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd, self._size = fd, len(content)
+
+
+@dataclass
+class JournalContents:
+    """What a dead worker's journal says: its id, the jobs it started whose outcome it had
+    not written, and the successes it had not committed."""
+
+    worker_id: str
+    ran: list[tuple[str, str]] = field(default_factory=list)  # (job id, lease token)
+    succeeded: list[Completion] = field(default_factory=list)
+
+
+def read_journal(path: str) -> JournalContents | None:
+    """Read the journal at ``path``; ``None`` if there is none (or it names no worker)."""
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().split(b"\n")
+    except FileNotFoundError:
+        return None
+    contents: JournalContents | None = None
+    latest: dict[str, list[object]] = {}
+    for raw in lines:
+        try:
+            record = json.loads(raw.decode("utf-8", "surrogatepass"))
+        except ValueError:
+            continue  # the end of a line the crash cut short, or the final empty one
+        if not isinstance(record, list) or not record:
+            continue
+        if record[0] == "w" and contents is None:
+            contents = JournalContents(str(record[1]))
+        elif record[0] in ("s", "c") and len(record) >= 3:
+            latest[str(record[1])] = record
+    if contents is None:
+        return None
+    for job_id, record in latest.items():
+        if record[0] == "s":
+            contents.ran.append((job_id, str(record[2])))
+            continue
+        _, _, token, result, steps, job_state, progressed, continuation_error = record
+        checkpoint = Checkpoint(_text(steps), _text(job_state), bool(progressed))
+        contents.succeeded.append(Completion(job_id, str(token), str(result), checkpoint, _text(continuation_error)))
+    return contents
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,98 @@
+"""A worker process that dies under ``--processes`` costs only the job it was running, and
+its jobs are taken over as soon as the supervisor sees it die (not when their leases
+expire), on both stores, with real worker processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from jobs_reliability import Hangs, Segfaults, Short
+from onward import Store, lifecycle
+
+
+def poll(condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.005)
+
+
+@pytest.fixture
+def workers(
+    tmp_path: Path, subprocess_env: dict[str, str], store: Store
+) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """Start ``onward worker --processes ...`` on the test's store; output goes to a file."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        with open(tmp_path / "workers.log", "w") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "onward", "worker", "--import", "jobs_reliability", *args,
+                 "--database-url", store.url],
+                env=subprocess_env, stdout=out, stderr=subprocess.STDOUT, text=True,
+            )  # fmt: skip
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def test_a_segfault_costs_only_the_job_that_crashed(
+    workers: Callable[..., subprocess.Popen[str]], tmp_path: Path, store: Store
+) -> None:
+    shorts = [Short.perform_later(n, str(tmp_path)) for n in range(100)]
+    crashing = Segfaults.perform_later(str(tmp_path))
+    shorts += [Short.perform_later(n, str(tmp_path)) for n in range(100, 200)]
+    proc = workers("--processes", "2", "--burst")
+    assert proc.wait(120) == 0, (tmp_path / "workers.log").read_text()[-3000:]
+    log = (tmp_path / "workers.log").read_text()
+    assert "killed by signal 11" in log  # the crash did happen, in a worker process
+
+    record = crashing.refresh()
+    assert (record.state, record.attempts) == ("succeeded", 2)  # only this job lost an attempt
+    assert record.error is not None and record.error.endswith("worker lost: its process died")
+    assert record.error == lifecycle.PROCESS_DIED_ERROR
+    assert Path(tmp_path, "segfault-1").exists() and Path(tmp_path, "segfault-2").exists()
+    runs: Counter[int] = Counter()
+    for path in tmp_path.glob("ran-*"):
+        runs.update(int(line) for line in path.read_text().split())
+    assert sorted(runs) == list(range(200))
+    assert [n for n, count in runs.items() if count > 1] == []  # no other job ran twice
+    states = Counter((h.refresh().state, h.refresh().attempts) for h in shorts)
+    assert states == {("succeeded", 1): 200}
+
+
+def test_a_killed_childs_jobs_are_taken_over_within_a_second_or_two(
+    workers: Callable[..., subprocess.Popen[str]], tmp_path: Path, store: Store
+) -> None:
+    handle = Hangs.perform_later(str(tmp_path))
+    workers("--processes", "2")  # the default 30 s lease: only a takeover can be this quick
+    poll(lambda: Path(tmp_path, "started-1").exists(), what="the job to start")
+    pid = int(Path(tmp_path, "started-1").read_text())
+    os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    poll(lambda: Path(tmp_path, "started-2").exists(), timeout=20, what="the job to be taken over")
+    taken_over_in = time.monotonic() - killed
+    assert taken_over_in < 2.0, f"taken over {taken_over_in:.2f} s after the kill"
+    assert int(Path(tmp_path, "started-2").read_text()) != pid
+    Path(tmp_path, "go").touch()
+    record = handle.wait(30)
+    assert (record.state, record.attempts, record.result) == ("succeeded", 2, 2)
+    assert record.error == lifecycle.PROCESS_DIED_ERROR
