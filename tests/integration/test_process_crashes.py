@@ -67,9 +67,9 @@ def test_a_segfault_costs_only_the_job_that_crashed(
 
     record = crashing.refresh()
     assert (record.state, record.attempts) == ("succeeded", 2)  # only this job lost an attempt
-    assert record.error is not None and record.error.endswith("worker lost: its process died")
     assert record.error == lifecycle.PROCESS_DIED_ERROR
-    assert Path(tmp_path, "segfault-1").exists() and Path(tmp_path, "segfault-2").exists()
+    assert Path(tmp_path, "segfault-1").exists()
+    assert Path(tmp_path, "segfault-2").exists()
     runs: Counter[int] = Counter()
     for path in tmp_path.glob("ran-*"):
         runs.update(int(line) for line in path.read_text().split())

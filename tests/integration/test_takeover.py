@@ -23,12 +23,13 @@ def test_a_dead_workers_jobs_are_taken_over_by_what_they_were(store: Store) -> N
     store.enqueue([new_job("other")])
     claimed = {c.id: c for c in store.claim("dead-worker", None, 30.0, 4)}
     [other] = store.claim("live-worker", None, 30.0, 1)
-    assert other.id == "other" and set(claimed) == {"ran", "succeeded", "held", "last-try"}
+    assert other.id == "other"
+    assert set(claimed) == {"ran", "succeeded", "held", "last-try"}
     store.release(claimed["last-try"].id, claimed["last-try"].lease_token)  # attempt 1 back
     [again] = store.claim("dead-worker", None, 30.0, 1)
     claimed["last-try"] = again
-    os_ok = Checkpoint(None, None, False)
-    done = Completion("succeeded", claimed["succeeded"].lease_token, '"the result"', os_ok, None)
+    nothing = Checkpoint(None, None, False)
+    done = Completion("succeeded", claimed["succeeded"].lease_token, '"the result"', nothing, None)
     ran = [("ran", claimed["ran"].lease_token)]
 
     assert store.take_over("dead-worker", ran, [done]) == 4
@@ -86,7 +87,8 @@ def test_the_journal_names_what_ran_and_what_succeeded_through_rotation(tmp_path
     contents = read_journal(path)
     assert contents is not None
     assert contents.worker_id == "w-1"
-    assert ("a", "ta") in contents.ran and "b" not in [i for i, _ in contents.ran]
+    assert ("a", "ta") in contents.ran
+    assert "b" not in [i for i, _ in contents.ran]
     [b] = contents.succeeded
     assert (b.id, b.token, b.result, b.checkpoint) == ("b", "tb", '{"n": 1}', Checkpoint("[]", '{"k": 2}', True))
     journal.committed("b")
@@ -97,7 +99,7 @@ def test_the_journal_names_what_ran_and_what_succeeded_through_rotation(tmp_path
 
 def test_take_over_reads_a_journal_and_removes_it(tmp_path: Path, store: Store) -> None:
     store.enqueue([new_job("a"), new_job("b")])
-    a, b = sorted(store.claim("dead", None, 30.0, 2), key=lambda c: c.id)
+    a, _ = sorted(store.claim("dead", None, 30.0, 2), key=lambda c: c.id)
     path = str(tmp_path / "9.journal")
     journal = Journal(path, "dead")
     journal.started(a.id, a.lease_token)
