@@ -55,7 +55,8 @@ class Hangs(Job):
 
 
 class HangsFirstTime(Job):
-    """Hangs on its first attempt (in a thread that cannot be stopped); later ones return."""
+    """Hangs on its first attempt (in a thread that cannot be stopped) until ``dir/go``
+    exists; later attempts return at once."""
 
     timeout = 0.5
     retry = Retry(attempts=3, backoff=0)
@@ -63,8 +64,20 @@ class HangsFirstTime(Job):
     def perform(self, directory: str) -> int:
         Path(directory, f"started-{self.attempt}-{os.getpid()}").touch()
         if self.attempt == 1:
-            time.sleep(600)
+            wait_for_file(os.path.join(directory, "go"), 600)
+            self.state["abandoned code ran on"] = True
+            self.step("after", lambda: None)
         return self.attempt
+
+
+class Sleeps(Job):
+    """Sleeps ``seconds``; no timeout of its own."""
+
+    retry = Retry(attempts=1)
+
+    def perform(self, seconds: float) -> str:
+        time.sleep(seconds)
+        return "slept"
 
 
 class SleepsAsync(Job):
@@ -85,6 +98,7 @@ class Grows(Job):
 
     def perform(self, mb: int) -> int:
         Grows._kept.append(os.urandom(mb * 1024 * 1024))
+        time.sleep(0.4)
         return os.getpid()
 
 

@@ -6,6 +6,7 @@ from onward.errors import (
     ConfigurationError,
     InvalidStep,
     JobClassNotFound,
+    JobTimeout,
     LeaseLost,
     OnwardError,
     ResumeLimitExceeded,
@@ -56,6 +57,7 @@ __all__ = [
     "InvalidStep",
     "UnadvanceableCursor",
     "ResumeLimitExceeded",
+    "JobTimeout",
     "LeaseLost",
     "StoreClosed",
 ]

@@ -38,6 +38,10 @@ class ResumeLimitExceeded(OnwardError):
     """A job was interrupted or resumed more than its ``max_resumptions``."""
 
 
+class JobTimeout(OnwardError):
+    """An execution ran longer than its job's ``timeout`` and was abandoned."""
+
+
 class LeaseLost(OnwardError):
     """This execution no longer owns its job: the lease expired and was taken back.
 
@@ -54,6 +58,7 @@ for _cls in (
     InvalidStep,
     UnadvanceableCursor,
     ResumeLimitExceeded,
+    JobTimeout,
     LeaseLost,
 ):
     _cls.__module__ = "onward"

@@ -33,6 +33,7 @@ from onward.lifecycle import Verdict
 from onward.registry import load_job_class
 from onward.steps import StepRunner, StopSignal, encode_state
 from onward.stores.base import Checkpoint, Claimed, NewJob, Store
+from onward.time_limits import perform_within, timeout_error
 
 if TYPE_CHECKING:
     from onward.handles import JobHandle
@@ -144,6 +145,13 @@ class Execution:
             return False
 
     @property
+    def timeout(self) -> float | None:
+        """Seconds this execution may run: ``set(timeout=...)``, else the class's."""
+        if self.claimed.timeout is not None:
+            return float(self.claimed.timeout)
+        return self.job_class.timeout if self.job_class is not None else None
+
+    @property
     def is_async(self) -> bool:
         cls = self.job_class
         if cls is None:
@@ -205,7 +213,7 @@ class Execution:
         is replaced by the last good one."""
         try:
             return self.checkpoint()
-        except SerializationError:
+        except (SerializationError, RuntimeError):  # RuntimeError: read while an abandoned thread changes it
             runner = self.runner
             steps = serialization.to_json(runner.snapshot_steps(), "steps") if runner else self.claimed.steps
             return Checkpoint(steps, self._state_json, bool(runner and runner.progressed()))
@@ -237,7 +245,7 @@ class Execution:
             return self.outcome
         try:
             job, args, kwargs = self._start(async_mode=True)
-            result = await job.perform(*args, **kwargs)
+            result = await perform_within(job.perform(*args, **kwargs), self.timeout, self.name)
             self._runner_done()
             await self.writer.settle()
             result_json = self._encode_result(result)
@@ -245,6 +253,13 @@ class Execution:
         except BaseException as exc:
             return self._ended(await asyncio.to_thread(self._on_exception, exc))
         return self._ended(await asyncio.to_thread(self._finish_success, result, result_json, continued))
+
+    def time_out(self, limit: float) -> Outcome:
+        """(From the worker's watchdog, while the job's thread is still in ``perform``.) The
+        execution ran past its ``timeout``: stop it from writing anything more, and fail this
+        try with :class:`JobTimeout` (retried by the job's policy)."""
+        self.signal.stop("timed out", lost=True)
+        return self._ended(self._finish_error(timeout_error(self.name, limit), abandoned=True))
 
     def _ended(self, outcome: Outcome) -> Outcome:
         self.emit(events.EXECUTION_ENDED, outcome=outcome.value)
@@ -360,9 +375,9 @@ class Execution:
         self.emit(events.INTERRUPTED, reason=interrupt.reason, where=interrupt.where, duration=self.duration())
         return self._set(Outcome.INTERRUPTED)
 
-    def _finish_error(self, exc: BaseException) -> Outcome:
+    def _finish_error(self, exc: BaseException, *, abandoned: bool = False) -> Outcome:
         self.exception = exc
-        if self.signal.lost:
+        if self.signal.lost and not abandoned:
             return self._lost()
         cls = self.job_class
         claimed = self.claimed

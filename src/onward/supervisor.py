@@ -13,6 +13,10 @@ a child dies, the supervisor hands its journal to ``take_over`` (:mod:`onward.ta
 which opens a store connection on first use): the dead child's jobs go back at once, not
 when their leases expire, and only the job it was running counts the lost try.
 
+A child that exits with status ``RECYCLED`` stopped gracefully to be replaced
+(``--max-jobs-per-child``, ``--max-memory-per-child``, or a timed-out job whose thread
+cannot be stopped) and is started again at once, without counting as a crash.
+
 A child that exits with status 0 is done (``--burst``) and is not restarted; the supervisor
 returns once every child is done, or, after a signal, once every child has stopped. A
 child still running ``shutdown_grace`` seconds after the signal is killed.
@@ -45,6 +49,11 @@ POLL = 0.05
 MIN_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
 STABLE_AFTER = 60.0  # a child that ran this long resets its crash backoff
+#: The exit status of a child that stopped to be replaced (--max-jobs-per-child,
+#: --max-memory-per-child, a timed-out job's thread): started again at once, not a crash.
+RECYCLED = 75
+#: Set in each child's environment: its place (0..N-1) among the supervisor's children.
+WORKER_INDEX_ENV = "ONWARD_WORKER_INDEX"
 
 
 @dataclass
@@ -152,7 +161,7 @@ class Supervisor:
 
     def _spawn(self, slot: _Slot) -> None:
         env = dict(self.env)
-        env["ONWARD_WORKER_INDEX"] = str(slot.index)
+        env[WORKER_INDEX_ENV] = str(slot.index)
         if self.journal_dir is not None:
             env[JOURNAL_ENV] = self.journal_dir
         slot.proc = subprocess.Popen(
@@ -197,6 +206,8 @@ class Supervisor:
             code = slot.history[-1] if slot.history else 0
             if self._stopping is not None and code == -self._stopping:
                 continue  # killed by the signal we passed on before it could install a handler
+            if code == RECYCLED:
+                continue  # stopped to be replaced, as the supervisor was stopping
             if code != 0:
                 return code if code > 0 else 128 - code
         return 0
@@ -208,6 +219,10 @@ class Supervisor:
         if code == 0:
             slot.done = True
             log.info("worker process %d finished", slot.index, extra={"event": "process_finished"})
+            return
+        if code == RECYCLED:
+            slot.restart_at = now
+            log.info("worker process %d replaced by a fresh one", slot.index, extra={"event": "process_recycled"})
             return
         if now - slot.started >= STABLE_AFTER:
             slot.crashes = 0

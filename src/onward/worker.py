@@ -21,6 +21,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from onward import connecting, events
 from onward.completions import Completer
@@ -39,6 +40,27 @@ from onward.worker_signals import StopSignals
 log = logging.getLogger("onward.worker")
 
 MAX_ERROR_BACKOFF = 5.0
+MEMORY_CHECK = 1.0  # seconds between looks at the process's memory (max_memory_mb)
+
+
+def resident_mb() -> float | None:
+    """This process's resident memory in MB (Linux ``/proc``; ``None`` where unknown)."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+
+
+def _positive(value: float | None, what: str, kind: type[int] | type[float]) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{what} must be a number > 0, got {value!r}")
+    if kind is int and not isinstance(value, int):
+        raise ValueError(f"{what} must be an int, got {value!r}")
+    return kind(value)
 
 
 def default_worker_id() -> str:
@@ -68,6 +90,9 @@ class Worker(Lanes):
         worker_id: str | None = None,
         schedules: bool = True,
         journal_dir: str | None = None,
+        max_jobs: int | None = None,
+        max_memory_mb: float | None = None,
+        replace_when_stuck: bool = False,
     ) -> None:
         if isinstance(queues, str):
             queues = [q for q in queues.split(",") if q]
@@ -87,6 +112,14 @@ class Worker(Lanes):
         self.schedules = bool(schedules)  # run the schedules declared in this process
         self.journal_dir = journal_dir  # keep a journal there (under a supervisor: onward.journal)
         self._journal: Journal | None = None
+        # Recycling (``onward worker --processes N --max-jobs-per-child ...``): stop gracefully
+        # after this many executions, or once the process's memory grows past this many MB, or
+        # once a timed-out job leaves a thread behind; ``recycled`` then says why.
+        self.max_jobs = _positive(max_jobs, "max_jobs", int)
+        self.max_memory_mb = _positive(max_memory_mb, "max_memory_mb", float)
+        self.replace_when_stuck = bool(replace_when_stuck)
+        self.recycled: str | None = None
+        self._burst = False
         self.executions = 0
         self.outcomes: Counter[str] = Counter()
         self._running: dict[str, Execution] = {}  # every claimed job: started or held ahead
@@ -122,6 +155,18 @@ class Worker(Lanes):
         self._wake.set()
         self._tick.set()
 
+    def recycle(self, reason: str) -> None:
+        """Stop gracefully so that a supervisor starts a fresh process in this one's place."""
+        if self.recycled is None:
+            self.recycled = reason
+            log.info(
+                "worker %s stopping to be replaced: %s",
+                self.worker_id,
+                reason,
+                extra={"event": "worker_recycled", "worker_id": self.worker_id},
+            )
+        self.stop()
+
     @property
     def stopping(self) -> bool:
         return self._stop.is_set() or self._signals.received
@@ -132,6 +177,7 @@ class Worker(Lanes):
         none of this worker's jobs is still running."""
         store = self.store if self.store is not None else connecting.default()
         self.store = store
+        self._burst = burst
         self._signals.install()
         self._keeper = LeaseKeeper(store, self.lease_timeout)
         self._completer = Completer(store, self._committed)
@@ -185,8 +231,13 @@ class Worker(Lanes):
         end a burst."""
         due = [0.0] * len(self._duties)
         failures = 0
+        memory_due = 0.0
         while not self.stopping:
             try:
+                self._time_out(store)
+                if self.max_memory_mb is not None and time.monotonic() >= memory_due:
+                    memory_due = time.monotonic() + MEMORY_CHECK
+                    self._check_memory(self.max_memory_mb)
                 self._do_duties(store, due)
                 with self._lock:
                     if burst and self._burst_finished():
@@ -214,6 +265,11 @@ class Worker(Lanes):
                     self._found_nothing_at = -1
                     self._look_again()
                 self._wake.set()
+
+    def _check_memory(self, limit_mb: float) -> None:
+        used = resident_mb()
+        if used is not None and used > limit_mb:
+            self.recycle(f"it uses {used:.0f} MB (--max-memory-per-child {limit_mb:g})")
 
     def _close_duties(self, store: Store) -> None:
         for duty in self._duties:

@@ -41,6 +41,7 @@ class NewJob:
     trace_context: str | None = None  # W3C trace context of where it was enqueued (onward.tracing)
     schedule_key: str | None = None
     scheduled_for: float | None = None
+    timeout: float | None = None  # seconds; None: the class's ``timeout``
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,7 @@ class Claimed:
     unique_key: str | None = None
     trace_context: str | None = None
     scheduled_for: datetime | None = None  # the tick, for a schedule's job
+    timeout: float | None = None  # set(timeout=...) at enqueue; None: the class's ``timeout``
 
 
 class Checkpoint(NamedTuple):

@@ -130,12 +130,12 @@ _ARRAYS = (
     "(SELECT e->>0 AS id, e->>1 AS job_class, e->>2 AS queue, (e->>3)::int AS priority, e->>4 AS args,"
     " e->>5 AS kwargs, (e->>6)::int AS max_attempts, (e->>7)::int AS max_resumptions,"
     " (e->>8)::float8 AS delay, (e->>9)::float8 AS run_at, e->>10 AS trace_context, e->>11 AS schedule_key,"
-    " to_timestamp((e->>12)::float8) AS scheduled_for, ord"
+    " to_timestamp((e->>12)::float8) AS scheduled_for, (e->>13)::float8 AS run_timeout, ord"
     " FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS r(e, ord)) AS c"
 )
 _INSERT_COLUMNS = (
     "INSERT INTO onward_jobs (id, job_class, queue, priority, args, kwargs, state, max_attempts,"
-    " max_resumptions, scheduled_at, enqueued_at, parent_id, trace_context, schedule_key, scheduled_for)"
+    " max_resumptions, scheduled_at, enqueued_at, parent_id, trace_context, schedule_key, scheduled_for, run_timeout)"
 )
 _NOTIFY_NEW = f"SELECT pg_notify('{CHANNEL}', queue) FROM (SELECT DISTINCT queue FROM new) AS q"
 
@@ -143,7 +143,7 @@ INSERT_BATCH = (
     f"WITH new AS ({_INSERT_COLUMNS} SELECT c.id, c.job_class, c.queue, c.priority, c.args, c.kwargs,"
     " 'enqueued', c.max_attempts, c.max_resumptions,"
     " coalesce(to_timestamp(c.run_at), b.base + make_interval(secs => c.delay)), b.base, %s, c.trace_context,"
-    " c.schedule_key, c.scheduled_for"
+    " c.schedule_key, c.scheduled_for, c.run_timeout"
     f" FROM (SELECT coalesce(%s::timestamptz, now()) AS base) AS b CROSS JOIN {_ARRAYS}"
     f" ORDER BY c.ord RETURNING queue) {_NOTIFY_NEW}"
 )
@@ -153,7 +153,8 @@ INSERT_BATCH = (
 INSERT_ONE = (
     f"WITH new AS ({_INSERT_COLUMNS} VALUES (%s, %s, %s, %s::int, %s, %s, 'enqueued', %s::int, %s::int,"
     " coalesce(to_timestamp(%s::float8), coalesce(%s::timestamptz, now()) + make_interval(secs => %s::float8)),"
-    f" coalesce(%s::timestamptz, now()), %s, %s, %s, to_timestamp(%s::float8)) RETURNING queue) {_NOTIFY_NEW}"
+    " coalesce(%s::timestamptz, now()), %s, %s, %s, to_timestamp(%s::float8), %s::float8)"
+    f" RETURNING queue) {_NOTIFY_NEW}"
 )
 
 COMPLETE_WITH_CHILDREN = (
@@ -161,7 +162,8 @@ COMPLETE_WITH_CHILDREN = (
     f" new AS ({_INSERT_COLUMNS} SELECT c.id, c.job_class, c.queue, c.priority, c.args, c.kwargs,"
     " 'enqueued', c.max_attempts, c.max_resumptions,"
     " coalesce(to_timestamp(c.run_at), done.finished_at + make_interval(secs => c.delay)), done.finished_at, %s,"
-    f" c.trace_context, c.schedule_key, c.scheduled_for FROM {_ARRAYS} CROSS JOIN done ORDER BY c.ord RETURNING queue),"
+    " c.trace_context, c.schedule_key, c.scheduled_for, c.run_timeout"
+    f" FROM {_ARRAYS} CROSS JOIN done ORDER BY c.ord RETURNING queue),"
     f" notified AS ({_NOTIFY_NEW})"
     " SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM notified)"
 )
@@ -229,7 +231,7 @@ SELECT_JOB = (
 LATEST_WITH_KEY = "SELECT id, state FROM onward_jobs WHERE unique_key = %s ORDER BY seq DESC LIMIT 1"
 INSERT_KEYED = (
     f"{_INSERT_COLUMNS[:-1]}, unique_key) VALUES (%s, %s, %s, %s, %s, %s, 'enqueued', %s, %s,"
-    " coalesce(%s, %s + make_interval(secs => %s)), %s, %s, %s, %s, to_timestamp(%s::float8), %s)"
+    " coalesce(%s, %s + make_interval(secs => %s)), %s, %s, %s, %s, to_timestamp(%s::float8), %s::float8, %s)"
 )
 RERUN_FAILED = (
     "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = false,"
@@ -241,8 +243,9 @@ RERUN_FAILED = (
 # at once, in one transaction.
 INSERT_NOW = (
     "INSERT INTO onward_jobs (id, job_class, queue, priority, args, kwargs, state, max_attempts,"
-    " max_resumptions, scheduled_at, enqueued_at, unique_key, trace_context, schedule_key, scheduled_for)"
-    " VALUES (%s, %s, %s, %s, %s, %s, 'enqueued', %s, %s, now(), now(), %s, %s, %s, to_timestamp(%s::float8))"
+    " max_resumptions, scheduled_at, enqueued_at, unique_key, trace_context, schedule_key, scheduled_for,"
+    " run_timeout) VALUES (%s, %s, %s, %s, %s, %s, 'enqueued', %s, %s, now(), now(), %s, %s, %s,"
+    " to_timestamp(%s::float8), %s)"
 )
 RESET_ATTEMPTS = "UPDATE onward_jobs SET attempts = 0, resume_pending = false WHERE id = %s"
 START_NOW = (

@@ -34,7 +34,8 @@ CREATE TABLE onward_jobs (
     worker_id text,
     trace_context text,
     schedule_key text,
-    scheduled_for timestamptz
+    scheduled_for timestamptz,
+    run_timeout double precision
 );
 
 -- Ready jobs, in claim order (workers claim with FOR UPDATE SKIP LOCKED off these).
