@@ -7,13 +7,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from jobs_reliability import Hangs, Segfaults, Short
 from onward import Store, lifecycle
@@ -24,34 +21,6 @@ def poll(condition: Callable[[], bool], timeout: float = 60.0, what: str = "cond
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.005)
-
-
-@pytest.fixture
-def workers(
-    tmp_path: Path, subprocess_env: dict[str, str], store: Store
-) -> Iterator[Callable[..., subprocess.Popen[str]]]:
-    """Start ``onward worker --processes ...`` on the test's store; output goes to a file."""
-    procs: list[subprocess.Popen[str]] = []
-
-    def start(*args: str) -> subprocess.Popen[str]:
-        with open(tmp_path / "workers.log", "w") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "onward", "worker", "--import", "jobs_reliability", *args,
-                 "--database-url", store.url],
-                env=subprocess_env, stdout=out, stderr=subprocess.STDOUT, text=True,
-            )  # fmt: skip
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def test_a_segfault_costs_only_the_job_that_crashed(
