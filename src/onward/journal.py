@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from onward.stores.base import Checkpoint, Completion
 __all__ = ["Journal", "JournalContents", "journal_path", "read_journal"]
 
 ROTATE_AT = 1 << 20
+_PLAIN = re.compile(r"[\w.:-]*", re.ASCII)
 #: The environment variable through which a supervisor tells its children where to journal.
 ENV_VAR = "ONWARD_JOURNAL_DIR"
 
@@ -55,7 +57,10 @@ class Journal:
 
     def started(self, job_id: str, token: str) -> None:
         """The job is about to run: a crash from now on costs it a try."""
-        self._write(job_id, _line(["s", job_id, token]))
+        if _PLAIN.fullmatch(job_id) and _PLAIN.fullmatch(token):  # ids and tokens need no escaping
+            self._write(job_id, f'["s","{job_id}","{token}"]\n'.encode())
+        else:
+            self._write(job_id, _line(["s", job_id, token]))
 
     def succeeded(self, done: Completion) -> None:
         """The job succeeded; its success is queued for a batched commit."""
