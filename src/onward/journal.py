@@ -17,16 +17,20 @@ past ``ROTATE_AT`` bytes. A line cut short by the crash is ignored.
 from __future__ import annotations
 
 import contextlib
+import glob
+import hashlib
 import json
 import os
 import re
+import secrets
+import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from onward.stores.base import Checkpoint, Completion
 
-__all__ = ["Journal", "JournalContents", "journal_path", "read_journal"]
+__all__ = ["Journal", "JournalContents", "dead_journals", "default_dir", "journal_path", "journals_of", "read_journal"]
 
 ROTATE_AT = 1 << 20
 _PLAIN = re.compile(r"[\w.:-]*", re.ASCII)
@@ -35,8 +39,51 @@ ENV_VAR = "ONWARD_JOURNAL_DIR"
 
 
 def journal_path(directory: str, pid: int) -> str:
-    """The journal of the worker process ``pid`` in ``directory``."""
-    return os.path.join(directory, f"{pid}.journal")
+    """A new journal's path for a worker of the process ``pid`` in ``directory`` (a process
+    may run several workers)."""
+    return os.path.join(directory, f"{pid}-{secrets.token_hex(4)}.journal")
+
+
+def journals_of(directory: str, pid: int) -> list[str]:
+    """The journals the process ``pid`` left in ``directory``."""
+    return sorted(glob.glob(os.path.join(glob.escape(directory), f"{pid}-*.journal")))
+
+
+def default_dir(store_url: str) -> str:
+    """Where the workers of this machine keep their journals for the store at ``store_url``
+    (made if needed, readable by this user only)."""
+    key = hashlib.sha256(store_url.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    directory = os.path.join(tempfile.gettempdir(), f"onward-journals-{os.getuid()}", key)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    return directory
+
+
+def dead_journals(directory: str) -> list[str]:
+    """The journals in ``directory`` of processes of this machine that are gone."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    dead = []
+    for name in names:
+        pid, dash, rest = name.partition("-")
+        if dash and rest.endswith(".journal") and pid.isdigit() and not _alive(int(pid)):
+            dead.append(os.path.join(directory, name))
+    return dead
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (ended, not yet waited for by its parent) is gone
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _line(record: Sequence[object]) -> bytes:

@@ -41,7 +41,7 @@ from typing import Any
 
 from onward import retry
 from onward.journal import ENV_VAR as JOURNAL_ENV
-from onward.journal import journal_path
+from onward.journal import journals_of
 
 log = logging.getLogger("onward.supervisor")
 
@@ -244,8 +244,7 @@ class Supervisor:
         taken over now rather than when their leases expire."""
         if self.take_over is None or self.journal_dir is None:
             return
-        path = journal_path(self.journal_dir, pid)
-        if os.path.exists(path):
+        for path in journals_of(self.journal_dir, pid):
             self.take_over(path)
 
     def _kill_leftovers(self) -> None:

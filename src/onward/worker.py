@@ -30,7 +30,7 @@ from onward.duties.reaper import Reaper
 from onward.duties.scheduler import Scheduler
 from onward.errors import LeaseLost, StoreClosed
 from onward.execution import Execution
-from onward.journal import Journal, journal_path
+from onward.journal import Journal, default_dir, journal_path
 from onward.lanes import SIGNAL_CHECK, Lane, Lanes, SharedLoop
 from onward.leases import LeaseKeeper
 from onward.retry import backoff as backoff_after
@@ -74,8 +74,9 @@ class Worker(Lanes):
     is how long a job stays claimed without a heartbeat before another worker may take it;
     ``shutdown_timeout`` is how long running jobs get to finish when the worker stops.
     ``schedules`` runs the schedules declared in this process (``onward.schedule``).
-    ``journal_dir``: keep a journal of the jobs it starts there, so that a supervisor can
-    take its jobs over at once if its process dies (:mod:`onward.journal`).
+    ``journal_dir``: where to keep the journal of the jobs it starts (default: a directory of
+    this machine's workers of the same store), so that its jobs are taken over at once if its
+    process dies (:mod:`onward.journal`).
     """
 
     def __init__(
@@ -110,7 +111,7 @@ class Worker(Lanes):
         self.poll_interval = poll_interval
         self.worker_id = worker_id or default_worker_id()
         self.schedules = bool(schedules)  # run the schedules declared in this process
-        self.journal_dir = journal_dir  # keep a journal there (under a supervisor: onward.journal)
+        self.journal_dir = journal_dir  # None: journal.default_dir(store.url)
         self._journal: Journal | None = None
         # Recycling (``onward worker --processes N --max-jobs-per-child ...``): stop gracefully
         # after this many executions, or once the process's memory grows past this many MB, or
@@ -181,9 +182,8 @@ class Worker(Lanes):
         self._signals.install()
         self._keeper = LeaseKeeper(store, self.lease_timeout)
         self._completer = Completer(store, self._committed)
-        if self.journal_dir is not None:
-            self._journal = Journal(journal_path(self.journal_dir, os.getpid()), self.worker_id)
-        self._duties = [Reaper(self.lease_timeout)]
+        self._journal = self._open_journal(store)
+        self._duties = [Reaper(self.lease_timeout, os.path.dirname(self._journal.path) if self._journal else None)]
         if self.schedules:
             self._duties.append(Scheduler(self.worker_id))
         store.add_listener(self._wake)
@@ -225,6 +225,18 @@ class Worker(Lanes):
                 events.emit(events.Event(events.WORKER_STOPPED, worker_id=self.worker_id))
         if self._fatal is not None:
             raise self._fatal
+
+    def _open_journal(self, store: Store) -> Journal | None:
+        try:
+            directory = self.journal_dir or default_dir(store.url)
+            return Journal(journal_path(directory, os.getpid()), self.worker_id)
+        except OSError as exc:
+            log.warning(
+                "worker %s keeps no journal (%s): if its process dies, its jobs wait for their leases",
+                self.worker_id,
+                exc,
+            )
+            return None
 
     def _watch(self, store: Store, burst: bool) -> None:
         """The main thread: do the duties (take back expired leases...), notice signals,

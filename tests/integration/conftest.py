@@ -21,7 +21,7 @@ def workers(
     procs: list[subprocess.Popen[str]] = []
 
     def start(*args: str) -> subprocess.Popen[str]:
-        with open(tmp_path / "workers.log", "w") as out:
+        with open(tmp_path / "workers.log", "a") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "onward", "worker", "--import", "jobs_reliability", *args,
                  "--database-url", store.url],

@@ -65,3 +65,23 @@ def test_a_killed_childs_jobs_are_taken_over_within_a_second_or_two(
     record = handle.wait(30)
     assert (record.state, record.attempts, record.result) == ("succeeded", 2, 2)
     assert record.error == lifecycle.PROCESS_DIED_ERROR
+
+
+def test_without_a_supervisor_the_next_worker_on_the_machine_takes_over_at_once(
+    workers: Callable[..., subprocess.Popen[str]], tmp_path: Path, store: Store
+) -> None:
+    shorts = [Short.perform_later(n, str(tmp_path)) for n in range(60)]
+    crashing = Segfaults.perform_later(str(tmp_path))
+    shorts += [Short.perform_later(n, str(tmp_path)) for n in range(60, 120)]
+    first = workers()  # one plain worker process, default 30 s lease; it dies in the segfault
+    assert first.wait(60) == -signal.SIGSEGV
+    second = workers("--burst")  # finds the dead process's journal at start: no lease to wait for
+    assert second.wait(60) == 0
+    record = crashing.refresh()
+    assert (record.state, record.attempts, record.error) == ("succeeded", 2, lifecycle.PROCESS_DIED_ERROR)
+    runs: Counter[int] = Counter()
+    for path in tmp_path.glob("ran-*"):
+        runs.update(int(line) for line in path.read_text().split())
+    assert sorted(runs) == list(range(120))
+    assert [n for n, count in runs.items() if count > 1] == []
+    assert Counter((h.refresh().state, h.refresh().attempts) for h in shorts) == {("succeeded", 1): 120}
