@@ -53,7 +53,11 @@ def default_dir(store_url: str) -> str:
     """Where the workers of this machine keep their journals for the store at ``store_url``
     (made if needed, readable by this user only)."""
     key = hashlib.sha256(store_url.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    directory = os.path.join(tempfile.gettempdir(), f"onward-journals-{os.getuid()}", key)
+    base = os.path.join(tempfile.gettempdir(), f"onward-journals-{os.getuid()}")
+    os.makedirs(base, mode=0o700, exist_ok=True)
+    if os.stat(base).st_uid != os.getuid():
+        raise PermissionError(f"{base} belongs to another user")
+    directory = os.path.join(base, key)
     os.makedirs(directory, mode=0o700, exist_ok=True)
     return directory
 
@@ -135,6 +139,8 @@ class Journal:
                 self._fd = -1
             with contextlib.suppress(FileNotFoundError):
                 os.remove(self.path)
+            with contextlib.suppress(OSError):  # the last journal of this store here: leave no empty directory
+                os.rmdir(os.path.dirname(self.path))
 
     def _write(self, job_id: str, line: bytes) -> None:
         with self._lock:
@@ -149,6 +155,7 @@ class Journal:
 
     def _open(self, content: bytes) -> None:
         """(Under the lock, or from ``__init__``.) Make the file hold ``content`` exactly."""
+        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
         tmp = self.path + ".tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
         os.write(fd, content)
