@@ -7,6 +7,7 @@ from onward.errors import (
     InvalidStep,
     JobCancelled,
     JobClassNotFound,
+    JobTimeout,
     LeaseLost,
     OnwardError,
     ResumeLimitExceeded,
@@ -59,6 +60,7 @@ __all__ = [
     "UnadvanceableCursor",
     "ResumeLimitExceeded",
     "JobCancelled",
+    "JobTimeout",
     "LeaseLost",
     "StoreClosed",
 ]

@@ -43,6 +43,10 @@ class JobCancelled(OnwardError):
     ``cancelled``, its progress kept)."""
 
 
+class JobTimeout(OnwardError):
+    """An execution ran longer than its job's ``timeout`` and was abandoned."""
+
+
 class LeaseLost(OnwardError):
     """This execution no longer owns its job: the lease expired and was taken back.
 
@@ -60,6 +64,7 @@ for _cls in (
     UnadvanceableCursor,
     ResumeLimitExceeded,
     JobCancelled,
+    JobTimeout,
     LeaseLost,
 ):
     _cls.__module__ = "onward"

@@ -18,9 +18,10 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from onward import collecting, events, lifecycle, serialization
+from onward import events, lifecycle, serialization
 from onward.cancelling import perform_cancellable
 from onward.checkpoints import CheckpointWriter
+from onward.continuing import Continued, run_continuations, run_continuations_async
 from onward.errors import (
     FATAL_ERRORS,
     Interrupt,
@@ -35,9 +36,9 @@ from onward.lifecycle import Verdict
 from onward.registry import load_job_class
 from onward.steps import StepRunner, StopSignal, encode_state
 from onward.stores.base import Checkpoint, Claimed, NewJob, Store
+from onward.time_limits import perform_within, timeout_error
 
 if TYPE_CHECKING:
-    from onward.handles import JobHandle
     from onward.job import Job
 
 __all__ = ["Execution", "Outcome", "format_error"]
@@ -67,9 +68,6 @@ def _interrupt_in(exc: BaseException) -> Interrupt | None:
             if found is not None:
                 return found
     return None
-
-
-Continued = tuple[list["JobHandle"], list[NewJob], str | None]
 
 
 class Execution:
@@ -149,6 +147,13 @@ class Execution:
             return False
 
     @property
+    def timeout(self) -> float | None:
+        """Seconds this execution may run: ``set(timeout=...)``, else the class's."""
+        if self.claimed.timeout is not None:
+            return float(self.claimed.timeout)
+        return self.job_class.timeout if self.job_class is not None else None
+
+    @property
     def is_async(self) -> bool:
         cls = self.job_class
         if cls is None:
@@ -210,7 +215,7 @@ class Execution:
         is replaced by the last good one."""
         try:
             return self.checkpoint()
-        except SerializationError:
+        except (SerializationError, RuntimeError):  # RuntimeError: read while an abandoned thread changes it
             runner = self.runner
             steps = serialization.to_json(runner.snapshot_steps(), "steps") if runner else self.claimed.steps
             return Checkpoint(steps, self._state_json, bool(runner and runner.progressed()))
@@ -230,7 +235,7 @@ class Execution:
                 raise TypeError(f"{type(job).__qualname__}.perform returned an awaitable; define it with async def")
             self._runner_done()
             result_json = self._encode_result(result)
-            continued = self._run_continuations(args, kwargs, result)
+            continued = run_continuations(job, self.store, args, kwargs, result, self._continuation_failed)
         except BaseException as exc:
             return self._ended(self._on_exception(exc))
         return self._ended(self._finish_success(result, result_json, continued))
@@ -242,14 +247,22 @@ class Execution:
             return self.outcome
         try:
             job, args, kwargs = self._start(async_mode=True)
-            result = await perform_cancellable(self.signal, job.perform(*args, **kwargs))
+            perform = perform_within(job.perform(*args, **kwargs), self.timeout, self.name)
+            result = await perform_cancellable(self.signal, perform)
             self._runner_done()
             await self.writer.settle()
             result_json = self._encode_result(result)
-            continued = await self._run_continuations_async(args, kwargs, result)
+            continued = await run_continuations_async(job, self.store, args, kwargs, result, self._continuation_failed)
         except BaseException as exc:
             return self._ended(await asyncio.to_thread(self._on_exception, exc))
         return self._ended(await asyncio.to_thread(self._finish_success, result, result_json, continued))
+
+    def time_out(self, limit: float) -> Outcome:
+        """(From the worker's watchdog, while the job's thread is still in ``perform``.) The
+        execution ran past its ``timeout``: stop it from writing anything more, and fail this
+        try with :class:`JobTimeout` (retried by the job's policy)."""
+        self.signal.stop("timed out", lost=True)
+        return self._ended(self._finish_error(timeout_error(self.name, limit), abandoned=True))
 
     def _ended(self, outcome: Outcome) -> Outcome:
         self.emit(events.EXECUTION_ENDED, outcome=outcome.value)
@@ -266,37 +279,7 @@ class Execution:
         except SerializationError as exc:
             raise SerializationError(f"{self.job_class.__qualname__}: {exc}") from None
 
-    def _run_continuations(self, args: list[Any], kwargs: dict[str, Any], result: Any) -> Continued:
-        job = self.job
-        assert job is not None
-        if not type(job).has_continuations():
-            return [], [], None
-        job.result = result
-        with collecting.collecting(self.store) as pending:
-            try:
-                outcome = job.continuations(*args, **kwargs)
-                if inspect.isawaitable(outcome):
-                    raise TypeError("continuations returned an awaitable but perform is not async def")
-            except Exception as exc:
-                return [], [], self._continuation_failed(exc)
-        return pending.handles, pending.jobs, None
-
-    async def _run_continuations_async(self, args: list[Any], kwargs: dict[str, Any], result: Any) -> Continued:
-        job = self.job
-        assert job is not None
-        if not type(job).has_continuations():
-            return [], [], None
-        job.result = result
-        with collecting.collecting(self.store) as pending:
-            try:
-                outcome = job.continuations(*args, **kwargs)
-                if inspect.isawaitable(outcome):
-                    await outcome
-            except Exception as exc:
-                return [], [], self._continuation_failed(exc)
-        return pending.handles, pending.jobs, None
-
-    def _continuation_failed(self, exc: BaseException) -> str:
+    def _continuation_failed(self, exc: Exception) -> str:
         text = format_error(exc)
         self.emit(events.CONTINUATION_ERROR, error=text)
         return text
@@ -392,9 +375,9 @@ class Execution:
         self.emit(events.CANCELLED, duration=self.duration())
         return self._set(Outcome.CANCELLED)
 
-    def _finish_error(self, exc: BaseException) -> Outcome:
+    def _finish_error(self, exc: BaseException, *, abandoned: bool = False) -> Outcome:
         self.exception = exc
-        if self.signal.lost:
+        if self.signal.lost and not abandoned:
             return self._lost()
         cls = self.job_class
         claimed = self.claimed

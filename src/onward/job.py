@@ -16,7 +16,7 @@ from onward import collecting, connecting, events, perform_now, serialization, t
 from onward.errors import SerializationError
 from onward.handles import JobHandle
 from onward.ids import new_id, new_ids
-from onward.options import NO_OPTIONS, Options
+from onward.options import NO_OPTIONS, Options, time_limit
 from onward.registry import job_path, load_job_class
 from onward.retry import Retry
 from onward.stores.base import NewJob, Store
@@ -73,6 +73,7 @@ class Configured:
             unique_key=key,
             fresh=opts.fresh,
             trace_context=tracing.inject(queue, path, job_id) if tracing.inject is not None else None,
+            timeout=opts.timeout,
         )
 
     def perform_later(self, *args: Any, **kwargs: Any) -> JobHandle:
@@ -137,6 +138,7 @@ class Job:
     checkpoint_interval: ClassVar[float] = 1.0
     max_run_time: ClassVar[float | None] = None
     max_resumptions: ClassVar[int | None] = None
+    timeout: ClassVar[float | None] = None  # seconds an execution may run before it is abandoned
     resume_errors_after_advancing: ClassVar[bool] = True
 
     # set on the instance that runs
@@ -164,6 +166,10 @@ class Job:
             raise TypeError(f"{name}.discard_on must be a tuple of exception classes, got {cls.discard_on!r}")
         if not isinstance(cls.checkpoint_interval, (int, float)) or cls.checkpoint_interval < 0:
             raise TypeError(f"{name}.checkpoint_interval must be seconds >= 0, got {cls.checkpoint_interval!r}")
+        try:
+            cls.timeout = time_limit(cls.timeout, f"{name}.timeout")
+        except ValueError as exc:
+            raise TypeError(str(exc)) from None
 
     def perform(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__qualname__} must define perform()")
@@ -204,9 +210,10 @@ class Job:
         queue: str | None = None,
         priority: int | None = None,
         fresh: bool = False,
+        timeout: timedelta | float | None = None,
     ) -> Configured:
         """Options for the next ``perform_later``/``perform_now``."""
-        return Configured(cls, Options.build(wait, wait_until, queue, priority, fresh))
+        return Configured(cls, Options.build(wait, wait_until, queue, priority, fresh, timeout))
 
     @classmethod
     def perform_later(cls, *args: Any, **kwargs: Any) -> JobHandle:

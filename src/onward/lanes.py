@@ -20,9 +20,10 @@ from collections.abc import Sequence
 from onward.completions import Completer
 from onward.errors import StoreClosed
 from onward.execution import Execution, Outcome
+from onward.journal import Journal
 from onward.leases import LeaseKeeper
 from onward.steps import StopSignal
-from onward.stores.base import Claimed, Store
+from onward.stores.base import Checkpoint, Claimed, Completion, NewJob, Store
 from onward.worker_signals import StopSignals
 
 __all__ = ["Lane", "Lanes", "SharedLoop"]
@@ -43,11 +44,13 @@ PREFETCH_BELOW = 0.02
 class Lane:
     """One of the worker's ``concurrency`` threads and the jobs it holds."""
 
-    __slots__ = ("ahead", "current", "thread")
+    __slots__ = ("ahead", "current", "deadline", "retired", "thread")
 
     def __init__(self) -> None:
         self.ahead: deque[Execution] = deque()  # claimed, not started yet
         self.current: Execution | None = None
+        self.deadline: float | None = None  # when the current job's timeout passes (monotonic)
+        self.retired = False  # its thread was abandoned in a job that timed out; a new lane took its place
         self.thread: threading.Thread | None = None
 
 
@@ -82,6 +85,7 @@ class Lanes:
     _loop: SharedLoop | None
     _keeper: LeaseKeeper | None
     _completer: Completer | None
+    _journal: Journal | None
     _avg_run: float | None
     _generation: int
     _idle_lanes: int
@@ -91,6 +95,9 @@ class Lanes:
     _found_nothing_at: int
     _burst_done: bool
     _fatal: BaseException | None
+    _burst: bool
+    max_jobs: int | None
+    replace_when_stuck: bool
 
     @property
     def stopping(self) -> bool:
@@ -100,6 +107,9 @@ class Lanes:
         raise NotImplementedError
 
     def _back_off(self, exc: Exception, failures: int) -> int:
+        raise NotImplementedError
+
+    def recycle(self, reason: str) -> None:
         raise NotImplementedError
 
     def _look_again(self) -> None:
@@ -118,7 +128,7 @@ class Lanes:
         while True:
             stop_signal = self._signals.arrived()  # before the next job or claim, not a tick later
             with self._lock:
-                if stop_signal or self.stopping or self._burst_done:
+                if stop_signal or self.stopping or self._burst_done or lane.retired:
                     break
                 execution = lane.ahead.popleft() if lane.ahead else None
                 lane.current = execution
@@ -184,7 +194,7 @@ class Lanes:
         for job in claimed:
             execution = Execution(store, job, StopSignal(), worker_id=self.worker_id)
             if self._completer is not None:
-                execution.defer_completion = self._completer.add
+                execution.defer_completion = self._completer.add if self._journal is None else self._defer
             executions.append(execution)
             self._keeper.add(job.id, job.lease_token, execution.signal)
         with self._lock:
@@ -206,6 +216,9 @@ class Lanes:
                 lane.current = None
             return
         error: BaseException | None = None
+        journal = self._journal
+        if journal is not None:  # from here on, a crash of this process costs this job a try
+            journal.started(execution.job_id, execution.claimed.lease_token)
         started = time.monotonic()
         try:
             if not execution.prepare():
@@ -214,25 +227,82 @@ class Lanes:
                 future = asyncio.run_coroutine_threadsafe(execution.run_async(), self._event_loop())
                 future.result()
             else:
+                limit = execution.timeout
+                if limit is not None:  # the main thread's watchdog abandons it after that long
+                    with self._lock:
+                        lane.deadline = time.monotonic() + limit
                 execution.run()
         except BaseException as exc:
             error = exc
+        with self._lock:
+            lane.deadline = None
+            if lane.retired:  # timed out: the watchdog has ended it, and a new lane took this one's place
+                return
         seconds = time.monotonic() - started
         avg = self._avg_run
         self._avg_run = seconds if avg is None else avg + (seconds - avg) * 0.2
         if error is not None:
             log.error("job %s: unexpected error in the worker", execution.job_id, exc_info=error)
+        if journal is not None:
+            journal.ended(execution.job_id)
         assert self._keeper is not None
         with self._lock:
             lane.current = None
             if self._running.get(execution.job_id) is execution:  # not a newer execution of the job
                 del self._running[execution.job_id]
                 self._keeper.remove(execution.job_id)
-            self.executions += 1
-            self.outcomes[str(execution.outcome or Outcome.LOST)] += 1
-            self._finished_count += 1
-            if self._idle_lanes:
-                self._look_again()  # a retry or a continuation may be ready now
+            recycle = self._ended(str(execution.outcome or Outcome.LOST))
+        if recycle:
+            self.recycle(f"it ran {self.executions} jobs (--max-jobs-per-child {self.max_jobs})")
+
+    def _ended(self, outcome: str) -> bool:
+        """(Under the lock.) Count an execution that ended; ``True``: the worker has run
+        ``max_jobs`` and is to be recycled (call :meth:`recycle` after the lock)."""
+        self.executions += 1
+        self.outcomes[outcome] += 1
+        self._finished_count += 1
+        if self._idle_lanes:
+            self._look_again()  # a retry or a continuation may be ready now
+        return self.max_jobs is not None and self.executions >= self.max_jobs
+
+    # -- timeouts ---------------------------------------------------------------------------
+    def _time_out(self, store: Store) -> None:
+        """(The main thread.) Abandon each sync job that ran past its ``timeout``: its try
+        fails with ``JobTimeout``, and a new lane takes its place at once (a thread cannot be
+        stopped: the old one is left in ``perform``, its writes refused by the lease guard)."""
+        now = time.monotonic()
+        expired: list[tuple[Lane, Execution]] = []
+        assert self._keeper is not None
+        with self._lock:
+            for i, lane in enumerate(self._lanes):
+                execution = lane.current
+                if lane.deadline is None or now < lane.deadline or execution is None:
+                    continue
+                lane.retired = True
+                fresh = Lane()
+                fresh.ahead, lane.ahead = lane.ahead, deque()
+                self._lanes[i] = fresh
+                if self._running.get(execution.job_id) is execution:
+                    del self._running[execution.job_id]
+                    self._keeper.remove(execution.job_id)
+                expired.append((fresh, execution))
+        for fresh, execution in expired:
+            limit = execution.timeout or 0.0
+            try:
+                outcome = str(execution.time_out(limit))
+            except Exception as exc:  # the store failed: the lease is no longer renewed and will expire
+                log.error("job %s timed out; could not record it: %s", execution.job_id, exc)
+                outcome = str(Outcome.LOST)
+            with self._lock:
+                recycle = self._ended(outcome)
+            if recycle:
+                self.recycle(f"it ran {self.executions} jobs (--max-jobs-per-child {self.max_jobs})")
+            fresh.thread = threading.Thread(
+                target=self._lane_loop, args=(fresh, store, self._burst), name="onward-job", daemon=True
+            )
+            fresh.thread.start()
+            if self.replace_when_stuck:
+                self.recycle(f"job {execution.job_id} timed out and its thread cannot be stopped")
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -265,8 +335,26 @@ class Lanes:
             log.exception("could not return %d unstarted job(s); their leases will expire", len(leases))
         self._forget(executions)
 
+    def _defer(
+        self,
+        execution: Execution,
+        result: str,
+        checkpoint: Checkpoint,
+        continuation_error: str | None,
+        children: list[NewJob],
+    ) -> None:
+        """Journal a success, then queue it for a batched commit (a crash cannot lose it)."""
+        assert self._journal is not None
+        assert self._completer is not None
+        claimed = execution.claimed
+        done = Completion(claimed.id, claimed.lease_token, result, checkpoint, continuation_error, children)
+        self._journal.succeeded(done)
+        self._completer.add(execution, result, checkpoint, continuation_error, children)
+
     def _committed(self, execution: Execution, lost: bool) -> None:
         """A success handed to the completer was committed (or refused: lease lost)."""
+        if self._journal is not None:
+            self._journal.committed(execution.job_id)
         if not lost:
             if execution.deferred_committed():
                 with self._lock:  # its continuations are ready: look before a burst ends

@@ -17,6 +17,7 @@ from onward.records import State
 __all__ = [
     "ACTIONS",
     "LEASE_EXPIRED_ERROR",
+    "PROCESS_DIED_ERROR",
     "STOPPED_ERROR",
     "Action",
     "CancelEffect",
@@ -57,6 +58,8 @@ class Decision:
 
 #: Recorded on a job taken back after its worker's lease expired, when it is failed for good.
 LEASE_EXPIRED_ERROR = "onward.LeaseLost: worker lost: lease expired"
+#: Recorded on a job that was running when its worker's process died (taken over at once).
+PROCESS_DIED_ERROR = "onward.LeaseLost: worker lost: its process died"
 #: Recorded on a job a stopping worker gave back, when that used its last attempt.
 STOPPED_ERROR = "onward.LeaseLost: worker stopped before the job finished"
 

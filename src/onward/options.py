@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-__all__ = ["Options", "seconds"]
+__all__ = ["Options", "seconds", "time_limit"]
 
 
 def seconds(wait: timedelta | float | int | None, what: str = "wait") -> float:
@@ -23,15 +24,32 @@ def seconds(wait: timedelta | float | int | None, what: str = "wait") -> float:
     return value
 
 
+def time_limit(value: timedelta | float | int | None, what: str = "timeout") -> float | None:
+    """A job's ``timeout`` (a ``timedelta`` or seconds, > 0 and finite) as seconds, or
+    ``None``; ``ValueError`` naming ``what`` otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        limit = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        limit = float(value)
+    else:
+        raise ValueError(f"{what} must be a timedelta or seconds, got {value!r}")
+    if not math.isfinite(limit) or limit <= 0:
+        raise ValueError(f"{what} must be a finite number of seconds > 0, got {value!r}")
+    return limit
+
+
 @dataclass(frozen=True)
 class Options:
-    """What ``Job.set(...)`` chose: schedule, queue, priority and ``fresh``."""
+    """What ``Job.set(...)`` chose: schedule, queue, priority, ``fresh`` and ``timeout``."""
 
     delay: float = 0.0
     run_at: float | None = None
     queue: str | None = None
     priority: int | None = None
     fresh: bool = False
+    timeout: float | None = None
 
     @classmethod
     def build(
@@ -41,6 +59,7 @@ class Options:
         queue: str | None = None,
         priority: int | None = None,
         fresh: bool = False,
+        timeout: timedelta | float | None = None,
     ) -> Options:
         if wait is not None and wait_until is not None:
             raise ValueError("give wait or wait_until, not both")
@@ -55,7 +74,7 @@ class Options:
             raise ValueError(f"queue must be a non-empty str, got {queue!r}")
         if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
             raise ValueError(f"priority must be an int, got {priority!r}")
-        return cls(seconds(wait), run_at, queue, priority, bool(fresh))
+        return cls(seconds(wait), run_at, queue, priority, bool(fresh), time_limit(timeout))
 
 
 NO_OPTIONS = Options()

@@ -5,9 +5,17 @@ in Python rather than waiting on I/O is bound to one core. The supervisor starts
 ``onward worker`` processes (fresh interpreters, never ``fork()``: a forked child would share
 the parent's database connections), passes SIGTERM and SIGINT on to them, and restarts a
 child that died, waiting longer after each crash in a row so that a job that kills its
-worker cannot make the supervisor spin. It holds no store connection and claims nothing:
-each child is a complete worker with its own leases, so the guarantees of one worker hold
-for each of them.
+worker cannot make the supervisor spin. It claims nothing: each child is a complete worker
+with its own leases, so the guarantees of one worker hold for each of them.
+
+Each child keeps a journal (:mod:`onward.journal`) in a directory the supervisor made. When
+a child dies, the supervisor hands its journal to ``take_over`` (:mod:`onward.takeover`,
+which opens a store connection on first use): the dead child's jobs go back at once, not
+when their leases expire, and only the job it was running counts the lost try.
+
+A child that exits with status ``RECYCLED`` stopped gracefully to be replaced
+(``--max-jobs-per-child``, ``--max-memory-per-child``, or a timed-out job whose thread
+cannot be stopped) and is started again at once, without counting as a crash.
 
 A child that exits with status 0 is done (``--burst``) and is not restarted; the supervisor
 returns once every child is done, or, after a signal, once every child has stopped. A
@@ -19,9 +27,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +40,8 @@ from types import FrameType
 from typing import Any
 
 from onward import retry
+from onward.journal import ENV_VAR as JOURNAL_ENV
+from onward.journal import journals_of
 
 log = logging.getLogger("onward.supervisor")
 
@@ -37,6 +49,11 @@ POLL = 0.05
 MIN_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
 STABLE_AFTER = 60.0  # a child that ran this long resets its crash backoff
+#: The exit status of a child that stopped to be replaced (--max-jobs-per-child,
+#: --max-memory-per-child, a timed-out job's thread): started again at once, not a crash.
+RECYCLED = 75
+#: Set in each child's environment: its place (0..N-1) among the supervisor's children.
+WORKER_INDEX_ENV = "ONWARD_WORKER_INDEX"
 
 
 @dataclass
@@ -84,6 +101,7 @@ class Supervisor:
         env: dict[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_child_exit: Callable[[int], None] | None = None,
+        take_over: Callable[[str], int] | None = None,
     ) -> None:
         if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
             raise ValueError(f"processes must be an int >= 1, got {processes!r}")
@@ -93,6 +111,10 @@ class Supervisor:
         self.env = dict(os.environ if env is None else env)
         self.clock = clock
         self.on_child_exit = on_child_exit  # called with the pid of each child that ended
+        # Called with the journal of each child that ended without removing it (it died):
+        # takes over that child's jobs at once (onward.takeover).
+        self.take_over = take_over
+        self.journal_dir: str | None = None
         self.slots = [_Slot(i) for i in range(processes)]
         self._stopping: int | None = None  # the signal that asked us to stop
         self._stop_deadline = 0.0
@@ -125,6 +147,8 @@ class Supervisor:
         """Supervise until stopped or until every child is done; returns an exit status
         (0 when every child ended with 0)."""
         previous = self._install_signals()
+        if self.take_over is not None:
+            self.journal_dir = tempfile.mkdtemp(prefix="onward-journals-")
         try:
             for slot in self.slots:
                 self._spawn(slot)
@@ -132,10 +156,14 @@ class Supervisor:
         finally:
             self._kill_leftovers()
             self._restore_signals(previous)
+            if self.journal_dir is not None:
+                shutil.rmtree(self.journal_dir, ignore_errors=True)
 
     def _spawn(self, slot: _Slot) -> None:
         env = dict(self.env)
-        env["ONWARD_WORKER_INDEX"] = str(slot.index)
+        env[WORKER_INDEX_ENV] = str(slot.index)
+        if self.journal_dir is not None:
+            env[JOURNAL_ENV] = self.journal_dir
         slot.proc = subprocess.Popen(
             self.argv, env=env, preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None
         )
@@ -155,6 +183,7 @@ class Supervisor:
                         live += 1
                         continue
                     slot.proc = None
+                    self._take_over(proc.pid)
                     if self.on_child_exit is not None:
                         self.on_child_exit(proc.pid)
                     slot.history.append(code)
@@ -177,6 +206,8 @@ class Supervisor:
             code = slot.history[-1] if slot.history else 0
             if self._stopping is not None and code == -self._stopping:
                 continue  # killed by the signal we passed on before it could install a handler
+            if code == RECYCLED:
+                continue  # stopped to be replaced, as the supervisor was stopping
             if code != 0:
                 return code if code > 0 else 128 - code
         return 0
@@ -188,6 +219,10 @@ class Supervisor:
         if code == 0:
             slot.done = True
             log.info("worker process %d finished", slot.index, extra={"event": "process_finished"})
+            return
+        if code == RECYCLED:
+            slot.restart_at = now
+            log.info("worker process %d replaced by a fresh one", slot.index, extra={"event": "process_recycled"})
             return
         if now - slot.started >= STABLE_AFTER:
             slot.crashes = 0
@@ -204,6 +239,14 @@ class Supervisor:
             extra={"event": "process_crashed"},
         )
 
+    def _take_over(self, pid: int) -> None:
+        """A child ended: if it died with jobs in hand (its journal is still there), have them
+        taken over now rather than when their leases expire."""
+        if self.take_over is None or self.journal_dir is None:
+            return
+        for path in journals_of(self.journal_dir, pid):
+            self.take_over(path)
+
     def _kill_leftovers(self) -> None:
         for slot in self.slots:
             proc = slot.proc
@@ -211,6 +254,7 @@ class Supervisor:
                 log.warning("worker process %d did not stop in time; killing it", slot.index)
                 proc.kill()
                 proc.wait()
+                self._take_over(proc.pid)
 
     # -- signals ----------------------------------------------------------------------------
     def _install_signals(self) -> dict[int, Any] | None:

@@ -21,6 +21,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from onward import connecting, events
 from onward.completions import Completer
@@ -29,6 +30,7 @@ from onward.duties.reaper import Reaper
 from onward.duties.scheduler import Scheduler
 from onward.errors import LeaseLost, StoreClosed
 from onward.execution import Execution
+from onward.journal import Journal, default_dir, journal_path
 from onward.lanes import SIGNAL_CHECK, Lane, Lanes, SharedLoop
 from onward.leases import LeaseKeeper
 from onward.retry import backoff as backoff_after
@@ -38,6 +40,27 @@ from onward.worker_signals import StopSignals
 log = logging.getLogger("onward.worker")
 
 MAX_ERROR_BACKOFF = 5.0
+MEMORY_CHECK = 1.0  # seconds between looks at the process's memory (max_memory_mb)
+
+
+def resident_mb() -> float | None:
+    """This process's resident memory in MB (Linux ``/proc``; ``None`` where unknown)."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+
+
+def _positive(value: float | None, what: str, kind: type[int] | type[float]) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{what} must be a number > 0, got {value!r}")
+    if kind is int and not isinstance(value, int):
+        raise ValueError(f"{what} must be an int, got {value!r}")
+    return kind(value)
 
 
 def default_worker_id() -> str:
@@ -51,6 +74,9 @@ class Worker(Lanes):
     is how long a job stays claimed without a heartbeat before another worker may take it;
     ``shutdown_timeout`` is how long running jobs get to finish when the worker stops.
     ``schedules`` runs the schedules declared in this process (``onward.schedule``).
+    ``journal_dir``: where to keep the journal of the jobs it starts (default: a directory of
+    this machine's workers of the same store), so that its jobs are taken over at once if its
+    process dies (:mod:`onward.journal`).
     """
 
     def __init__(
@@ -64,6 +90,10 @@ class Worker(Lanes):
         poll_interval: float = 1.0,
         worker_id: str | None = None,
         schedules: bool = True,
+        journal_dir: str | None = None,
+        max_jobs: int | None = None,
+        max_memory_mb: float | None = None,
+        replace_when_stuck: bool = False,
     ) -> None:
         if isinstance(queues, str):
             queues = [q for q in queues.split(",") if q]
@@ -81,6 +111,16 @@ class Worker(Lanes):
         self.poll_interval = poll_interval
         self.worker_id = worker_id or default_worker_id()
         self.schedules = bool(schedules)  # run the schedules declared in this process
+        self.journal_dir = journal_dir  # None: journal.default_dir(store.url)
+        self._journal: Journal | None = None
+        # Recycling (``onward worker --processes N --max-jobs-per-child ...``): stop gracefully
+        # after this many executions, or once the process's memory grows past this many MB, or
+        # once a timed-out job leaves a thread behind; ``recycled`` then says why.
+        self.max_jobs = _positive(max_jobs, "max_jobs", int)
+        self.max_memory_mb = _positive(max_memory_mb, "max_memory_mb", float)
+        self.replace_when_stuck = bool(replace_when_stuck)
+        self.recycled: str | None = None
+        self._burst = False
         self.executions = 0
         self.outcomes: Counter[str] = Counter()
         self._running: dict[str, Execution] = {}  # every claimed job: started or held ahead
@@ -116,6 +156,18 @@ class Worker(Lanes):
         self._wake.set()
         self._tick.set()
 
+    def recycle(self, reason: str) -> None:
+        """Stop gracefully so that a supervisor starts a fresh process in this one's place."""
+        if self.recycled is None:
+            self.recycled = reason
+            log.info(
+                "worker %s stopping to be replaced: %s",
+                self.worker_id,
+                reason,
+                extra={"event": "worker_recycled", "worker_id": self.worker_id},
+            )
+        self.stop()
+
     @property
     def stopping(self) -> bool:
         return self._stop.is_set() or self._signals.received
@@ -126,10 +178,12 @@ class Worker(Lanes):
         none of this worker's jobs is still running."""
         store = self.store if self.store is not None else connecting.default()
         self.store = store
+        self._burst = burst
         self._signals.install()
         self._keeper = LeaseKeeper(store, self.lease_timeout)
         self._completer = Completer(store, self._committed)
-        self._duties = [Reaper(self.lease_timeout)]
+        self._journal = self._open_journal(store)
+        self._duties = [Reaper(self.lease_timeout, os.path.dirname(self._journal.path) if self._journal else None)]
         if self.schedules:
             self._duties.append(Scheduler(self.worker_id))
         store.add_listener(self._wake)
@@ -159,6 +213,8 @@ class Worker(Lanes):
                 self._close_duties(store)
                 if self._completer is not None:
                     self._completer.close()
+                if self._journal is not None:
+                    self._journal.close()
                 store.remove_listener(self._wake)
                 self._keeper.close()
                 if self._loop is not None:
@@ -170,13 +226,30 @@ class Worker(Lanes):
         if self._fatal is not None:
             raise self._fatal
 
+    def _open_journal(self, store: Store) -> Journal | None:
+        try:
+            directory = self.journal_dir or default_dir(store.url)
+            return Journal(journal_path(directory, os.getpid()), self.worker_id)
+        except OSError as exc:
+            log.warning(
+                "worker %s keeps no journal (%s): if its process dies, its jobs wait for their leases",
+                self.worker_id,
+                exc,
+            )
+            return None
+
     def _watch(self, store: Store, burst: bool) -> None:
         """The main thread: do the duties (take back expired leases...), notice signals,
         end a burst."""
         due = [0.0] * len(self._duties)
         failures = 0
+        memory_due = 0.0
         while not self.stopping:
             try:
+                self._time_out(store)
+                if self.max_memory_mb is not None and time.monotonic() >= memory_due:
+                    memory_due = time.monotonic() + MEMORY_CHECK
+                    self._check_memory(self.max_memory_mb)
                 self._do_duties(store, due)
                 with self._lock:
                     if burst and self._burst_finished():
@@ -204,6 +277,11 @@ class Worker(Lanes):
                     self._found_nothing_at = -1
                     self._look_again()
                 self._wake.set()
+
+    def _check_memory(self, limit_mb: float) -> None:
+        used = resident_mb()
+        if used is not None and used > limit_mb:
+            self.recycle(f"it uses {used:.0f} MB (--max-memory-per-child {limit_mb:g})")
 
     def _close_duties(self, store: Store) -> None:
         for duty in self._duties:

@@ -10,6 +10,8 @@ import click
 from onward import logs
 from onward.cli.base import database_url_option, import_modules, main, open_store
 from onward.cli.metrics import group_metrics, process_metrics
+from onward.journal import ENV_VAR as JOURNAL_ENV
+from onward.supervisor import RECYCLED, WORKER_INDEX_ENV
 
 WORKER_SWITCH_INTERVAL = 0.0005  # seconds; see sys.setswitchinterval
 
@@ -40,6 +42,19 @@ WORKER_SWITCH_INTERVAL = 0.0005  # seconds; see sys.setswitchinterval
     default=25.0,
     show_default=True,
     help="Seconds running jobs get to finish on SIGTERM/SIGINT.",
+)
+@click.option(
+    "--max-jobs-per-child",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --processes: replace a worker process (gracefully) once it has run this many jobs.",
+)
+@click.option(
+    "--max-memory-per-child",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="MB",
+    help="With --processes: replace a worker process (gracefully) once it uses more than this many MB.",
 )
 @click.option("--import", "imports", multiple=True, metavar="MODULE", help="Module defining jobs (repeatable).")
 @click.option(
@@ -76,6 +91,8 @@ def worker(
     burst: bool,
     lease_timeout: float,
     shutdown_timeout: float,
+    max_jobs_per_child: int | None,
+    max_memory_per_child: float | None,
     imports: tuple[str, ...],
     schedules: bool,
     log_level: str,
@@ -87,6 +104,9 @@ def worker(
     """Run a worker until SIGTERM/SIGINT (or, with --burst, until no job is ready)."""
     from onward.worker import Worker
 
+    supervised = WORKER_INDEX_ENV in os.environ  # a child of ``--processes``
+    if (max_jobs_per_child or max_memory_per_child) and processes == 1 and not supervised:
+        raise click.UsageError("--max-jobs-per-child and --max-memory-per-child need --processes")
     logs.configure(log_level, log_format.lower())
     import_modules(imports)
     store = open_store(database_url)
@@ -94,8 +114,10 @@ def worker(
         # Checked here first (imports, store URL), so a bad option fails once, not per child.
         store.close()
         from onward.supervisor import Supervisor, child_argv
+        from onward.takeover import TakeOver
 
         env = dict(os.environ)
+        take_over = TakeOver(lambda: open_store(database_url))
         with group_metrics(metrics_port, metrics_host, env) as child_exited:
             supervisor = Supervisor(
                 child_argv(sys.argv[1:]),
@@ -103,8 +125,13 @@ def worker(
                 shutdown_grace=shutdown_timeout + 10,
                 env=env,
                 on_child_exit=child_exited,
+                take_over=take_over,
             )
-            raise SystemExit(supervisor.run())
+            try:
+                status = supervisor.run()
+            finally:
+                take_over.close()
+            raise SystemExit(status)
     process_metrics(metrics_port, metrics_host)
     if concurrency > 1:
         # Threads that hold the store's writer lock while they wait for the interpreter lock
@@ -119,8 +146,14 @@ def worker(
         shutdown_timeout=shutdown_timeout,
         store=store,
         schedules=schedules,
+        journal_dir=os.environ.get(JOURNAL_ENV),  # set by a supervisor (--processes)
+        max_jobs=max_jobs_per_child,
+        max_memory_mb=max_memory_per_child,
+        replace_when_stuck=supervised,
     )
     # Job threads are daemon threads: one that outlived the shutdown timeout (its job was
     # released to the queue) does not keep the process from exiting.
     w.run(burst=burst)
     store.close()
+    if w.recycled is not None:
+        raise SystemExit(RECYCLED)

@@ -42,7 +42,7 @@ def mask_url(url: str) -> str:
 #: The columns a store's claim returns first, in this order (see :func:`claimed_from_row`).
 CLAIMED_COLUMNS = (
     "id, job_class, queue, priority, args, kwargs, attempts, resumptions, steps, job_state,"
-    " lease_token, resume_pending, parent_id, unique_key, trace_context, scheduled_for"
+    " lease_token, resume_pending, parent_id, unique_key, trace_context, scheduled_for, run_timeout"
 )
 
 
@@ -66,6 +66,7 @@ def claimed_from_row(row: Sequence[Any]) -> Claimed:
         unique_key=row[13],
         trace_context=row[14],
         scheduled_for=None if row[15] is None else to_datetime(row[15]),
+        timeout=row[16],
     )
 
 

@@ -63,6 +63,7 @@ class NewJob:
     trace_context: str | None = None  # W3C trace context of where it was enqueued (onward.tracing)
     schedule_key: str | None = None
     scheduled_for: float | None = None
+    timeout: float | None = None  # seconds; None: the class's ``timeout``
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,7 @@ class Claimed:
     unique_key: str | None = None
     trace_context: str | None = None
     scheduled_for: datetime | None = None  # the tick, for a schedule's job
+    timeout: float | None = None  # set(timeout=...) at enqueue; None: the class's ``timeout``
 
 
 class Checkpoint(NamedTuple):
@@ -277,6 +279,16 @@ class WorkerStore(Protocol):
         """Take back jobs whose lease expired (their worker died); returns how many. Each
         resumes if its execution saved progress, else is retried, or fails with
         ``worker lost: lease expired`` once its attempts are used up."""
+        ...
+
+    def take_over(self, worker_id: str, ran: Sequence[tuple[str, str]], succeeded: Sequence[Completion]) -> int:
+        """Take back at once, in one transaction, the running jobs of the worker
+        ``worker_id``, whose process is known to be dead: ``succeeded`` (each guarded by its
+        lease) are committed as successes; the jobs of ``ran`` (``(id, lease token)`` pairs:
+        it started them under those leases) are decided
+        as after a lost lease (``worker lost: its process died``); every other job it held
+        never started and goes back to the queue without using an attempt. Returns how many
+        jobs it changed."""
         ...
 
     def advance_waiting(self, seconds: float, queues: Sequence[str] | None) -> int:

@@ -63,6 +63,7 @@ def job_params(job: NewJob) -> tuple[Any, ...]:
         job.trace_context,
         job.schedule_key,
         job.scheduled_for,
+        job.timeout,
     )
 
 
@@ -98,6 +99,7 @@ def insert_jobs(
             job.trace_context,
             job.schedule_key,
             job.scheduled_for,
+            job.timeout,
         )
         conn.execute(sql.INSERT_ONE, params)
         return [job.id]
@@ -138,6 +140,7 @@ def insert_jobs(
                 job.trace_context,
                 job.schedule_key,
                 job.scheduled_for,
+                job.timeout,
                 job.unique_key,
             ),
         )
@@ -161,6 +164,7 @@ def _row(j: NewJob) -> tuple[Any, ...]:
         j.trace_context,
         j.schedule_key,
         j.scheduled_for,
+        j.timeout,
     )
 
 

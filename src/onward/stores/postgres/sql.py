@@ -147,7 +147,7 @@ _JOB_FIELDS = (
     "e->>0 AS id, e->>1 AS job_class, e->>2 AS queue, (e->>3)::int AS priority, e->>4 AS args,"
     " e->>5 AS kwargs, (e->>6)::int AS max_attempts, (e->>7)::int AS max_resumptions,"
     " (e->>8)::float8 AS delay, (e->>9)::float8 AS run_at, e->>10 AS trace_context, e->>11 AS schedule_key,"
-    " to_timestamp((e->>12)::float8) AS scheduled_for, ord"
+    " to_timestamp((e->>12)::float8) AS scheduled_for, (e->>13)::float8 AS run_timeout, ord"
 )
 _ARRAYS = f"(SELECT {_JOB_FIELDS} FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS r(e, ord)) AS c"
 # The same, each row followed by its parent's id (``inserts.parented_rows``).
@@ -157,15 +157,16 @@ _PARENTED_ARRAYS = (
 )
 _INSERT_COLUMNS = (
     "INSERT INTO onward_jobs (id, job_class, queue, priority, args, kwargs, state, max_attempts,"
-    " max_resumptions, scheduled_at, enqueued_at, parent_id, trace_context, schedule_key, scheduled_for)"
+    " max_resumptions, scheduled_at, enqueued_at, parent_id, trace_context, schedule_key, scheduled_for, run_timeout)"
 )
+# The values of the columns after ``parent_id`` in ``_INSERT_COLUMNS``, from ``_ARRAYS``' rows.
+_CARRIED = "c.trace_context, c.schedule_key, c.scheduled_for, c.run_timeout"
 _NOTIFY_NEW = f"SELECT pg_notify('{CHANNEL}', queue) FROM (SELECT DISTINCT queue FROM new) AS q"
 
 INSERT_BATCH = (
     f"WITH new AS ({_INSERT_COLUMNS} SELECT c.id, c.job_class, c.queue, c.priority, c.args, c.kwargs,"
     " 'enqueued', c.max_attempts, c.max_resumptions,"
-    " coalesce(to_timestamp(c.run_at), b.base + make_interval(secs => c.delay)), b.base, %s, c.trace_context,"
-    " c.schedule_key, c.scheduled_for"
+    f" coalesce(to_timestamp(c.run_at), b.base + make_interval(secs => c.delay)), b.base, %s, {_CARRIED}"
     f" FROM (SELECT coalesce(%s::timestamptz, now()) AS base) AS b CROSS JOIN {_ARRAYS}"
     f" ORDER BY c.ord RETURNING queue) {_NOTIFY_NEW}"
 )
@@ -175,7 +176,8 @@ INSERT_BATCH = (
 INSERT_ONE = (
     f"WITH new AS ({_INSERT_COLUMNS} VALUES (%s, %s, %s, %s::int, %s, %s, 'enqueued', %s::int, %s::int,"
     " coalesce(to_timestamp(%s::float8), coalesce(%s::timestamptz, now()) + make_interval(secs => %s::float8)),"
-    f" coalesce(%s::timestamptz, now()), %s, %s, %s, to_timestamp(%s::float8)) RETURNING queue) {_NOTIFY_NEW}"
+    " coalesce(%s::timestamptz, now()), %s, %s, %s, to_timestamp(%s::float8), %s::float8)"
+    f" RETURNING queue) {_NOTIFY_NEW}"
 )
 
 COMPLETE_WITH_CHILDREN = (
@@ -183,7 +185,7 @@ COMPLETE_WITH_CHILDREN = (
     f" new AS ({_INSERT_COLUMNS} SELECT c.id, c.job_class, c.queue, c.priority, c.args, c.kwargs,"
     " 'enqueued', c.max_attempts, c.max_resumptions,"
     " coalesce(to_timestamp(c.run_at), done.finished_at + make_interval(secs => c.delay)), done.finished_at, %s,"
-    f" c.trace_context, c.schedule_key, c.scheduled_for FROM {_ARRAYS} CROSS JOIN done ORDER BY c.ord RETURNING queue),"
+    f" {_CARRIED} FROM {_ARRAYS} CROSS JOIN done ORDER BY c.ord RETURNING queue),"
     f" notified AS ({_NOTIFY_NEW})"
     " SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM notified)"
 )
@@ -199,7 +201,7 @@ COMPLETE_MANY_WITH_CHILDREN = (
     f" new AS ({_INSERT_COLUMNS} SELECT c.id, c.job_class, c.queue, c.priority, c.args, c.kwargs,"
     " 'enqueued', c.max_attempts, c.max_resumptions,"
     " coalesce(to_timestamp(c.run_at), done.finished_at + make_interval(secs => c.delay)), done.finished_at,"
-    f" c.parent_id, c.trace_context, c.schedule_key, c.scheduled_for FROM {_PARENTED_ARRAYS}"
+    f" c.parent_id, {_CARRIED} FROM {_PARENTED_ARRAYS}"
     " JOIN done ON done.id = c.parent_id ORDER BY c.ord RETURNING queue),"
     f" notified AS ({_NOTIFY_NEW})"  # a plain SELECT runs only if read: the count reads it
     " SELECT id FROM done WHERE (SELECT count(*) FROM notified) >= 0"
@@ -210,13 +212,6 @@ REQUEUE = (
     " steps = %s, job_state = %s, error = coalesce(%s, error), resumptions = resumptions + %s,"
     " resume_pending = %s, lease_token = NULL, lease_expires_at = NULL" + GUARD + " RETURNING queue)"
     f" SELECT pg_notify('{CHANNEL}', queue) FROM u"
-)
-
-RELEASE = (
-    "WITH u AS (UPDATE onward_jobs SET " + _BACK + " scheduled_at = now(), resume_pending = progressed,"
-    " resumptions = resumptions + progressed::int, lease_token = NULL, lease_expires_at = NULL"
-    + GUARD
-    + f" RETURNING queue) SELECT pg_notify('{CHANNEL}', queue) FROM u"
 )
 
 # An execution that noticed its cancellation request ends the job, keeping its progress.
@@ -241,26 +236,47 @@ FAIL = (
     " lease_token = NULL, lease_expires_at = NULL" + GUARD
 )
 
-# Jobs whose worker died: resume (progress saved), retry, or fail for good. One statement.
-REAP = (
-    "WITH expired AS (SELECT seq, CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancel'"
-    " WHEN progressed THEN CASE WHEN max_resumptions IS NOT NULL AND resumptions + 1 > max_resumptions"
-    " THEN 'limit' ELSE 'resume' END"
-    " WHEN attempts >= max_attempts THEN 'lost' ELSE 'retry' END AS verdict"
-    " FROM onward_jobs WHERE state = 'running' AND lease_expires_at < now() FOR UPDATE SKIP LOCKED),"
-    " u AS (UPDATE onward_jobs AS j SET"
-    " state = CASE e.verdict WHEN 'cancel' THEN 'cancelled' WHEN 'limit' THEN 'failed' WHEN 'lost' THEN 'failed'"
-    " ELSE 'enqueued' END,"
-    " finished_at = CASE WHEN e.verdict IN ('limit', 'lost', 'cancel') THEN now() ELSE j.finished_at END,"
-    " scheduled_at = CASE WHEN e.verdict IN ('resume', 'retry') THEN now() ELSE j.scheduled_at END,"
-    " resume_pending = CASE e.verdict WHEN 'resume' THEN true WHEN 'retry' THEN false ELSE j.resume_pending END,"
-    " resumptions = j.resumptions + (e.verdict = 'resume')::int,"
-    " error = CASE e.verdict WHEN 'resume' THEN j.error WHEN 'cancel' THEN j.error WHEN 'limit' THEN"
-    " 'onward.ResumeLimitExceeded: worker lost after saving progress; resumed more than max_resumptions='"
-    " || j.max_resumptions || ' times' ELSE %s END,"
-    " lease_token = NULL, lease_expires_at = NULL"
-    " FROM expired AS e WHERE j.seq = e.seq RETURNING j.queue, j.state)"
-    f" SELECT count(*), count(pg_notify('{CHANNEL}', queue)) FILTER (WHERE state = 'enqueued') FROM u"
+
+def _take_back(where: str, lock: str) -> str:
+    """Resume (progress saved), retry, or fail for good the running jobs ``where`` selects,
+    as :func:`onward.lifecycle.after_lost_lease` decides (or end them as cancelled when a
+    cancellation was requested), in one statement. Parameters: those
+    of ``where``, then the error recorded on a retry or a failure without progress. Returns
+    how many jobs it took back, and how many of them went back to the queue."""
+    return (
+        "WITH expired AS (SELECT seq, CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancel'"
+        " WHEN progressed THEN CASE WHEN max_resumptions IS NOT NULL AND resumptions + 1 > max_resumptions"
+        " THEN 'limit' ELSE 'resume' END"
+        " WHEN attempts >= max_attempts THEN 'lost' ELSE 'retry' END AS verdict"
+        f" FROM onward_jobs WHERE {where} FOR UPDATE{lock}),"
+        " u AS (UPDATE onward_jobs AS j SET"
+        " state = CASE e.verdict WHEN 'cancel' THEN 'cancelled' WHEN 'limit' THEN 'failed' WHEN 'lost' THEN 'failed'"
+        " ELSE 'enqueued' END,"
+        " finished_at = CASE WHEN e.verdict IN ('limit', 'lost', 'cancel') THEN now() ELSE j.finished_at END,"
+        " scheduled_at = CASE WHEN e.verdict IN ('resume', 'retry') THEN now() ELSE j.scheduled_at END,"
+        " resume_pending = CASE e.verdict WHEN 'resume' THEN true WHEN 'retry' THEN false ELSE j.resume_pending END,"
+        " resumptions = j.resumptions + (e.verdict = 'resume')::int,"
+        " error = CASE e.verdict WHEN 'resume' THEN j.error WHEN 'cancel' THEN j.error WHEN 'limit' THEN"
+        " 'onward.ResumeLimitExceeded: worker lost after saving progress; resumed more than max_resumptions='"
+        " || j.max_resumptions || ' times' ELSE %s END,"
+        " lease_token = NULL, lease_expires_at = NULL"
+        " FROM expired AS e WHERE j.seq = e.seq RETURNING j.queue, j.state)"
+        f" SELECT count(*), count(pg_notify('{CHANNEL}', queue)) FILTER (WHERE state = 'enqueued') FROM u"
+    )
+
+
+# Jobs whose worker died (their lease expired).
+REAP = _take_back("state = 'running' AND lease_expires_at < now()", " SKIP LOCKED")
+# A running job a stopping worker gives back: decided as for a lost lease.
+RELEASE = _take_back("id = %s AND state = 'running' AND lease_token = %s", "")
+# The jobs a dead worker process had started, taken over at once: parameters worker id, the
+# lease tokens under which it started them, error.
+TAKE_OVER_RAN = _take_back("state = 'running' AND worker_id = %s AND lease_token = ANY(%s)", "")
+# ...and those it held without starting them: back to the queue, no attempt used.
+UNCLAIM_WORKER = (
+    "WITH u AS (UPDATE onward_jobs SET " + _BACK + " attempts = attempts - 1 + resume_pending::int,"
+    " lease_token = NULL, lease_expires_at = NULL, worker_id = NULL WHERE state = 'running' AND worker_id = %s"
+    f" RETURNING queue) SELECT count(*), count(pg_notify('{CHANNEL}', queue)) FROM u"
 )
 
 # ``id`` has the "C" collation and ``parent_id`` the default one: without the explicit
@@ -273,7 +289,7 @@ SELECT_JOB = (
 LATEST_WITH_KEY = "SELECT id, state FROM onward_jobs WHERE unique_key = %s ORDER BY seq DESC LIMIT 1"
 INSERT_KEYED = (
     f"{_INSERT_COLUMNS[:-1]}, unique_key) VALUES (%s, %s, %s, %s, %s, %s, 'enqueued', %s, %s,"
-    " coalesce(%s, %s + make_interval(secs => %s)), %s, %s, %s, %s, to_timestamp(%s::float8), %s)"
+    " coalesce(%s, %s + make_interval(secs => %s)), %s, %s, %s, %s, to_timestamp(%s::float8), %s::float8, %s)"
 )
 RERUN_FAILED = (
     "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = false, cancel_requested_at = NULL,"
@@ -285,8 +301,9 @@ RERUN_FAILED = (
 # at once, in one transaction.
 INSERT_NOW = (
     "INSERT INTO onward_jobs (id, job_class, queue, priority, args, kwargs, state, max_attempts,"
-    " max_resumptions, scheduled_at, enqueued_at, unique_key, trace_context, schedule_key, scheduled_for)"
-    " VALUES (%s, %s, %s, %s, %s, %s, 'enqueued', %s, %s, now(), now(), %s, %s, %s, to_timestamp(%s::float8))"
+    " max_resumptions, scheduled_at, enqueued_at, unique_key, trace_context, schedule_key, scheduled_for,"
+    " run_timeout) VALUES (%s, %s, %s, %s, %s, %s, 'enqueued', %s, %s, now(), now(), %s, %s, %s,"
+    " to_timestamp(%s::float8), %s)"
 )
 RESET_ATTEMPTS = "UPDATE onward_jobs SET attempts = 0, resume_pending = false, cancel_requested_at = NULL WHERE id = %s"
 START_NOW = (

@@ -244,25 +244,34 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         was lost (those are left as they are, as ``complete`` would)."""
         if not done:
             return set()
-        rows = json.dumps(
-            [(c.id, c.token, c.result, c.checkpoint.steps, c.checkpoint.job_state, c.continuation_error) for c in done],
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
-        children = [(child, c.id) for c in done for child in c.children]
-        params: tuple[str, ...]
-        if children:
-            statement, params = sql.COMPLETE_MANY_WITH_CHILDREN, (rows, parented_rows(children))
-        else:
-            statement, params = sql.COMPLETE_MANY, (rows,)
+        rows = _completion_rows(done)
+        statement, params = _completing(rows, done)
 
         def run(conn: psycopg.Connection[Any], attempt: int) -> set[str]:
             return {r[0] for r in conn.execute(statement, params).fetchall()}
 
         written = self._run(run)
-        if children:
+        if len(params) > 1:  # continuations were inserted
             self._notified(None)
         return {c.id for c in done} - written
+
+    def take_over(self, worker_id: str, ran: Sequence[tuple[str, str]], succeeded: Sequence[Completion]) -> int:
+        rows = _completion_rows(succeeded) if succeeded else None
+        started = (worker_id, [token for _, token in ran], lifecycle.PROCESS_DIED_ERROR)
+
+        completing = _completing(rows, succeeded) if rows else None
+
+        def run(conn: psycopg.Connection[Any], attempt: int) -> int:
+            with conn.transaction():
+                changed = len(conn.execute(*completing).fetchall()) if completing else 0
+                took = conn.execute(sql.TAKE_OVER_RAN, started).fetchone()
+                unclaimed = conn.execute(sql.UNCLAIM_WORKER, (worker_id,)).fetchone()
+            return changed + (int(took[0]) if took else 0) + (int(unclaimed[0]) if unclaimed else 0)
+
+        changed = self._run(run)
+        if changed:
+            self._notified(None)
+        return changed
 
     def unclaim(self, leases: Sequence[tuple[str, str]]) -> None:
         """Give back jobs claimed but never started (a stopping worker's prefetched jobs), as
@@ -303,7 +312,12 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         self._guarded(sql.FAIL, (state, checkpoint.steps, checkpoint.job_state, error, job_id, token), job_id)
 
     def release(self, job_id: str, token: str) -> None:
-        self._guarded(sql.RELEASE, (job_id, token), job_id)
+        def run(conn: psycopg.Connection[Any], attempt: int) -> int:
+            row = conn.execute(sql.RELEASE, (job_id, token, lifecycle.STOPPED_ERROR)).fetchone()
+            return int(row[0]) if row else 0
+
+        if self._run(run) == 0:
+            raise _lease_lost(job_id)
         self._notified(None)
 
     def _guarded(self, statement: str, params: Sequence[Any], job_id: str) -> None:
@@ -322,6 +336,23 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         if requeued:
             self._notified(None)
         return reaped
+
+
+def _completing(rows: str, done: Sequence[Completion]) -> tuple[str, tuple[str, ...]]:
+    """The statement completing ``done`` (given as ``rows``) and its parameters: with the
+    continuations of those written, if any has some."""
+    children = [(child, c.id) for c in done for child in c.children]
+    if children:
+        return sql.COMPLETE_MANY_WITH_CHILDREN, (rows, parented_rows(children))
+    return sql.COMPLETE_MANY, (rows,)
+
+
+def _completion_rows(done: Sequence[Completion]) -> str:
+    return json.dumps(
+        [(c.id, c.token, c.result, c.checkpoint.steps, c.checkpoint.job_state, c.continuation_error) for c in done],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
 
 
 def _lease_lost(job_id: str) -> LeaseLost:

@@ -34,6 +34,7 @@ def insert_params(job: NewJob, now: float, parent_id: str | None) -> tuple[Any, 
         job.trace_context,
         job.schedule_key,
         job.scheduled_for,
+        job.timeout,
     )
 
 

@@ -13,8 +13,8 @@ GUARD = " WHERE id = ? AND state = 'running' AND lease_token = ?"
 
 INSERT = (
     "INSERT INTO onward_jobs (id, job_class, queue, priority, args, kwargs, state, max_attempts,"
-    " max_resumptions, scheduled_at, enqueued_at, unique_key, parent_id, trace_context, schedule_key, scheduled_for)"
-    " VALUES (?, ?, ?, ?, ?, ?, 'enqueued', ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " max_resumptions, scheduled_at, enqueued_at, unique_key, parent_id, trace_context, schedule_key, scheduled_for,"
+    " run_timeout) VALUES (?, ?, ?, ?, ?, ?, 'enqueued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 LATEST_WITH_KEY = "SELECT id, state FROM onward_jobs WHERE unique_key = ? ORDER BY seq DESC LIMIT 1"
@@ -118,18 +118,18 @@ FAIL = (
     " lease_token = NULL, lease_expires_at = NULL" + GUARD
 )
 
-RELEASE = (
-    "UPDATE onward_jobs SET " + _BACK + " scheduled_at = ?, resume_pending = progressed,"
-    " resumptions = resumptions + progressed, lease_token = NULL, lease_expires_at = NULL" + GUARD
-)
-
 # Jobs whose worker died: found through the lease index, then each decided by the lifecycle.
 EXPIRED_PROBE = "SELECT 1 FROM onward_jobs WHERE state = 'running' AND lease_expires_at < ? LIMIT 1"
-EXPIRED = (
+_TAKE_BACK_COLUMNS = (
     "SELECT id, lease_token, attempts, max_attempts, resumptions, max_resumptions, progressed,"
     " cancel_requested_at IS NOT NULL AS cancel_requested"
-    " FROM onward_jobs WHERE state = 'running' AND lease_expires_at < ?"
 )
+EXPIRED = _TAKE_BACK_COLUMNS + " FROM onward_jobs WHERE state = 'running' AND lease_expires_at < ?"
+# A running job a stopping worker gives back (``RUNNING_UNDER + GUARD``): decided as for a lost lease.
+RUNNING_UNDER = _TAKE_BACK_COLUMNS + " FROM onward_jobs"
+# The jobs a dead worker process held (``RUNNING_UNDER + OF_WORKER``), taken over at once.
+OF_WORKER = " WHERE state = 'running' AND worker_id = ?"
+AND_WORKER = " AND worker_id = ?"
 REAP_RESUME = (
     "UPDATE onward_jobs SET state = 'enqueued', scheduled_at = ?, resume_pending = 1,"
     " resumptions = resumptions + 1, lease_token = NULL, lease_expires_at = NULL" + GUARD
@@ -151,9 +151,7 @@ ADVANCE_WAITING = "UPDATE onward_jobs SET scheduled_at = scheduled_at - ? WHERE 
 # Paused queues are left out: one primary-key probe of ``onward_queues`` (a few rows, usually
 # none) per candidate row, which a claim of one job pays once. (``queue NOT IN (SELECT ...)``
 # built a list per statement instead, and cost a claim about half as much again.)
-NOT_PAUSED = (
-    " AND NOT EXISTS (SELECT 1 FROM onward_queues AS p WHERE p.name = onward_jobs.queue AND p.paused)"
-)
+NOT_PAUSED = " AND NOT EXISTS (SELECT 1 FROM onward_queues AS p WHERE p.name = onward_jobs.queue AND p.paused)"
 _READY = (
     "SELECT seq, priority, scheduled_at FROM onward_jobs INDEXED BY {index} WHERE state = 'enqueued'"
     " AND scheduled_at <= ?{queue}" + NOT_PAUSED + " ORDER BY priority, scheduled_at, seq LIMIT ?"

@@ -152,24 +152,29 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         if not done:
             return set()
         now = self.clock()
-        written: set[str] = set()
         with self._write() as conn:
-            start = 0
-            for size in chunk_sizes(len(done), sql.COMPLETE_CHUNK):
-                params: list[Any] = [now]
-                for c in done[start : start + size]:
-                    cp = c.checkpoint
-                    params += (c.id, c.token, c.result, cp.steps, cp.job_state, c.continuation_error)
-                written.update(row[0] for row in conn.execute(sql.complete_many_sql(size), params))
-                start += size
-            inserted = False
-            for c in done:
-                if c.children and c.id in written:
-                    insert_jobs(conn, c.children, now, c.id)
-                    inserted = True
+            written = _complete_in(conn, done, now)
+            inserted = _insert_children(conn, done, written, now)
         if inserted:
             self._notify()
         return {c.id for c in done} - written
+
+    def take_over(self, worker_id: str, ran: Sequence[tuple[str, str]], succeeded: Sequence[Completion]) -> int:
+        now = self.clock()
+        started = {token for _, token in ran}
+        with self._write() as conn:
+            written = _complete_in(conn, succeeded, now) if succeeded else set()
+            inserted = _insert_children(conn, succeeded, written, now)
+            changed = len(written)
+            rows = conn.execute(sql.RUNNING_UNDER + sql.OF_WORKER, (worker_id,)).fetchall()
+            for r in rows:
+                if r["lease_token"] in started:
+                    _take_back(conn, r, now, lifecycle.PROCESS_DIED_ERROR)
+                else:
+                    conn.execute(sql.UNCLAIM + sql.AND_WORKER, (now, r["id"], r["lease_token"], worker_id))
+        if rows or inserted:
+            self._notify()
+        return changed + len(rows)
 
     def unclaim(self, leases: Sequence[tuple[str, str]]) -> None:
         if not leases:
@@ -213,7 +218,11 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
 
     def release(self, job_id: str, token: str) -> None:
         now = self.clock()
-        _guarded(self._exec_write(sql.RELEASE, (now, now, job_id, token)).rowcount, job_id)
+        with self._write() as conn:
+            row = conn.execute(sql.RUNNING_UNDER + sql.GUARD, (job_id, token)).fetchone()
+            if row is not None:
+                _take_back(conn, row, now, lifecycle.STOPPED_ERROR)
+        _guarded(int(row is not None), job_id)
         self._notify()
 
     def reap_expired(self) -> int:
@@ -223,25 +232,7 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         with self._write() as conn:
             rows = conn.execute(sql.EXPIRED, (now,)).fetchall()
             for r in rows:
-                guard = (r["id"], r["lease_token"])
-                decision = lifecycle.after_lost_lease(
-                    progressed=bool(r["progressed"]),
-                    attempts=r["attempts"],
-                    max_attempts=r["max_attempts"],
-                    resumptions=r["resumptions"],
-                    max_resumptions=r["max_resumptions"],
-                    cancel_requested=bool(r["cancel_requested"]),
-                )
-                if decision.verdict == Verdict.CANCEL:
-                    conn.execute(sql.REAP_CANCEL, (now, *guard))
-                elif decision.verdict == Verdict.RESUME:
-                    conn.execute(sql.REAP_RESUME, (now, *guard))
-                elif decision.verdict == Verdict.RETRY:
-                    conn.execute(sql.REAP_RETRY, (now, lifecycle.LEASE_EXPIRED_ERROR, *guard))
-                else:
-                    limit = r["max_resumptions"]
-                    error = lifecycle.resume_limit_error(limit) if decision.resume_limit else None
-                    conn.execute(sql.REAP_FAIL, (now, error or lifecycle.LEASE_EXPIRED_ERROR, *guard))
+                _take_back(conn, r, now, lifecycle.LEASE_EXPIRED_ERROR)
         if rows:
             self._notify()
         return len(rows)
@@ -311,6 +302,54 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         found, self._watch = self._watch, False
         if isinstance(found, WalWatch):
             found.close()
+
+
+def _complete_in(conn: Any, done: Sequence[Completion], now: float) -> set[str]:
+    """Mark ``done`` succeeded (each guarded by its lease); returns the ids written."""
+    written: set[str] = set()
+    start = 0
+    for size in chunk_sizes(len(done), sql.COMPLETE_CHUNK):
+        params: list[Any] = [now]
+        for c in done[start : start + size]:
+            cp = c.checkpoint
+            params += (c.id, c.token, c.result, cp.steps, cp.job_state, c.continuation_error)
+        written.update(row[0] for row in conn.execute(sql.complete_many_sql(size), params))
+        start += size
+    return written
+
+
+def _insert_children(conn: Any, done: Sequence[Completion], written: set[str], now: float) -> bool:
+    """Insert the continuations of the successes written; whether there were any."""
+    inserted = False
+    for c in done:
+        if c.children and c.id in written:
+            insert_jobs(conn, c.children, now, c.id)
+            inserted = True
+    return inserted
+
+
+def _take_back(conn: Any, r: Any, now: float, error: str) -> None:
+    """Resume, retry or fail a running job whose execution ended without an outcome (its
+    worker died or stopped), as :func:`onward.lifecycle.after_lost_lease` decides."""
+    guard = (r["id"], r["lease_token"])
+    decision = lifecycle.after_lost_lease(
+        progressed=bool(r["progressed"]),
+        attempts=r["attempts"],
+        max_attempts=r["max_attempts"],
+        resumptions=r["resumptions"],
+        max_resumptions=r["max_resumptions"],
+        cancel_requested=bool(r["cancel_requested"]),
+    )
+    if decision.verdict == Verdict.CANCEL:
+        conn.execute(sql.REAP_CANCEL, (now, *guard))
+    elif decision.verdict == Verdict.RESUME:
+        conn.execute(sql.REAP_RESUME, (now, *guard))
+    elif decision.verdict == Verdict.RETRY:
+        conn.execute(sql.REAP_RETRY, (now, error, *guard))
+    else:
+        limit = r["max_resumptions"]
+        failed = lifecycle.resume_limit_error(limit) if decision.resume_limit else error
+        conn.execute(sql.REAP_FAIL, (now, failed, *guard))
 
 
 def _guarded(rowcount: int, job_id: str) -> None:

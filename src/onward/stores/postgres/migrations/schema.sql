@@ -35,7 +35,8 @@ CREATE TABLE onward_jobs (
     trace_context text,
     schedule_key text,
     scheduled_for timestamptz,
-    cancel_requested_at timestamptz
+    cancel_requested_at timestamptz,
+    run_timeout double precision
 );
 
 -- Ready jobs, in claim order (workers claim with FOR UPDATE SKIP LOCKED off these).

@@ -25,7 +25,9 @@ from onward.cli.metrics import group_metrics, process_metrics
 from onward.contrib.django.connections import around_jobs
 from onward.contrib.django.store import DjangoStore
 from onward.errors import ConfigurationError
+from onward.journal import ENV_VAR as JOURNAL_ENV
 from onward.stores.base import Store
+from onward.supervisor import RECYCLED, WORKER_INDEX_ENV
 
 WORKER_SWITCH_INTERVAL = 0.0005  # seconds between thread switches; see onward.cli.worker
 
@@ -75,6 +77,19 @@ class Command(BaseCommand):
             help="Seconds running jobs get to finish on SIGTERM/SIGINT (default 25).",
         )
         parser.add_argument(
+            "--max-jobs-per-child",
+            type=_number(int, 1),
+            default=None,
+            help="With --processes: replace a worker process (gracefully) once it has run this many jobs.",
+        )
+        parser.add_argument(
+            "--max-memory-per-child",
+            type=_number(float, 0, allow_minimum=False),
+            default=None,
+            metavar="MB",
+            help="With --processes: replace a worker process (gracefully) once it uses more than this many MB.",
+        )
+        parser.add_argument(
             "--import",
             dest="imports",
             action="append",
@@ -105,6 +120,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        supervised = WORKER_INDEX_ENV in os.environ  # a child of --processes
+        recycling = options["max_jobs_per_child"] or options["max_memory_per_child"]
+        if recycling and options["processes"] == 1 and not supervised:
+            raise CommandError("--max-jobs-per-child and --max-memory-per-child need --processes")
         _configure_logging(options["log_level"], options["log_format"])
         _import_modules(options["imports"])
         store = _open_store(options["database_url"])
@@ -126,14 +145,22 @@ class Command(BaseCommand):
             lease_timeout=options["lease_timeout"],
             shutdown_timeout=options["shutdown_timeout"],
             store=store,
+            journal_dir=os.environ.get(JOURNAL_ENV),  # set by a supervisor (--processes)
+            max_jobs=options["max_jobs_per_child"],
+            max_memory_mb=options["max_memory_per_child"],
+            replace_when_stuck=supervised,
         )
         with around_jobs():
             worker.run(burst=options["burst"])
+        if worker.recycled is not None:
+            raise SystemExit(RECYCLED)
 
     def _supervise(self, options: dict[str, Any], port: int | None, host: str) -> None:
         from onward.supervisor import Supervisor
+        from onward.takeover import TakeOver
 
         env = dict(os.environ)
+        take_over = TakeOver(lambda: _open_store(options["database_url"]))
         with group_metrics(port, host, env) as child_exited:
             supervisor = Supervisor(
                 child_command(options),
@@ -141,8 +168,12 @@ class Command(BaseCommand):
                 shutdown_grace=options["shutdown_timeout"] + 10,
                 env=env,
                 on_child_exit=child_exited,
+                take_over=take_over,
             )
-            status = supervisor.run()
+            try:
+                status = supervisor.run()
+            finally:
+                take_over.close()
         if status:
             raise SystemExit(status)
 
@@ -170,6 +201,8 @@ def child_command(options: dict[str, Any]) -> list[str]:
         ("--concurrency", "concurrency"),
         ("--lease-timeout", "lease_timeout"),
         ("--shutdown-timeout", "shutdown_timeout"),
+        ("--max-jobs-per-child", "max_jobs_per_child"),
+        ("--max-memory-per-child", "max_memory_per_child"),
         ("--log-level", "log_level"),
         ("--log-format", "log_format"),
         ("--database-url", "database_url"),

@@ -1,0 +1,227 @@
+"""A worker process's journal: which of its claimed jobs it started, and which successes it
+has not committed yet (with their continuations).
+
+A worker claims short jobs several at a time and commits their successes in batches
+(:mod:`onward.completions`). If its process dies (a segfault, the OOM killer, SIGKILL), the
+store alone cannot tell which of its running jobs really ran: the journal can. Under
+``--processes`` each child keeps one (a local file, one line per event, written with one
+``write`` call before the job starts, so it survives the process's crash), and the
+supervisor reads it as soon as the child dies (:mod:`onward.takeover`): jobs claimed ahead
+that never started go back without using an attempt, successes not yet committed are
+committed, and only the job that was running when the process died counts the lost try.
+
+Only lines of jobs still claimed are kept: the file is rewritten with those when it grows
+past ``ROTATE_AT`` bytes. A line cut short by the crash is ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import glob
+import hashlib
+import json
+import os
+import secrets
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from json.encoder import encode_basestring as _quote  # a str as a JSON string (C-accelerated)
+
+from onward.stores.base import Checkpoint, Completion, NewJob
+
+__all__ = ["Journal", "JournalContents", "dead_journals", "default_dir", "journal_path", "journals_of", "read_journal"]
+
+ROTATE_AT = 1 << 20
+#: The environment variable through which a supervisor tells its children where to journal.
+ENV_VAR = "ONWARD_JOURNAL_DIR"
+
+
+def journal_path(directory: str, pid: int) -> str:
+    """A new journal's path for a worker of the process ``pid`` in ``directory`` (a process
+    may run several workers)."""
+    return os.path.join(directory, f"{pid}-{secrets.token_hex(4)}.journal")
+
+
+def journals_of(directory: str, pid: int) -> list[str]:
+    """The journals the process ``pid`` left in ``directory``."""
+    return sorted(glob.glob(os.path.join(glob.escape(directory), f"{pid}-*.journal")))
+
+
+def default_dir(store_url: str) -> str:
+    """Where the workers of this machine keep their journals for the store at ``store_url``
+    (made if needed, readable by this user only)."""
+    key = hashlib.sha256(store_url.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    base = os.path.join(tempfile.gettempdir(), f"onward-journals-{os.getuid()}")
+    os.makedirs(base, mode=0o700, exist_ok=True)
+    if os.stat(base).st_uid != os.getuid():
+        raise PermissionError(f"{base} belongs to another user")
+    directory = os.path.join(base, key)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    return directory
+
+
+def dead_journals(directory: str) -> list[str]:
+    """The journals in ``directory`` of processes of this machine that are gone."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    dead = []
+    for name in names:
+        pid, dash, rest = name.partition("-")
+        if dash and rest.endswith(".journal") and pid.isdigit() and not _alive(int(pid)):
+            dead.append(os.path.join(directory, name))
+    return dead
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (ended, not yet waited for by its parent) is gone
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _line(record: Sequence[object]) -> bytes:
+    return _encode(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+
+def _encode(line: str) -> bytes:
+    return line.encode("utf-8", "surrogatepass")
+
+
+def _maybe(text: str | None) -> str:
+    return "null" if text is None else _quote(text)
+
+
+class Journal:
+    """The journal of the worker ``worker_id``, in the file ``path`` (created, or emptied)."""
+
+    def __init__(self, path: str, worker_id: str) -> None:
+        self.path = path
+        self._header = _line(["w", worker_id])
+        self._live: dict[str, bytes] = {}  # job id -> its latest line
+        self._lock = threading.Lock()
+        self._fd = -1
+        self._size = 0
+        self._open(self._header)
+
+    def started(self, job_id: str, token: str) -> None:
+        """The job is about to run: a crash from now on costs it a try."""
+        self._write(job_id, _encode(f'["s",{_quote(job_id)},{_quote(token)}]\n'))
+
+    def succeeded(self, done: Completion) -> None:
+        """The job succeeded; its success (with its continuations) is queued for a batched
+        commit."""
+        cp = done.checkpoint
+        children = ""
+        if done.children:
+            children = "," + json.dumps([dataclasses.asdict(c) for c in done.children], ensure_ascii=False)
+        line = (
+            f'["c",{_quote(done.id)},{_quote(done.token)},{_quote(done.result)},{_maybe(cp.steps)},'
+            f"{_maybe(cp.job_state)},{'true' if cp.progressed else 'false'},{_maybe(done.continuation_error)}"
+            f"{children}]\n"
+        )
+        self._write(done.id, _encode(line))
+
+    def ended(self, job_id: str) -> None:
+        """The job's execution wrote its own outcome (a success queued for commit stays)."""
+        with self._lock:
+            line = self._live.get(job_id)
+            if line is not None and line.startswith(b'["s"'):
+                del self._live[job_id]
+
+    def committed(self, job_id: str) -> None:
+        """The job's outcome is in the store: the journal may forget it."""
+        with self._lock:
+            self._live.pop(job_id, None)
+
+    def close(self) -> None:
+        """The worker stopped cleanly: nothing to take over; the file is removed."""
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.path)
+            with contextlib.suppress(OSError):  # the last journal of this store here: leave no empty directory
+                os.rmdir(os.path.dirname(self.path))
+
+    def _write(self, job_id: str, line: bytes) -> None:
+        with self._lock:
+            if self._fd < 0:
+                return
+            self._live[job_id] = line
+            if self._size + len(line) > ROTATE_AT:
+                self._open(self._header + b"".join(self._live.values()))
+            else:
+                os.write(self._fd, line)
+                self._size += len(line)
+
+    def _open(self, content: bytes) -> None:
+        """(Under the lock, or from ``__init__``.) Make the file hold ``content`` exactly."""
+        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+        tmp = self.path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+        os.write(fd, content)
+        os.replace(tmp, self.path)
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd, self._size = fd, len(content)
+
+
+@dataclass
+class JournalContents:
+    """What a dead worker's journal says: its id, the jobs it started whose outcome it had
+    not written, and the successes it had not committed."""
+
+    worker_id: str
+    ran: list[tuple[str, str]] = field(default_factory=list)  # (job id, lease token)
+    succeeded: list[Completion] = field(default_factory=list)
+
+
+def read_journal(path: str) -> JournalContents | None:
+    """Read the journal at ``path``; ``None`` if there is none (or it names no worker)."""
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().split(b"\n")
+    except FileNotFoundError:
+        return None
+    contents: JournalContents | None = None
+    latest: dict[str, list[object]] = {}
+    for raw in lines:
+        try:
+            record = json.loads(raw.decode("utf-8", "surrogatepass"))
+        except ValueError:
+            continue  # the end of a line the crash cut short, or the final empty one
+        if not isinstance(record, list) or not record:
+            continue
+        if record[0] == "w" and contents is None:
+            contents = JournalContents(str(record[1]))
+        elif record[0] in ("s", "c") and len(record) >= 3:
+            latest[str(record[1])] = record
+    if contents is None:
+        return None
+    for job_id, record in latest.items():
+        if record[0] == "s":
+            contents.ran.append((job_id, str(record[2])))
+            continue
+        _, _, token, result, steps, job_state, progressed, continuation_error, *more = record
+        checkpoint = Checkpoint(_text(steps), _text(job_state), bool(progressed))
+        children = [NewJob(**c) for c in more[0]] if more and isinstance(more[0], list) else []
+        contents.succeeded.append(
+            Completion(job_id, str(token), str(result), checkpoint, _text(continuation_error), children)
+        )
+    return contents
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
