@@ -183,7 +183,9 @@ class Worker(Lanes):
         self._keeper = LeaseKeeper(store, self.lease_timeout)
         self._completer = Completer(store, self._committed)
         self._journal = self._open_journal(store)
-        self._duties = [Reaper(self.lease_timeout, os.path.dirname(self._journal.path) if self._journal else None)]
+        journal_dir = os.path.dirname(self._journal.path) if self._journal else None
+        reaper = Reaper(self.lease_timeout, journal_dir, self.worker_id)
+        self._duties = [reaper]
         if self.schedules:
             self._duties.append(Scheduler(self.worker_id))
         store.add_listener(self._wake)
@@ -198,7 +200,7 @@ class Worker(Lanes):
         )
         try:
             with contextlib.suppress(Exception):  # before the first claims; the main thread retries
-                store.reap_expired()
+                reaper.run(store)
             self._lanes = [Lane() for _ in range(self.concurrency)]
             for i, lane in enumerate(self._lanes):
                 lane.thread = threading.Thread(

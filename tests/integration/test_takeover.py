@@ -5,8 +5,13 @@ job is touched."""
 
 from __future__ import annotations
 
+import logging
 import os
+import time
+from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from onward import Store, lifecycle
 from onward.journal import Journal, read_journal
@@ -131,3 +136,24 @@ def test_a_journaled_success_is_taken_over_with_its_continuations(store: Store, 
     finished = store.get("parent").finished_at
     assert finished is not None
     assert abs((store.get("child-later").scheduled_at - finished).total_seconds() - 3600.0) < 1.0
+
+
+def test_a_job_taken_back_after_its_lease_expired_is_logged_with_the_worker_that_had_it(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    from jobs_core import Echo
+    from onward import Worker
+
+    handle = Echo.perform_later(1)
+    [claimed] = store.claim("gone-worker", None, 0.05, 1)
+    while store.get(claimed.id).lease_expires_at > datetime.now(UTC):  # the lease runs out
+        time.sleep(0.01)
+    with caplog.at_level(logging.INFO, logger="onward"):
+        Worker(store=store, worker_id="w-next").run(burst=True)
+    [line] = [r for r in caplog.records if getattr(r, "event", None) == "taken_over"]
+    assert line.getMessage() == (
+        f"Echo {handle.id} taken over from worker gone-worker after its lease expired; it will be retried"
+    )
+    assert (line.job_id, line.worker_id, line.from_worker_id) == (handle.id, "w-next", "gone-worker")  # type: ignore[attr-defined]
+    record = handle.refresh()
+    assert (record.state, record.attempts) == ("succeeded", 2)

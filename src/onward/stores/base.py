@@ -13,12 +13,23 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from onward.lifecycle import CancelEffect
 from onward.records import JobRecord, ScheduleRecord
+from onward.stores.job_values import (
+    Checkpoint,
+    Claimed,
+    Completion,
+    FinishedCount,
+    JobFilter,
+    NewJob,
+    PausedQueue,
+    QueueReady,
+    Renewal,
+    StateCount,
+    TakenBack,
+)
 from onward.stores.schedule_values import ScheduleDeclaration, ScheduleState, TickOutcome, TickPlan
 
 __all__ = [
@@ -36,130 +47,11 @@ __all__ = [
     "ScheduleState",
     "StateCount",
     "Store",
+    "TakenBack",
     "TickOutcome",
     "TickPlan",
     "WorkerStore",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class NewJob:
-    """A job to insert. ``run_at`` (epoch seconds) wins over ``delay`` (seconds from now;
-    for continuations, from the parent's completion). A schedule's job names its schedule
-    and its tick (``scheduled_for``, epoch seconds)."""
-
-    id: str
-    job_class: str
-    queue: str
-    priority: int
-    args: str
-    kwargs: str
-    max_attempts: int
-    max_resumptions: int | None = None
-    delay: float = 0.0
-    run_at: float | None = None
-    unique_key: str | None = None
-    fresh: bool = False
-    trace_context: str | None = None  # W3C trace context of where it was enqueued (onward.tracing)
-    schedule_key: str | None = None
-    scheduled_for: float | None = None
-    timeout: float | None = None  # seconds; None: the class's ``timeout``
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """A job a worker (or ``perform_now``) now runs under ``lease_token``."""
-
-    id: str
-    job_class: str
-    queue: str
-    priority: int
-    args: str
-    kwargs: str
-    attempts: int
-    resumptions: int
-    steps: str | None
-    job_state: str | None
-    lease_token: str
-    resumed: bool
-    parent_id: str | None = None
-    unique_key: str | None = None
-    trace_context: str | None = None
-    scheduled_for: datetime | None = None  # the tick, for a schedule's job
-    timeout: float | None = None  # set(timeout=...) at enqueue; None: the class's ``timeout``
-
-
-class Checkpoint(NamedTuple):
-    """Progress to save: the encoded steps and ``self.state``; ``progressed`` tells whether
-    this execution changed anything since it started (a reclaim is then a resumption)."""
-
-    steps: str | None
-    job_state: str | None
-    progressed: bool
-
-
-class Completion(NamedTuple):
-    """One success to commit with others (:meth:`WorkerStore.complete_many`): the job, its
-    lease, its result and final checkpoint, and its continuations (none with a unique key),
-    inserted only if the success is written."""
-
-    id: str
-    token: str
-    result: str
-    checkpoint: Checkpoint
-    continuation_error: str | None = None
-    children: Sequence[NewJob] = ()
-
-
-class Renewal(NamedTuple):
-    """What renewing leases found: the ids whose lease is lost, and those (still held) whose
-    job an operator asked to cancel."""
-
-    lost: set[str]
-    cancel_requested: set[str]
-
-
-@dataclass(frozen=True, slots=True)
-class PausedQueue:
-    """A queue no worker claims from, paused at ``paused_at`` (epoch seconds)."""
-
-    name: str
-    paused_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class JobFilter:
-    """What ``list_jobs`` returns: newest first, ``before`` a job id for keyset paging."""
-
-    state: str | None = None
-    queue: str | None = None
-    job_class: str | None = None
-    parent_id: str | None = None
-    before: str | None = None
-    limit: int = 50
-    id_prefix: str | None = None  # jobs whose id starts with this (lower-case) text
-    continuation_failed: bool = False  # only succeeded jobs whose continuations raised
-    schedule_key: str | None = None  # jobs enqueued by this schedule
-
-
-@dataclass(frozen=True, slots=True)
-class StateCount:
-    """How many jobs of ``queue`` are in ``state`` (admin counts)."""
-
-    queue: str
-    state: str
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class FinishedCount:
-    """How many jobs reached ``state`` (a finished state) during one minute-long window:
-    ``minutes_ago`` 0 is the last 60 seconds up to the store's now, 1 the 60 seconds
-    before that, and so on."""
-
-    minutes_ago: int
-    state: str
-    count: int
 
 
 class WorkerStore(Protocol):
@@ -275,10 +167,11 @@ class WorkerStore(Protocol):
         jobs), as if they had not been claimed: no attempt is used."""
         ...
 
-    def reap_expired(self) -> int:
+    def reap_expired(self, taken: Callable[[TakenBack], None] | None = None) -> int:
         """Take back jobs whose lease expired (their worker died); returns how many. Each
         resumes if its execution saved progress, else is retried, or fails with
-        ``worker lost: lease expired`` once its attempts are used up."""
+        ``worker lost: lease expired`` once its attempts are used up. ``taken`` is called
+        with each job taken back, once the transaction committed."""
         ...
 
     def take_over(self, worker_id: str, ran: Sequence[tuple[str, str]], succeeded: Sequence[Completion]) -> int:
@@ -424,16 +317,6 @@ class AdminStore(Protocol):
         short transaction; returns how many were deleted. Children of a purged job keep
         their ``parent_id``."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class QueueReady:
-    """The jobs of ``queue`` ready to run now (due, not running): how many, and when the one
-    due first became due (epoch seconds)."""
-
-    queue: str
-    ready: int
-    oldest_due: float
 
 
 @runtime_checkable

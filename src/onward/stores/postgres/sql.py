@@ -237,12 +237,20 @@ FAIL = (
 )
 
 
-def _take_back(where: str, lock: str) -> str:
+def _take_back(where: str, lock: str, *, each: bool = False) -> str:
     """Resume (progress saved), retry, or fail for good the running jobs ``where`` selects,
     as :func:`onward.lifecycle.after_lost_lease` decides (or end them as cancelled when a
     cancellation was requested), in one statement. Parameters: those
     of ``where``, then the error recorded on a retry or a failure without progress. Returns
-    how many jobs it took back, and how many of them went back to the queue."""
+    how many jobs it took back, and how many of them went back to the queue; with ``each``,
+    a row per job instead: its id, class, worker and what became of it."""
+    if each:
+        end = (
+            " SELECT id, job_class, worker_id, verdict,"
+            f" CASE WHEN state = 'enqueued' THEN pg_notify('{CHANNEL}', queue) END FROM u"
+        )
+    else:
+        end = f" SELECT count(*), count(pg_notify('{CHANNEL}', queue)) FILTER (WHERE state = 'enqueued') FROM u"
     return (
         "WITH expired AS (SELECT seq, CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancel'"
         " WHEN progressed THEN CASE WHEN max_resumptions IS NOT NULL AND resumptions + 1 > max_resumptions"
@@ -260,13 +268,13 @@ def _take_back(where: str, lock: str) -> str:
         " 'onward.ResumeLimitExceeded: worker lost after saving progress; resumed more than max_resumptions='"
         " || j.max_resumptions || ' times' ELSE %s END,"
         " lease_token = NULL, lease_expires_at = NULL"
-        " FROM expired AS e WHERE j.seq = e.seq RETURNING j.queue, j.state)"
-        f" SELECT count(*), count(pg_notify('{CHANNEL}', queue)) FILTER (WHERE state = 'enqueued') FROM u"
+        " FROM expired AS e WHERE j.seq = e.seq"
+        " RETURNING j.queue, j.state, j.id, j.job_class, j.worker_id, e.verdict)" + end
     )
 
 
 # Jobs whose worker died (their lease expired).
-REAP = _take_back("state = 'running' AND lease_expires_at < now()", " SKIP LOCKED")
+REAP = _take_back("state = 'running' AND lease_expires_at < now()", " SKIP LOCKED", each=True)
 # A running job a stopping worker gives back: decided as for a lost lease.
 RELEASE = _take_back("id = %s AND state = 'running' AND lease_token = %s", "")
 # The jobs a dead worker process had started, taken over at once: parameters worker id, the

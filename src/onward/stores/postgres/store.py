@@ -25,7 +25,7 @@ from onward import lifecycle
 from onward.errors import LeaseLost, OnwardError
 from onward.lifecycle import KeyUse
 from onward.stores._common import claimed_from_row
-from onward.stores.base import Checkpoint, Claimed, Completion, NewJob, Renewal
+from onward.stores.base import Checkpoint, Claimed, Completion, NewJob, Renewal, TakenBack
 from onward.stores.postgres import sql
 from onward.stores.postgres.admin import PostgresAdmin
 from onward.stores.postgres.connection import driver_connection
@@ -327,15 +327,21 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         if self._run(run) == 0:
             raise _lease_lost(job_id)
 
-    def reap_expired(self) -> int:
-        def run(conn: psycopg.Connection[Any], attempt: int) -> tuple[int, int]:
-            row = conn.execute(sql.REAP, (lifecycle.LEASE_EXPIRED_ERROR,)).fetchone()
-            return (int(row[0]), int(row[1])) if row else (0, 0)
+    def reap_expired(self, taken: Callable[[TakenBack], None] | None = None) -> int:
+        def run(conn: psycopg.Connection[Any], attempt: int) -> list[Any]:
+            return conn.execute(sql.REAP, (lifecycle.LEASE_EXPIRED_ERROR,)).fetchall()
 
-        reaped, requeued = self._run(run, persist=False)
-        if requeued:
+        rows = self._run(run, persist=False)
+        if any(r[3] in ("resume", "retry") for r in rows):
             self._notified(None)
-        return reaped
+        if taken is not None:
+            for job_id, job_class, worker_id, verdict, _ in rows:
+                taken(TakenBack(job_id, job_class, worker_id, _VERDICTS[verdict]))
+        return len(rows)
+
+
+# What the reaping statement's verdicts mean (see ``TakenBack``).
+_VERDICTS = {"resume": "resumed", "retry": "retried", "lost": "failed", "limit": "failed", "cancel": "cancelled"}
 
 
 def _completing(rows: str, done: Sequence[Completion]) -> tuple[str, tuple[str, ...]]:

@@ -122,7 +122,7 @@ FAIL = (
 EXPIRED_PROBE = "SELECT 1 FROM onward_jobs WHERE state = 'running' AND lease_expires_at < ? LIMIT 1"
 _TAKE_BACK_COLUMNS = (
     "SELECT id, lease_token, attempts, max_attempts, resumptions, max_resumptions, progressed,"
-    " cancel_requested_at IS NOT NULL AS cancel_requested"
+    " cancel_requested_at IS NOT NULL AS cancel_requested, job_class, worker_id"
 )
 EXPIRED = _TAKE_BACK_COLUMNS + " FROM onward_jobs WHERE state = 'running' AND lease_expires_at < ?"
 # A running job a stopping worker gives back (``RUNNING_UNDER + GUARD``): decided as for a lost lease.

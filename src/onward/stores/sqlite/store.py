@@ -16,7 +16,7 @@ from onward import lifecycle
 from onward.errors import ConfigurationError, LeaseLost
 from onward.lifecycle import KeyUse, Verdict
 from onward.stores._common import chunk_sizes, claimed_from_row
-from onward.stores.base import Checkpoint, Claimed, Completion, NewJob, Renewal
+from onward.stores.base import Checkpoint, Claimed, Completion, NewJob, Renewal, TakenBack
 from onward.stores.sqlite import sql
 from onward.stores.sqlite.admin import SQLiteAdmin
 from onward.stores.sqlite.connection import SQLiteConnections
@@ -225,16 +225,18 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         _guarded(int(row is not None), job_id)
         self._notify()
 
-    def reap_expired(self) -> int:
+    def reap_expired(self, taken: Callable[[TakenBack], None] | None = None) -> int:
         now = self.clock()
         if self._exec(sql.EXPIRED_PROBE, (now,)).fetchone() is None:
             return 0
         with self._write() as conn:
             rows = conn.execute(sql.EXPIRED, (now,)).fetchall()
-            for r in rows:
-                _take_back(conn, r, now, lifecycle.LEASE_EXPIRED_ERROR)
+            verdicts = [_take_back(conn, r, now, lifecycle.LEASE_EXPIRED_ERROR) for r in rows]
         if rows:
             self._notify()
+        if taken is not None:
+            for r, verdict in zip(rows, verdicts, strict=True):
+                taken(TakenBack(r["id"], r["job_class"], r["worker_id"], verdict))
         return len(rows)
 
     def advance_waiting(self, seconds: float, queues: Sequence[str] | None) -> int:
@@ -328,9 +330,10 @@ def _insert_children(conn: Any, done: Sequence[Completion], written: set[str], n
     return inserted
 
 
-def _take_back(conn: Any, r: Any, now: float, error: str) -> None:
+def _take_back(conn: Any, r: Any, now: float, error: str) -> str:
     """Resume, retry or fail a running job whose execution ended without an outcome (its
-    worker died or stopped), as :func:`onward.lifecycle.after_lost_lease` decides."""
+    worker died or stopped), as :func:`onward.lifecycle.after_lost_lease` decides; returns
+    what became of it (see :class:`~onward.stores.base.TakenBack`)."""
     guard = (r["id"], r["lease_token"])
     decision = lifecycle.after_lost_lease(
         progressed=bool(r["progressed"]),
@@ -342,14 +345,17 @@ def _take_back(conn: Any, r: Any, now: float, error: str) -> None:
     )
     if decision.verdict == Verdict.CANCEL:
         conn.execute(sql.REAP_CANCEL, (now, *guard))
-    elif decision.verdict == Verdict.RESUME:
+        return "cancelled"
+    if decision.verdict == Verdict.RESUME:
         conn.execute(sql.REAP_RESUME, (now, *guard))
-    elif decision.verdict == Verdict.RETRY:
+        return "resumed"
+    if decision.verdict == Verdict.RETRY:
         conn.execute(sql.REAP_RETRY, (now, error, *guard))
-    else:
-        limit = r["max_resumptions"]
-        failed = lifecycle.resume_limit_error(limit) if decision.resume_limit else error
-        conn.execute(sql.REAP_FAIL, (now, failed, *guard))
+        return "retried"
+    limit = r["max_resumptions"]
+    failed = lifecycle.resume_limit_error(limit) if decision.resume_limit else error
+    conn.execute(sql.REAP_FAIL, (now, failed, *guard))
+    return "failed"
 
 
 def _guarded(rowcount: int, job_id: str) -> None:
