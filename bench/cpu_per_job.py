@@ -3,7 +3,7 @@
     python -m bench.cpu_per_job                          # both stores, this checkout
     python -m bench.cpu_per_job --base 7fadb87 --reps 5  # this checkout beside an earlier build
     python -m bench.cpu_per_job --this 49869c7 --base 7fadb87   # two revisions
-    python -m bench.cpu_per_job --variant off= --variant metrics='--metrics-port 9464' \
+    python -m bench.cpu_per_job --variant off= --variant metrics='--metrics-port {port}' \
         --variant otel='--import bench.otel_on'          # worker options side by side
 
 Enqueues ``--jobs`` no-op jobs (``bench.jobs:Noop``, or ``TenChildren`` parents with
@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import shlex
+import socket
 import statistics
 import subprocess
 import sys
@@ -101,8 +102,17 @@ def measure(store: str, jobs: int, kind: str, extra: list[str]) -> dict[str, flo
         }
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
 def _burst(url: str, extra: list[str]) -> tuple[float, float]:
-    """Run ``onward worker --burst`` on ``url``: (its CPU seconds, its wall seconds)."""
+    """Run ``onward worker --burst`` on ``url``: (its CPU seconds, its wall seconds). A
+    ``{port}`` in the extra options becomes a free TCP port."""
+    extra = [e.replace("{port}", str(_free_port())) for e in extra]
     argv = [sys.executable, "-m", "onward", "worker", "--import", "bench.jobs", "--queues", "bench",
             "--concurrency", "2", "--log-level", "WARNING", "--database-url", url, "--burst", *extra]  # fmt: skip
     started = time.perf_counter()
