@@ -110,9 +110,9 @@ def test_the_job_class_must_be_an_importable_job() -> None:
 
 
 def test_arguments_that_cannot_be_stored_are_refused_naming_the_schedule_and_the_argument() -> None:
-    with pytest.raises(SerializationError, match=r"schedule 'k': args\[0\]: set is not serializable"):
+    with pytest.raises(SerializationError, match=r"schedule 'k': Tick: args\[0\]: set is not serializable"):
         onward.schedule("k", Tick, every=60, args=({1, 2},))
-    with pytest.raises(SerializationError, match=r"schedule 'k': kwargs\['when'\]"):
+    with pytest.raises(SerializationError, match=r"schedule 'k': Tick: kwargs\['when'\]"):
         onward.schedule("k", Tick, every=60, kwargs={"when": object()})
 
 

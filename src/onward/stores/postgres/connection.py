@@ -25,6 +25,7 @@ from onward.errors import ConfigurationError, StoreClosed
 from onward.retry import backoff
 from onward.stores._common import mask_url
 from onward.stores.postgres.listen import Listener
+from onward.stores.postgres.loaders import configure
 from onward.stores.postgres.schema import migrate
 
 __all__ = ["CONNECT_TIMEOUT", "PostgresConnections", "driver_connection", "split_url"]
@@ -119,6 +120,7 @@ class PostgresConnections:
             # Prepared from the first use: the hot statements are few and constant, and a
             # prepared statement skips parsing and analysis on the server.
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT, "prepare_threshold": 0},
+            configure=configure,
             timeout=self.reconnect_timeout,
             name=f"onward:{self.url}",
             open=True,
