@@ -151,3 +151,51 @@ def test_a_worker_claims_and_runs_a_due_job_whose_other_times_are_out_of_range(s
     onward.Worker(lease_timeout=5).run(burst=True)
     assert onward.get_job(poisoned).state == "succeeded"
     assert onward.get_job(healthy).state == "succeeded"
+
+
+# -- job classes a worker could not import -----------------------------------------------
+
+MAIN_CLASS = """
+import sys
+import onward
+onward.connect(sys.argv[-1])
+class FromMain(onward.Job):
+    def perform(self):
+        pass
+try:
+    FromMain.perform_later()
+except onward.SerializationError as exc:
+    print("refused:", exc)
+"""
+
+
+@pytest.mark.parametrize("how", ["-c", "stdin"])
+def test_a_class_from_python_c_or_stdin_is_refused_at_enqueue_with_the_reason(
+    store: Store, store_url: str, subprocess_env: dict[str, str], how: str
+) -> None:
+    import subprocess
+    import sys
+
+    if how == "-c":
+        command, given = [sys.executable, "-c", MAIN_CLASS, store_url], None
+    else:
+        command, given = [sys.executable, "-", store_url], MAIN_CLASS
+    done = subprocess.run(command, input=given, env=subprocess_env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "refused: __main__:FromMain: a job class defined in code run from" in done.stdout
+    assert "define it in a module" in done.stdout
+    assert _count(store) == 0
+
+
+def test_a_class_from_a_script_is_still_stored_by_the_script_name(
+    store: Store, store_url: str, subprocess_env: dict[str, str], tmp_path: Any
+) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "enqueue_from_script.py"
+    script.write_text(MAIN_CLASS.replace('print("refused:", exc)', "raise"), encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script), store_url], env=subprocess_env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    [record] = store.list_jobs(JobFilter())
+    assert record.job_class == "enqueue_from_script:FromMain"

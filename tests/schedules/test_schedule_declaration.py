@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -138,7 +139,7 @@ def test_next_tick_wants_an_aware_datetime() -> None:
     assert s.next_tick() > datetime.now(UTC)
 
 
-def test_importing_onward_and_declaring_every_schedules_does_not_import_the_cron_library() -> None:
+def test_importing_onward_and_declaring_every_schedules_does_not_import_the_cron_library(tmp_path: Path) -> None:
     code = (
         "import sys, datetime, onward\n"
         "class Ping(onward.Job):\n"
@@ -148,5 +149,7 @@ def test_importing_onward_and_declaring_every_schedules_does_not_import_the_cron
         "onward.schedule('nightly', Ping, cron='0 3 * * *')\n"
         "assert 'croniter' in sys.modules\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    script = tmp_path / "declare_schedules.py"  # a script: a worker could import its classes
+    script.write_text(code, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
