@@ -59,7 +59,7 @@ def _main_module(cls: type) -> str:
             f"__main__:{cls.__qualname__}: a job class defined in code run from {source} has no module a"
             " worker could import; define it in a module (a .py file on the worker's import path)"
         )
-    return os.path.splitext(os.path.basename(file))[0]
+    return os.path.splitext(os.path.basename(str(file)))[0]
 
 
 def load_job_class(path: str) -> Any:
