@@ -26,6 +26,10 @@ __all__ = [
 MIN_PRIORITY = -(2**31)
 MAX_PRIORITY = 2**31 - 1
 MAX_QUEUE_LENGTH = 200
+#: The largest ``concurrency`` (threads in one worker process) and the longest lease or
+#: shutdown timeout (a week) a worker accepts.
+MAX_CONCURRENCY = 10_000
+MAX_TIMEOUT = 7 * 86400.0
 #: The longest wait: from now to :data:`onward.records.LATEST`, with a year to spare so a
 #: continuation's wait (counted from its parent's completion) stays in range too.
 _YEAR = 366 * 86400.0

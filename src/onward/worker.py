@@ -31,6 +31,7 @@ from onward.errors import LeaseLost, StoreClosed
 from onward.execution import Execution
 from onward.lanes import SIGNAL_CHECK, Lane, Lanes, SharedLoop
 from onward.leases import LeaseKeeper
+from onward.options import MAX_CONCURRENCY, MAX_TIMEOUT
 from onward.retry import backoff as backoff_after
 from onward.stores.base import Store
 from onward.worker_signals import StopSignals
@@ -67,12 +68,14 @@ class Worker(Lanes):
     ) -> None:
         if isinstance(queues, str):
             queues = [q for q in queues.split(",") if q]
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
-        if lease_timeout <= 0:
-            raise ValueError(f"lease_timeout must be > 0 seconds, got {lease_timeout!r}")
-        if shutdown_timeout < 0:
-            raise ValueError(f"shutdown_timeout must be >= 0 seconds, got {shutdown_timeout!r}")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
+            raise ValueError(f"concurrency must be an int from 1 to {MAX_CONCURRENCY}, got {concurrency!r}")
+        if not 0 < lease_timeout <= MAX_TIMEOUT:  # NaN included
+            raise ValueError(f"lease_timeout must be > 0 and at most {MAX_TIMEOUT:g} seconds, got {lease_timeout!r}")
+        if not 0 <= shutdown_timeout <= MAX_TIMEOUT:
+            raise ValueError(
+                f"shutdown_timeout must be >= 0 and at most {MAX_TIMEOUT:g} seconds, got {shutdown_timeout!r}"
+            )
         self.queues = list(queues) if queues else None
         self.concurrency = concurrency
         self.lease_timeout = float(lease_timeout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 
@@ -10,6 +11,7 @@ import click
 from onward import logs
 from onward.cli.base import database_url_option, import_modules, main, open_store
 from onward.cli.metrics import group_metrics, process_metrics
+from onward.options import MAX_CONCURRENCY, MAX_TIMEOUT
 
 WORKER_SWITCH_INTERVAL = 0.0005  # seconds; see sys.setswitchinterval
 
@@ -17,11 +19,15 @@ WORKER_SWITCH_INTERVAL = 0.0005  # seconds; see sys.setswitchinterval
 @main.command()
 @click.option("--queues", default=None, help="Comma-separated queues to serve (default: all).")
 @click.option(
-    "--concurrency", type=click.IntRange(min=1), default=1, show_default=True, help="Jobs run at once (threads)."
+    "--concurrency",
+    type=click.IntRange(1, MAX_CONCURRENCY),
+    default=1,
+    show_default=True,
+    help="Jobs run at once (threads).",
 )
 @click.option(
     "--processes",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 1000),
     default=1,
     show_default=True,
     help="Worker processes, each running --concurrency jobs, under one supervisor that restarts crashed ones.",
@@ -29,14 +35,14 @@ WORKER_SWITCH_INTERVAL = 0.0005  # seconds; see sys.setswitchinterval
 @click.option("--burst", is_flag=True, help="Exit once no job is ready and none of this worker's jobs runs.")
 @click.option(
     "--lease-timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=click.FloatRange(min=0, min_open=True, max=MAX_TIMEOUT),
     default=30.0,
     show_default=True,
     help="Seconds a job stays claimed without a heartbeat.",
 )
 @click.option(
     "--shutdown-timeout",
-    type=click.FloatRange(min=0),
+    type=click.FloatRange(min=0, max=MAX_TIMEOUT),
     default=25.0,
     show_default=True,
     help="Seconds running jobs get to finish on SIGTERM/SIGINT.",
@@ -86,6 +92,10 @@ def worker(
 ) -> None:
     """Run a worker until SIGTERM/SIGINT (or, with --burst, until no job is ready)."""
     from onward.worker import Worker
+
+    for hint, value in (("--lease-timeout", lease_timeout), ("--shutdown-timeout", shutdown_timeout)):
+        if math.isnan(value):
+            raise click.BadParameter("must be a number of seconds, not NaN", param_hint=hint)
 
     logs.configure(log_level, log_format.lower())
     import_modules(imports)

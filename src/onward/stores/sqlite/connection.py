@@ -31,6 +31,7 @@ __all__ = ["BUSY_TIMEOUT_MS", "SQLiteConnections", "parse_url"]
 
 BUSY_TIMEOUT_MS = 30_000
 _SYNC_MODES = {"off", "normal", "full", "extra"}
+_OPTIONS = ("synchronous",)
 
 
 def parse_url(url: str) -> tuple[str, dict[str, str]]:
@@ -64,10 +65,16 @@ class SQLiteConnections:
     """This process's connections to the file at ``url``, its writer lock, and the local
     listeners woken when this process makes jobs ready."""
 
-    def __init__(self, url: str, clock: Callable[[], float]) -> None:
+    def __init__(self, url: str, clock: Callable[[], float], *, must_exist: bool = False) -> None:
         self.path, options = parse_url(url)
         self.url = url
         self.clock = clock
+        unknown = sorted(set(options) - set(_OPTIONS))
+        if unknown:
+            raise ConfigurationError(
+                f"cannot open {url}: unknown URL option {', '.join(map(repr, unknown))}; a SQLite URL takes"
+                f" {', '.join(_OPTIONS)}"
+            )
         sync = options.get("synchronous", "normal").lower()
         if sync not in _SYNC_MODES:
             raise ConfigurationError(f"cannot open {url}: synchronous must be one of {sorted(_SYNC_MODES)}")
@@ -82,6 +89,11 @@ class SQLiteConnections:
         directory = os.path.dirname(self.path)
         if not os.path.isdir(directory):
             raise ConfigurationError(f"cannot open {url}: directory {directory} does not exist")
+        if must_exist and not os.path.exists(self.path):
+            raise ConfigurationError(
+                f"there is no Onward store at {self.path} (no such file); check the path or --database-url"
+                " (a worker or an enqueue creates the store)"
+            )
         try:
             migrate(self._conn())
         except sqlite3.Error as exc:

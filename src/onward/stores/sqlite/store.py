@@ -36,8 +36,8 @@ SETTLE = 0.005
 class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
     """Jobs in one SQLite file. Safe for many threads and many processes on one machine."""
 
-    def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:
-        SQLiteConnections.__init__(self, url, clock)
+    def __init__(self, url: str, *, clock: Callable[[], float] = time.time, must_exist: bool = False) -> None:
+        SQLiteConnections.__init__(self, url, clock, must_exist=must_exist)
         self._found_none = False  # the last claim found nothing ready
         self._watch: WalWatch | Literal[False] | None = None  # see _wal_watch
 
