@@ -73,7 +73,19 @@ class StoreClosed(OnwardError):
     """The store was closed; nothing more can be done with it."""
 
 
+class StoreFileError(OnwardError):
+    """The store's file cannot be used as it is: damaged, full, unwritable, deleted or
+    replaced. The message names the file and what to do."""
+
+
+class StoreFileGone(StoreClosed, StoreFileError):
+    """The store's file was deleted or replaced while this process had it open: the store
+    is closed, and a worker using it stops."""
+
+
 StoreClosed.__module__ = "onward"
+StoreFileError.__module__ = "onward"
+StoreFileGone.__module__ = "onward"
 
 
 #: The most of an error Onward stores: a traceback past it keeps its head and its tail.

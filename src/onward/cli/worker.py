@@ -11,6 +11,7 @@ import click
 from onward import logs
 from onward.cli.base import database_url_option, import_modules, main, open_store
 from onward.cli.metrics import group_metrics, process_metrics
+from onward.errors import StoreFileError
 from onward.options import MAX_CONCURRENCY, MAX_TIMEOUT
 
 WORKER_SWITCH_INTERVAL = 0.0005  # seconds; see sys.setswitchinterval
@@ -132,5 +133,8 @@ def worker(
     )
     # Job threads are daemon threads: one that outlived the shutdown timeout (its job was
     # released to the queue) does not keep the process from exiting.
-    w.run(burst=burst)
+    try:
+        w.run(burst=burst)
+    except StoreFileError as exc:  # the file was deleted or replaced: say so and stop
+        raise click.ClickException(str(exc)) from None
     store.close()

@@ -24,7 +24,7 @@ from contextlib import contextmanager, suppress
 from typing import Any
 from urllib.parse import parse_qs
 
-from onward.errors import ConfigurationError, StoreClosed
+from onward.errors import ConfigurationError, OnwardError, StoreClosed, StoreFileError, StoreFileGone
 from onward.stores.sqlite.schema import migrate
 
 __all__ = ["BUSY_TIMEOUT_MS", "SQLiteConnections", "parse_url"]
@@ -46,6 +46,15 @@ def parse_url(url: str) -> tuple[str, dict[str, str]]:
     path = rest[1:]  # sqlite:///rel -> "rel"; sqlite:////abs -> "/abs"
     options = {k: v[-1] for k, v in parse_qs(query).items()}
     return os.path.abspath(path), options
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """The device and inode of the file at ``path`` (``None`` when there is none)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _enable_wal(conn: sqlite3.Connection) -> None:
@@ -97,7 +106,9 @@ class SQLiteConnections:
         try:
             migrate(self._conn())
         except sqlite3.Error as exc:
-            raise ConfigurationError(f"cannot open {url}: {exc}") from exc
+            problem = self._file_error(exc)
+            raise ConfigurationError(f"cannot open {url}: {problem or exc}") from exc
+        self._identity = _identity(self.path)
 
     # -- connections ----------------------------------------------------------------------
     def _closed_error(self) -> StoreClosed:
@@ -136,6 +147,11 @@ class SQLiteConnections:
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 yield conn
+            except sqlite3.DatabaseError as exc:
+                problem = self._file_error(exc)
+                if problem is None:
+                    raise
+                raise problem from exc
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
 
@@ -153,7 +169,8 @@ class SQLiteConnections:
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite ends it itself on some errors (a full disk)
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
 
@@ -169,7 +186,55 @@ class SQLiteConnections:
     def _exec(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         """One statement on this thread's connection (a read, outside any lock)."""
         self._check_open()
-        return self._conn().execute(sql, params)
+        try:
+            return self._conn().execute(sql, params)
+        except sqlite3.DatabaseError as exc:
+            problem = self._file_error(exc)
+            if problem is None:
+                raise
+            raise problem from exc
+
+    # -- the file -------------------------------------------------------------------------
+    def _file_error(self, exc: sqlite3.Error) -> OnwardError | None:
+        """What to tell the user when ``exc`` means the file itself is unusable (``None``
+        for any other error: a constraint, a busy database...)."""
+        name = str(getattr(exc, "sqlite_errorname", "") or "")
+        path = self.path
+        if name.startswith("SQLITE_FULL"):
+            return StoreFileError(
+                f"the store {path} cannot grow: the disk is full ({exc}); free disk space (onward purge"
+                " deletes old finished jobs), then try again"
+            )
+        if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+            return StoreFileError(
+                f"the store {path} is damaged or is not an Onward store ({exc}); stop every process using it,"
+                " then restore it from a backup, or move it aside to start with an empty store"
+            )
+        if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")):
+            return StoreFileError(
+                f"cannot write the store {path} ({exc}); check that the file and its directory are writable"
+                " by this user and on a local disk"
+            )
+        if name.startswith("SQLITE_IOERR"):
+            return StoreFileError(
+                f"the store {path} cannot be read or written ({exc}); check the disk, and that the file is"
+                " on a local filesystem (not a network share)"
+            )
+        return None
+
+    def check_file(self) -> None:
+        """``StoreFileGone`` (and the store closed) if the file at this store's path was deleted
+        or replaced since it was opened: this process would go on using the old file, unseen by
+        every process that opens the path. A worker calls it every second or so."""
+        now = _identity(self.path)
+        if now == self._identity:
+            return
+        what = "deleted" if now is None else "replaced by another file"
+        self.close()
+        raise StoreFileGone(
+            f"the store {self.path} was {what} while this process had it open; jobs in a new file at that"
+            " path would never be seen here. Restart the process to use the file now at that path"
+        )
 
     def close(self) -> None:
         with self._conns_lock:

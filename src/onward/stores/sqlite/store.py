@@ -196,6 +196,7 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         self._notify()
 
     def reap_expired(self) -> int:
+        self.check_file()  # every second or so in each worker: notice a deleted or replaced file
         now = self.clock()
         if self._exec(sql.EXPIRED_PROBE, (now,)).fetchone() is None:
             return 0
