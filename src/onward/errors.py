@@ -116,6 +116,12 @@ def message_of(exc: BaseException) -> str:
     return message if isinstance(message, str) else repr(message)
 
 
+def describe(exc: BaseException) -> str:
+    """``exc``'s message on one line (line breaks and indents become single spaces), capped:
+    for log lines, which must stay one line per event."""
+    return cut_middle(" ".join(message_of(exc).split()), MAX_SUMMARY_CHARS).replace("\n", " ")
+
+
 def format_error(exc: BaseException) -> str:
     """The traceback of ``exc``, its last line ``module.Type: message``: never raises (a
     ``__str__`` that raises gives a placeholder) and never longer than ``MAX_ERROR_CHARS``

@@ -27,7 +27,7 @@ from onward.completions import Completer
 from onward.duties import Duty
 from onward.duties.reaper import Reaper
 from onward.duties.scheduler import Scheduler
-from onward.errors import LeaseLost, StoreClosed
+from onward.errors import LeaseLost, StoreClosed, describe
 from onward.execution import Execution
 from onward.lanes import SIGNAL_CHECK, Lane, Lanes, SharedLoop
 from onward.leases import LeaseKeeper
@@ -213,7 +213,7 @@ class Worker(Lanes):
             try:
                 duty.close(store)
             except Exception as exc:  # the store may be gone: a stopping worker goes on stopping
-                log.warning("worker %s: %s could not close: %s", self.worker_id, duty.name, exc)
+                log.warning("worker %s: %s could not close: %s", self.worker_id, duty.name, describe(exc))
 
     def _burst_finished(self) -> bool:
         """Every lane is idle and a claim found nothing after the last job ended."""
@@ -234,7 +234,7 @@ class Worker(Lanes):
             "worker %s: store error, retrying in %.2f s: %s",
             self.worker_id,
             delay,
-            exc,
+            describe(exc),
             extra={"event": "store_error"},
         )
         self._stop.wait(delay)

@@ -22,7 +22,7 @@ import psycopg
 import psycopg.conninfo
 import psycopg_pool
 
-from onward.errors import ConfigurationError, StoreClosed
+from onward.errors import ConfigurationError, StoreClosed, describe
 from onward.retry import backoff
 from onward.stores._common import mask_url
 from onward.stores.postgres.listen import Listener
@@ -177,7 +177,7 @@ class PostgresConnections:
                 delay = backoff(attempt - 1, 0.05, 1.0) if attempt > 1 else 0.0
                 if (not persist and attempt > 1) or time.monotonic() + delay > deadline:
                     raise
-                log.warning("lost the connection to %s (%s); retrying", self.url, str(exc).strip())
+                log.warning("lost the connection to %s (%s); retrying", self.url, describe(exc))
                 time.sleep(delay)
             except psycopg_pool.PoolClosed as exc:
                 raise self._closed_error() from exc
