@@ -31,7 +31,7 @@ from onward.errors import LeaseLost, StoreClosed, describe
 from onward.execution import Execution
 from onward.lanes import SIGNAL_CHECK, Lane, Lanes, SharedLoop
 from onward.leases import LeaseKeeper
-from onward.options import MAX_CONCURRENCY, MAX_TIMEOUT
+from onward.options import MAX_CONCURRENCY, MAX_TIMEOUT, check_queue
 from onward.retry import backoff as backoff_after
 from onward.stores.base import Store
 from onward.worker_signals import StopSignals
@@ -68,6 +68,8 @@ class Worker(Lanes):
     ) -> None:
         if isinstance(queues, str):
             queues = [q for q in queues.split(",") if q]
+        for name in queues or ():
+            check_queue(name, "queues")
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
             raise ValueError(f"concurrency must be an int from 1 to {MAX_CONCURRENCY}, got {concurrency!r}")
         if not 0 < lease_timeout <= MAX_TIMEOUT:  # NaN included

@@ -199,3 +199,23 @@ def test_a_class_from_a_script_is_still_stored_by_the_script_name(
     assert done.returncode == 0, done.stderr
     [record] = store.list_jobs(JobFilter())
     assert record.job_class == "enqueue_from_script:FromMain"
+
+
+@pytest.mark.parametrize("queues", [["ok", "a\x00b"], ["q" * 201], [""]])
+def test_a_worker_refuses_queue_names_no_job_could_have(queues: list[str]) -> None:
+    with pytest.raises(ValueError, match="queues"):
+        onward.Worker(queues=queues)
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"lease_timeout": float("nan")}, "lease_timeout"),
+        ({"lease_timeout": float("inf")}, "lease_timeout"),
+        ({"shutdown_timeout": 1e300}, "shutdown_timeout"),
+        ({"concurrency": 10**6}, "concurrency"),
+    ],
+)
+def test_a_worker_refuses_timeouts_and_concurrency_out_of_range(options: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        onward.Worker(**options)
