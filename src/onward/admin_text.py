@@ -29,6 +29,13 @@ def parse_duration(text: str) -> timedelta:
     """``"7d"``, ``"12h"``, ``"1h30m"``, ``"90s"``, ``"2w"`` or plain seconds as a timedelta;
     ``ValueError`` with a readable message otherwise."""
     cleaned = text.strip().lower()
+    try:
+        return _duration(cleaned, text)
+    except OverflowError:
+        raise ValueError(f"duration {text!r} is too long: write at most a few thousand years, e.g. 3650d") from None
+
+
+def _duration(cleaned: str, text: str) -> timedelta:
     if re.fullmatch(r"\d+(\.\d+)?", cleaned):
         return timedelta(seconds=float(cleaned))
     pos, seconds = 0, 0.0
@@ -100,6 +107,8 @@ def _loads(text: str, what: str) -> Any:
     except (ValueError, SerializationError) as exc:
         detail = f"{exc.msg} at character {exc.pos}" if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise ValueError(f"{what} is not valid JSON: {detail}") from None
+    except RecursionError:
+        raise ValueError(f"{what} is nested too deeply (Onward stores at most 100 levels)") from None
 
 
 def to_plain(value: Any) -> Any:

@@ -51,14 +51,16 @@ def resolve_url(url: str | None) -> str:
     return url or os.environ.get(ENV_VAR) or DEFAULT_URL
 
 
-def open_store(url: str | None = None) -> Store:
-    """Open the store at ``url`` without making it the default."""
+def open_store(url: str | None = None, *, must_exist: bool = False) -> Store:
+    """Open the store at ``url`` without making it the default. With ``must_exist``, a SQLite
+    file that does not exist is not created: ``ConfigurationError`` says there is no store
+    there (for commands that only look at jobs)."""
     url = resolve_url(url)
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     if scheme == "sqlite":
         from onward.stores.sqlite import SQLiteStore
 
-        return SQLiteStore(url)
+        return SQLiteStore(url, must_exist=must_exist)
     if scheme in ("postgresql", "postgres"):
         try:
             from onward.stores.postgres import PostgresStore

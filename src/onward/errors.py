@@ -7,6 +7,7 @@ Every public error derives from :class:`OnwardError`. Their ``__module__`` is se
 
 from __future__ import annotations
 
+import re
 import traceback
 
 
@@ -83,20 +84,99 @@ class StoreClosed(OnwardError):
     """The store was closed; nothing more can be done with it."""
 
 
+class StoreFileError(OnwardError):
+    """The store's file cannot be used as it is: damaged, full, unwritable, deleted or
+    replaced. The message names the file and what to do."""
+
+
+class StoreFileGone(StoreClosed, StoreFileError):
+    """The store's file was deleted or replaced while this process had it open: the store
+    is closed, and a worker using it stops."""
+
+
 StoreClosed.__module__ = "onward"
+StoreFileError.__module__ = "onward"
+StoreFileGone.__module__ = "onward"
+
+
+#: The most of an error Onward stores: a traceback past it keeps its head and its tail.
+MAX_ERROR_CHARS = 64 * 1024
+#: The most of an exception's message the stored error keeps (head and tail).
+MAX_MESSAGE_CHARS = 16 * 1024
+#: The most of an error a log line or a listing shows (:func:`error_summary`).
+MAX_SUMMARY_CHARS = 1000
+
+_EXCEPTION_LINE = re.compile(r"[A-Za-z_][\w.]*(:|$)")
+
+
+def cut_middle(text: str, limit: int) -> str:
+    """``text`` if it is at most ``limit`` characters, else its head and tail around a note
+    saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    keep = max(limit - 60, 2) // 2
+    return f"{text[:keep]}\n... [{len(text) - 2 * keep:,} characters cut] ...\n{text[-keep:]}"
+
+
+def message_of(exc: BaseException) -> str:
+    """``str(exc)``, or a placeholder naming what went wrong when its ``__str__`` raises."""
+    try:
+        message = str(exc)
+    except Exception as inner:
+        return f"<str() of this {type(exc).__name__} raised {type(inner).__name__}>"
+    return message if isinstance(message, str) else repr(message)
+
+
+def describe(exc: BaseException) -> str:
+    """``exc``'s message on one line (line breaks and indents become single spaces), capped:
+    for log lines, which must stay one line per event."""
+    return cut_middle(" ".join(message_of(exc).split()), MAX_SUMMARY_CHARS).replace("\n", " ")
 
 
 def format_error(exc: BaseException) -> str:
-    """The traceback of ``exc``, its last line ``module.Type: message``."""
-    te = traceback.TracebackException.from_exception(exc)
-    text = "".join(te.format())
-    only = "".join(te.format_exception_only())
+    """The traceback of ``exc``, its last line ``module.Type: message``: never raises (a
+    ``__str__`` that raises gives a placeholder) and never longer than ``MAX_ERROR_CHARS``
+    (a long traceback or message keeps its head and tail)."""
+    cls = type(exc)
+    try:
+        te = traceback.TracebackException.from_exception(exc)
+        text = "".join(te.format())
+        only = "".join(te.format_exception_only())
+    except Exception:
+        text, only = "", ""
     if text.endswith(only):
         text = text[: -len(only)]
-    cls = type(exc)
-    message = str(exc)
+    message = cut_middle(message_of(exc), MAX_MESSAGE_CHARS)
     last = f"{cls.__module__}.{cls.__qualname__}" + (f": {message}" if message else "")
-    return text + last
+    return cut_middle(text, MAX_ERROR_CHARS - len(last)) + last
+
+
+def error_summary(error: str | None) -> str:
+    """One line for a stored error: its ``module.Type: message`` part (the message's line
+    breaks shown as ``\\n``), at most ``MAX_SUMMARY_CHARS`` characters. For log lines and
+    listings, where one event is one line."""
+    if not error:
+        return ""
+    lines = error.rstrip().splitlines()
+    start = _exception_start(lines)
+    summary = "\\n".join(line for line in lines[start:] if line.strip())
+    return cut_middle(summary, MAX_SUMMARY_CHARS).replace("\n", " ")
+
+
+def _exception_start(lines: list[str]) -> int:
+    """Where the ``module.Type: message`` part of a formatted traceback begins: after the
+    last frame (``  File ...`` and its indented source lines), at a line naming a type."""
+    frames = [i for i, line in enumerate(lines) if line.startswith('  File "')]
+    for frame in reversed(frames):
+        i = frame + 1
+        while i < len(lines) and lines[i].startswith("    "):
+            i += 1
+        if i < len(lines) and _EXCEPTION_LINE.match(lines[i]):
+            return i
+    for i, line in enumerate(lines):
+        if _EXCEPTION_LINE.match(line) and not line.startswith("Traceback"):
+            return i
+    return max(len(lines) - 1, 0)
 
 
 class Interrupt(BaseException):

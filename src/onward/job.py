@@ -16,7 +16,7 @@ from onward import collecting, connecting, events, perform_now, serialization, t
 from onward.errors import SerializationError
 from onward.handles import JobHandle
 from onward.ids import new_id, new_ids
-from onward.options import NO_OPTIONS, Options, time_limit
+from onward.options import NO_OPTIONS, Options, check_priority, check_queue, time_limit
 from onward.registry import job_path, load_job_class
 from onward.retry import Retry
 from onward.stores.base import NewJob, Store
@@ -52,10 +52,17 @@ class Configured:
     def new_job(self, args: Sequence[Any], kwargs: dict[str, Any], job_id: str | None = None) -> NewJob:
         cls = self.job_class
         path = job_path(cls)
-        encoded_args, encoded_kwargs = serialization.encode_args(args, kwargs)
+        try:
+            encoded_args, encoded_kwargs = serialization.encode_args(args, kwargs)
+        except SerializationError as exc:
+            raise SerializationError(f"{cls.__qualname__}: {exc}") from None
         key = cls().unique_key(*args, **kwargs) if cls.unique_key is not Job.unique_key else None
         if key is not None and not isinstance(key, str):
             raise TypeError(f"{cls.__qualname__}.unique_key must return a str or None, got {key!r}")
+        if key is not None and ("\x00" in key or not key.isascii()):
+            serialization.check(key, f"{cls.__qualname__}.unique_key")  # a lone surrogate
+            if "\x00" in key:
+                raise ValueError(f"{cls.__qualname__}.unique_key must not hold a NUL character, got {key!r}")
         opts = self.options
         job_id = job_id or new_id()
         queue = opts.queue or cls.queue
@@ -158,6 +165,8 @@ class Job:
             raise TypeError(f"{name}.queue must be a non-empty str, got {cls.queue!r}")
         if isinstance(cls.priority, bool) or not isinstance(cls.priority, int):
             raise TypeError(f"{name}.priority must be an int, got {cls.priority!r}")
+        check_queue(cls.queue, f"{name}.queue")
+        check_priority(cls.priority, f"{name}.priority")
         if not isinstance(cls.retry, Retry):
             raise TypeError(f"{name}.retry must be an onward.Retry, got {cls.retry!r}")
         if isinstance(cls.discard_on, type):
@@ -213,7 +222,10 @@ class Job:
         timeout: timedelta | float | None = None,
     ) -> Configured:
         """Options for the next ``perform_later``/``perform_now``."""
-        return Configured(cls, Options.build(wait, wait_until, queue, priority, fresh, timeout))
+        try:
+            return Configured(cls, Options.build(wait, wait_until, queue, priority, fresh, timeout))
+        except ValueError as exc:
+            raise ValueError(f"{cls.__qualname__}.set: {exc}") from None
 
     @classmethod
     def perform_later(cls, *args: Any, **kwargs: Any) -> JobHandle:

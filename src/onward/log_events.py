@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Iterable
 
 from onward import events
+from onward.errors import error_summary
 from onward.events import Event
 
 __all__ = ["disable", "enable", "follow_levels", "log_event"]
@@ -28,8 +29,8 @@ def _name(event: Event) -> str:
 
 
 def _last_line(text: object) -> str:
-    lines = str(text or "").rstrip().splitlines()
-    return lines[-1] if lines else ""
+    """The ``module.Type: message`` of a stored error, on one line and capped."""
+    return error_summary(text if isinstance(text, str) else str(text or ""))
 
 
 def _write(logger: logging.Logger, level: int, event: Event, name: str, message: str, *args: object) -> None:

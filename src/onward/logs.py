@@ -62,12 +62,20 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """``time level logger: message``, with ``[job <id>]`` added when the message does not
-    name the job it is about (step events, for instance), and ``[worker <id>]`` on the lines
-    of job events, so the lines of several worker processes can be told apart."""
+    """``time level logger: message`` on one line (line breaks in a message become spaces),
+    with ``[job <id>]`` added when the message does not name the job it is about (step events,
+    for instance), and ``[worker <id>]`` on the lines of job events, so the lines of several
+    worker processes can be told apart."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # One line per record: a message with line breaks (a driver's error text, say) is
+        # joined; only a logged exception's traceback, added after it, spans lines.
+        if "\n" in record.message:
+            record.message = " ".join(part.strip() for part in record.message.splitlines() if part.strip())
+        return super().formatMessage(record)
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)

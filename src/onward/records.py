@@ -118,13 +118,36 @@ class JobRecord:
         return self._store.get(self.id)
 
 
+#: The earliest and latest times Onward stores (a day inside the range of ``datetime``, so
+#: that any time it stores can be shown in any timezone). Enqueueing refuses times outside
+#: them; a stored time outside them (written by other means) reads as the nearer bound.
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+EARLIEST_TS = EARLIEST.timestamp()
+LATEST_TS = LATEST.timestamp()
+
+
 def to_datetime(value: Any) -> datetime | None:
-    """Epoch seconds (SQLite) or a datetime (PostgreSQL) as an aware UTC datetime."""
+    """Epoch seconds (SQLite) or a datetime (PostgreSQL) as an aware UTC datetime. Any stored
+    value reads: one outside :data:`EARLIEST`..:data:`LATEST` (or not a time at all) reads as
+    the nearer bound, so no row can break a reader."""
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value.astimezone(UTC)
-    return datetime.fromtimestamp(float(value), UTC)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        try:
+            value = value.astimezone(UTC)
+        except (OverflowError, ValueError):
+            return EARLIEST if value.year < 5000 else LATEST
+        return value if EARLIEST <= value <= LATEST else EARLIEST if value < EARLIEST else LATEST
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return LATEST
+    if EARLIEST_TS <= seconds <= LATEST_TS:
+        return datetime.fromtimestamp(seconds, UTC)
+    return EARLIEST if seconds < EARLIEST_TS else LATEST  # NaN included (fails both tests)
 
 
 def step_records(steps: list[dict[str, Any]], job_running: bool) -> list[StepRecord]:

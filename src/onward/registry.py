@@ -2,7 +2,8 @@
 worker imports the class from that path.
 
 A class must be importable by that path in another process: one defined inside a function
-(``<locals>``) is refused when enqueued, with the reason.
+(``<locals>``), or in code run by ``python -c`` or from standard input, is refused when
+enqueued, with the reason.
 """
 
 from __future__ import annotations
@@ -33,12 +34,7 @@ def job_path(cls: type) -> str:
         pass
     module = cls.__module__
     if module == "__main__":
-        main = sys.modules["__main__"]
-        spec = getattr(main, "__spec__", None)
-        if spec is not None and spec.name:
-            module = spec.name.removesuffix(".__main__")
-        elif getattr(main, "__file__", None):
-            module = os.path.splitext(os.path.basename(main.__file__ or ""))[0]
+        module = _main_module(cls)
     if "<locals>" in cls.__qualname__:
         raise SerializationError(
             f"{cls.__qualname__}: a job class defined inside a function cannot be imported by a worker; "
@@ -47,6 +43,23 @@ def job_path(cls: type) -> str:
     path = f"{module}:{cls.__qualname__}"
     _paths[cls] = path
     return path
+
+
+def _main_module(cls: type) -> str:
+    """The name a worker imports the script running as ``__main__`` by, or
+    ``SerializationError`` when there is none (``python -c``, standard input, a REPL)."""
+    main = sys.modules["__main__"]
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name:
+        return str(spec.name).removesuffix(".__main__")
+    file = getattr(main, "__file__", None)
+    if not file or file.startswith("<"):
+        source = "python -c" if sys.argv[:1] == ["-c"] else "standard input or an interactive session"
+        raise SerializationError(
+            f"__main__:{cls.__qualname__}: a job class defined in code run from {source} has no module a"
+            " worker could import; define it in a module (a .py file on the worker's import path)"
+        )
+    return os.path.splitext(os.path.basename(str(file)))[0]
 
 
 def load_job_class(path: str) -> Any:

@@ -3,7 +3,9 @@
 Values are JSON values, or ``datetime``, ``date``, ``UUID`` and ``Decimal``, which are
 stored as tagged objects (``{"$t": "datetime", "v": "..."}``) and come back with their type.
 Tuples come back as lists. Anything else raises :class:`SerializationError` naming the
-path of the offending value, e.g. ``kwargs['when']: set is not serializable``.
+path of the offending value, e.g. ``kwargs['when']: set is not serializable``; so do values
+past the limits every store shares: nesting deeper than :data:`MAX_DEPTH`, an int longer than
+:data:`MAX_INT_DIGITS` digits, a text longer than :data:`MAX_SIZE` characters once encoded.
 A user dict that happens to contain the tag key is itself wrapped, so decoding is exact.
 Nothing is ever pickled.
 """
@@ -22,16 +24,32 @@ from onward.errors import SerializationError
 
 TAG = "$t"
 
+#: Lists and dicts nested deeper than this are refused.
+MAX_DEPTH = 100
+#: Ints longer than this many digits are refused (Python's own limit for int <-> str).
+MAX_INT_DIGITS = 4300
+#: An encoded value longer than this many characters (64 MiB) is refused.
+MAX_SIZE = 64 * 1024 * 1024
+
 _ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False)
-_SCALARS = (str, int, bool, type(None))
-_PLAIN = frozenset((int, bool, type(None)))
+_SCALARS = (str, bool, type(None))
+_PLAIN = frozenset((bool, type(None)))
+_BIG = 10**MAX_INT_DIGITS
 
 
-def to_json(value: Any, path: str = "value") -> str:
-    """Encode ``value`` as JSON text, or raise :class:`SerializationError` naming ``path``."""
+def to_json(value: Any, path: str = "value", depth: int = 1) -> str:
+    """Encode ``value`` as JSON text, or raise :class:`SerializationError` naming ``path``.
+    ``depth`` is the nesting level of ``value`` itself (0 for a wrapper such as the list of
+    a job's positional arguments)."""
     if value is None:
         return "null"
-    return _ENCODER.encode(tag(value, path))
+    text = _ENCODER.encode(tag(value, path, depth))
+    if len(text) > MAX_SIZE:
+        raise SerializationError(
+            f"{path}: {len(text):,} characters once encoded, more than the {MAX_SIZE:,} Onward stores; "
+            "store large data elsewhere and pass its key"
+        )
+    return text
 
 
 def from_json(text: str | None) -> Any:
@@ -51,12 +69,22 @@ def check(value: Any, path: str = "value") -> None:
     tag(value, path)
 
 
-def tag(value: Any, path: str) -> Any:
+def tag(value: Any, path: str, depth: int = 1) -> Any:
     """Return a plain-JSON form of ``value``; typed values become tagged objects."""
     if isinstance(value, _SCALARS):
         if isinstance(value, str) and not value.isascii():
             _check_text(value, path)
         return value
+    if isinstance(value, int):
+        if -_BIG < value < _BIG:
+            return value
+        raise SerializationError(
+            f"{path}: int of about {int(value.bit_length() * 0.30103):,} digits is not serializable "
+            f"(at most {MAX_INT_DIGITS:,} digits)"
+        )
+    if isinstance(value, (list, tuple, dict)) and depth > MAX_DEPTH:
+        shown = path if len(path) <= 80 else f"{path[:48]}...{path[-24:]}"
+        raise SerializationError(f"{shown}: nested deeper than {MAX_DEPTH} levels (a list or dict at level {depth})")
     if isinstance(value, float):
         if math.isfinite(value):
             return value
@@ -64,7 +92,11 @@ def tag(value: Any, path: str) -> Any:
     if isinstance(value, (list, tuple)):
         # Plain scalars are kept as they are, without a call (the common case, e.g. ids).
         return [
-            item if type(item) in _PLAIN or (type(item) is str and item.isascii()) else tag(item, f"{path}[{i}]")
+            item
+            if type(item) in _PLAIN
+            or (type(item) is str and item.isascii())
+            or (type(item) is int and -_BIG < item < _BIG)
+            else tag(item, f"{path}[{i}]", depth + 1)
             for i, item in enumerate(value)
         ]
     if isinstance(value, dict):
@@ -76,7 +108,7 @@ def tag(value: Any, path: str) -> Any:
                 )
             if not key.isascii():
                 _check_text(key, f"{path}[{key!r}]")
-            out[key] = tag(item, f"{path}[{key!r}]")
+            out[key] = tag(item, f"{path}[{key!r}]", depth + 1)
         if TAG in out:
             # Pairs, not a dict, so the decoder cannot mistake the user's dict for a tag.
             return {TAG: "dict", "v": [[k, v] for k, v in out.items()]}
@@ -133,7 +165,7 @@ def _parse_datetime(raw: str) -> datetime:
 
 def encode_args(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[str, str]:
     """Encode a job's arguments, naming ``args[i]`` / ``kwargs['k']`` on error."""
-    return to_json(list(args), "args"), to_json(kwargs, "kwargs") if kwargs else "{}"
+    return to_json(list(args), "args", 0), to_json(kwargs, "kwargs", 0) if kwargs else "{}"
 
 
 _DECODER = json.JSONDecoder(object_hook=_untag)

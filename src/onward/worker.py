@@ -28,11 +28,12 @@ from onward.completions import Completer
 from onward.duties import Duty
 from onward.duties.reaper import Reaper
 from onward.duties.scheduler import Scheduler
-from onward.errors import LeaseLost, StoreClosed
+from onward.errors import LeaseLost, StoreClosed, describe
 from onward.execution import Execution
 from onward.journal import Journal, default_dir, journal_path
 from onward.lanes import SIGNAL_CHECK, Lane, Lanes, SharedLoop
 from onward.leases import LeaseKeeper
+from onward.options import MAX_CONCURRENCY, MAX_TIMEOUT, check_queue
 from onward.retry import backoff as backoff_after
 from onward.stores.base import Store
 from onward.worker_signals import StopSignals
@@ -97,12 +98,16 @@ class Worker(Lanes):
     ) -> None:
         if isinstance(queues, str):
             queues = [q for q in queues.split(",") if q]
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
-        if lease_timeout <= 0:
-            raise ValueError(f"lease_timeout must be > 0 seconds, got {lease_timeout!r}")
-        if shutdown_timeout < 0:
-            raise ValueError(f"shutdown_timeout must be >= 0 seconds, got {shutdown_timeout!r}")
+        for name in queues or ():
+            check_queue(name, "queues")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
+            raise ValueError(f"concurrency must be an int from 1 to {MAX_CONCURRENCY}, got {concurrency!r}")
+        if not 0 < lease_timeout <= MAX_TIMEOUT:  # NaN included
+            raise ValueError(f"lease_timeout must be > 0 and at most {MAX_TIMEOUT:g} seconds, got {lease_timeout!r}")
+        if not 0 <= shutdown_timeout <= MAX_TIMEOUT:
+            raise ValueError(
+                f"shutdown_timeout must be >= 0 and at most {MAX_TIMEOUT:g} seconds, got {shutdown_timeout!r}"
+            )
         self.queues = list(queues) if queues else None
         self.concurrency = concurrency
         self.lease_timeout = float(lease_timeout)
@@ -290,7 +295,7 @@ class Worker(Lanes):
             try:
                 duty.close(store)
             except Exception as exc:  # the store may be gone: a stopping worker goes on stopping
-                log.warning("worker %s: %s could not close: %s", self.worker_id, duty.name, exc)
+                log.warning("worker %s: %s could not close: %s", self.worker_id, duty.name, describe(exc))
 
     def _burst_finished(self) -> bool:
         """Every lane is idle and a claim found nothing after the last job ended."""
@@ -313,7 +318,7 @@ class Worker(Lanes):
             "worker %s: store error, retrying in %.2f s: %s",
             self.worker_id,
             delay,
-            exc,
+            describe(exc),
             extra={"event": "store_error"},
         )
         self._stop.wait(delay)

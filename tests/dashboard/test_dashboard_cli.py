@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 from click.testing import CliRunner
 
+from onward import stores
 from onward.cli import main
 
 TOKEN = "cli-token-for-tests"
@@ -72,6 +73,7 @@ def test_refuses_a_public_address_without_a_token(tmp_path: Path) -> None:
 def test_serves_on_loopback_by_default(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
     port = free_port()
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    stores.open_store(url).close()  # the dashboard shows a store; it does not create one
     env = {**subprocess_env, "ONWARD_DASHBOARD_TOKEN": ""}
     with dashboard_process(["--port", str(port), "--database-url", url], env) as proc:
         response = wait_until_serving(f"http://127.0.0.1:{port}/", proc)
@@ -86,6 +88,7 @@ def test_token_from_the_environment_guards_a_public_address(tmp_path: Path, subp
     port = free_port()
     env = {**subprocess_env, "ONWARD_DASHBOARD_TOKEN": TOKEN}
     args = ["--host", "0.0.0.0", "--port", str(port), "--database-url", f"sqlite:///{tmp_path / 'jobs.db'}"]
+    stores.open_store(f"sqlite:///{tmp_path / 'jobs.db'}").close()
     with dashboard_process(args, env) as proc:
         base = f"http://127.0.0.1:{port}"
         assert wait_until_serving(f"{base}/", proc).status_code == 401

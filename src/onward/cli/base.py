@@ -30,10 +30,13 @@ database_url_option = click.option(
 )
 
 
-def open_store(url: str | None) -> Store:
-    """Connect to ``url`` (as ``onward.connect``), turning a bad URL into a one-line error."""
+def open_store(url: str | None, *, must_exist: bool = False) -> Store:
+    """Connect to ``url`` (as ``onward.connect``), turning a bad URL into a one-line error.
+    With ``must_exist``, a SQLite file that does not exist is reported, not created."""
     try:
-        return connecting.connect(url)
+        store = connecting.open_store(url, must_exist=must_exist)
+        connecting.set_default(store)
+        return store
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
 

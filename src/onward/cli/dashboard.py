@@ -54,7 +54,7 @@ def dashboard(host: str, port: int, token: str | None, database_url: str | None)
             f"retry and discard jobs. Give --token or set {TOKEN_ENV_VAR} (e.g. {TOKEN_ENV_VAR}="
             f"{secrets.token_urlsafe(24)}), or listen on 127.0.0.1."
         )
-    store = open_store(database_url)
+    store = open_store(database_url, must_exist=True)
     # Without a token only this machine's names are answered, so a web page cannot reach the
     # dashboard through a DNS name of its own that points at 127.0.0.1 (DNS rebinding).
     app = create_app(store, token=token, allowed_hosts=None if token else (*LOOPBACK_HOSTS, host))

@@ -68,11 +68,12 @@ def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 @contextmanager
-def admin_for(database_url: str | None) -> Iterator[Admin]:
+def admin_for(database_url: str | None, *, create: bool = False) -> Iterator[Admin]:
     """The admin facade over the store at ``database_url`` (as ``onward.connect`` would
-    resolve it), closed afterwards. The process-wide default store is left alone."""
+    resolve it), closed afterwards. The process-wide default store is left alone. Unless
+    ``create``, a SQLite file that does not exist is reported, not created."""
     try:
-        store = connecting.open_store(database_url)
+        store = connecting.open_store(database_url, must_exist=not create)
     except ConfigurationError as exc:
         raise click.ClickException(one_line(exc)) from None
     try:

@@ -127,7 +127,7 @@ def enqueue(
     args, kwargs = decode_arguments(args_json, kwargs_json)
     seconds = parse_duration(delay).total_seconds() if delay else None
     import_modules(())  # puts the current directory on the import path, as `onward worker` does
-    with admin_for(database_url) as admin:
+    with admin_for(database_url, create=True) as admin:
         handle = admin.enqueue(class_path, args, kwargs, queue=queue, priority=priority, wait=seconds)
         if not wait:
             record = admin.get(handle.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 
@@ -10,7 +11,9 @@ import click
 from onward import logs
 from onward.cli.base import database_url_option, import_modules, main, open_store
 from onward.cli.metrics import group_metrics, process_metrics
+from onward.errors import StoreFileError
 from onward.journal import ENV_VAR as JOURNAL_ENV
+from onward.options import MAX_CONCURRENCY, MAX_TIMEOUT
 from onward.supervisor import RECYCLED, WORKER_INDEX_ENV
 
 WORKER_SWITCH_INTERVAL = 0.0005  # seconds; see sys.setswitchinterval
@@ -19,11 +22,15 @@ WORKER_SWITCH_INTERVAL = 0.0005  # seconds; see sys.setswitchinterval
 @main.command()
 @click.option("--queues", default=None, help="Comma-separated queues to serve (default: all).")
 @click.option(
-    "--concurrency", type=click.IntRange(min=1), default=1, show_default=True, help="Jobs run at once (threads)."
+    "--concurrency",
+    type=click.IntRange(1, MAX_CONCURRENCY),
+    default=1,
+    show_default=True,
+    help="Jobs run at once (threads).",
 )
 @click.option(
     "--processes",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 1000),
     default=1,
     show_default=True,
     help="Worker processes, each running --concurrency jobs, under one supervisor that restarts crashed ones.",
@@ -31,14 +38,14 @@ WORKER_SWITCH_INTERVAL = 0.0005  # seconds; see sys.setswitchinterval
 @click.option("--burst", is_flag=True, help="Exit once no job is ready and none of this worker's jobs runs.")
 @click.option(
     "--lease-timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=click.FloatRange(min=0, min_open=True, max=MAX_TIMEOUT),
     default=30.0,
     show_default=True,
     help="Seconds a job stays claimed without a heartbeat.",
 )
 @click.option(
     "--shutdown-timeout",
-    type=click.FloatRange(min=0),
+    type=click.FloatRange(min=0, max=MAX_TIMEOUT),
     default=25.0,
     show_default=True,
     help="Seconds running jobs get to finish on SIGTERM/SIGINT.",
@@ -107,6 +114,10 @@ def worker(
     supervised = WORKER_INDEX_ENV in os.environ  # a child of ``--processes``
     if (max_jobs_per_child or max_memory_per_child) and processes == 1 and not supervised:
         raise click.UsageError("--max-jobs-per-child and --max-memory-per-child need --processes")
+    for hint, value in (("--lease-timeout", lease_timeout), ("--shutdown-timeout", shutdown_timeout)):
+        if math.isnan(value):
+            raise click.BadParameter("must be a number of seconds, not NaN", param_hint=hint)
+
     logs.configure(log_level, log_format.lower())
     import_modules(imports)
     store = open_store(database_url)
@@ -153,7 +164,10 @@ def worker(
     )
     # Job threads are daemon threads: one that outlived the shutdown timeout (its job was
     # released to the queue) does not keep the process from exiting.
-    w.run(burst=burst)
+    try:
+        w.run(burst=burst)
+    except StoreFileError as exc:  # the file was deleted or replaced: say so and stop
+        raise click.ClickException(str(exc)) from None
     store.close()
     if w.recycled is not None:
         raise SystemExit(RECYCLED)

@@ -14,6 +14,7 @@ from typing import Any
 
 from onward.admin import MinuteCount, StepProgress, to_plain
 from onward.admin_text import ago, class_name
+from onward.errors import error_summary
 from onward.records import FINISHED_STATES, JobRecord, State
 
 __all__ = [
@@ -107,11 +108,8 @@ def done(step: StepProgress) -> str:
 
 
 def last_line(error: str | None) -> str:
-    """The last non-empty line of a traceback: ``module.Type: message``."""
-    if not error:
-        return ""
-    lines = [line for line in error.strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""
+    """The ``module.Type: message`` part of a traceback, on one line."""
+    return error_summary(error)
 
 
 # -- timeline ----------------------------------------------------------------------------

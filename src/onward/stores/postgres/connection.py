@@ -19,12 +19,14 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import psycopg
+import psycopg.conninfo
 import psycopg_pool
 
-from onward.errors import ConfigurationError, StoreClosed
+from onward.errors import ConfigurationError, StoreClosed, describe
 from onward.retry import backoff
 from onward.stores._common import mask_url
 from onward.stores.postgres.listen import Listener
+from onward.stores.postgres.loaders import configure
 from onward.stores.postgres.schema import migrate
 
 __all__ = ["CONNECT_TIMEOUT", "PostgresConnections", "driver_connection", "split_url"]
@@ -37,6 +39,8 @@ DEFAULT_POOL_SIZE = 20
 DEFAULT_RECONNECT_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 10
 _OWN_OPTIONS = ("pool_size", "reconnect_timeout")
+MAX_POOL_SIZE = 10_000
+MAX_RECONNECT_TIMEOUT = 7 * 86400.0
 
 
 def split_url(url: str) -> tuple[str, dict[str, str]]:
@@ -96,8 +100,20 @@ class PostgresConnections:
             self.reconnect_timeout = float(options.get("reconnect_timeout", DEFAULT_RECONNECT_TIMEOUT))
         except ValueError as exc:
             raise ConfigurationError(f"cannot open {self.url}: {exc}") from None
-        if size < 1:
-            raise ConfigurationError(f"cannot open {self.url}: pool_size must be at least 1")
+        if not 1 <= size <= MAX_POOL_SIZE:
+            raise ConfigurationError(f"cannot open {self.url}: pool_size must be from 1 to {MAX_POOL_SIZE}, got {size}")
+        if not 0 <= self.reconnect_timeout <= MAX_RECONNECT_TIMEOUT:  # NaN included
+            raise ConfigurationError(
+                f"cannot open {self.url}: reconnect_timeout must be seconds from 0 to {MAX_RECONNECT_TIMEOUT:g},"
+                f" got {options.get('reconnect_timeout')!r}"
+            )
+        try:
+            psycopg.conninfo.conninfo_to_dict(conninfo)
+        except psycopg.ProgrammingError as exc:
+            raise ConfigurationError(
+                f"cannot open {self.url}: {str(exc).strip()}; Onward's own URL options are"
+                f" {' and '.join(_OWN_OPTIONS)}, the others are libpq's connection parameters"
+            ) from None
         try:
             with psycopg.connect(conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
                 migrate(conn)
@@ -119,6 +135,7 @@ class PostgresConnections:
             # Prepared from the first use: the hot statements are few and constant, and a
             # prepared statement skips parsing and analysis on the server.
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT, "prepare_threshold": 0},
+            configure=configure,
             timeout=self.reconnect_timeout,
             name=f"onward:{self.url}",
             open=True,
@@ -160,7 +177,7 @@ class PostgresConnections:
                 delay = backoff(attempt - 1, 0.05, 1.0) if attempt > 1 else 0.0
                 if (not persist and attempt > 1) or time.monotonic() + delay > deadline:
                     raise
-                log.warning("lost the connection to %s (%s); retrying", self.url, str(exc).strip())
+                log.warning("lost the connection to %s (%s); retrying", self.url, describe(exc))
                 time.sleep(delay)
             except psycopg_pool.PoolClosed as exc:
                 raise self._closed_error() from exc

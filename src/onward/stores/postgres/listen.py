@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 from psycopg import pq
 
+from onward.errors import describe
 from onward.retry import backoff
 from onward.stores.postgres.sql import CANCEL_CHANNEL, CHANNEL
 
@@ -76,7 +77,7 @@ class Listener:
             except psycopg.Error as exc:
                 failures += 1
                 delay = backoff(failures, 0.05, MAX_BACKOFF)
-                log.warning("cannot listen for new jobs (%s); retrying in %.2f s", exc, delay)
+                log.warning("cannot listen for new jobs (%s); retrying in %.2f s", describe(exc), delay)
                 if self._sleep(delay):
                     return
                 continue
@@ -90,7 +91,7 @@ class Listener:
                 self._listen(conn)
             except (psycopg.Error, OSError) as exc:
                 if not self._closed.is_set():
-                    log.warning("lost the connection listening for new jobs (%s); reconnecting", exc)
+                    log.warning("lost the connection listening for new jobs (%s); reconnecting", describe(exc))
             finally:
                 self.connected.clear()
                 conn.close()

@@ -24,13 +24,14 @@ from contextlib import contextmanager, suppress
 from typing import Any
 from urllib.parse import parse_qs
 
-from onward.errors import ConfigurationError, StoreClosed
+from onward.errors import ConfigurationError, OnwardError, StoreClosed, StoreFileError, StoreFileGone
 from onward.stores.sqlite.schema import migrate
 
 __all__ = ["BUSY_TIMEOUT_MS", "SQLiteConnections", "parse_url"]
 
 BUSY_TIMEOUT_MS = 30_000
 _SYNC_MODES = {"off", "normal", "full", "extra"}
+_OPTIONS = ("synchronous",)
 
 
 def parse_url(url: str) -> tuple[str, dict[str, str]]:
@@ -45,6 +46,15 @@ def parse_url(url: str) -> tuple[str, dict[str, str]]:
     path = rest[1:]  # sqlite:///rel -> "rel"; sqlite:////abs -> "/abs"
     options = {k: v[-1] for k, v in parse_qs(query).items()}
     return os.path.abspath(path), options
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """The device and inode of the file at ``path`` (``None`` when there is none)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _enable_wal(conn: sqlite3.Connection) -> None:
@@ -64,10 +74,16 @@ class SQLiteConnections:
     """This process's connections to the file at ``url``, its writer lock, and the local
     listeners woken when this process makes jobs ready."""
 
-    def __init__(self, url: str, clock: Callable[[], float]) -> None:
+    def __init__(self, url: str, clock: Callable[[], float], *, must_exist: bool = False) -> None:
         self.path, options = parse_url(url)
         self.url = url
         self.clock = clock
+        unknown = sorted(set(options) - set(_OPTIONS))
+        if unknown:
+            raise ConfigurationError(
+                f"cannot open {url}: unknown URL option {', '.join(map(repr, unknown))}; a SQLite URL takes"
+                f" {', '.join(_OPTIONS)}"
+            )
         sync = options.get("synchronous", "normal").lower()
         if sync not in _SYNC_MODES:
             raise ConfigurationError(f"cannot open {url}: synchronous must be one of {sorted(_SYNC_MODES)}")
@@ -82,10 +98,17 @@ class SQLiteConnections:
         directory = os.path.dirname(self.path)
         if not os.path.isdir(directory):
             raise ConfigurationError(f"cannot open {url}: directory {directory} does not exist")
+        if must_exist and not os.path.exists(self.path):
+            raise ConfigurationError(
+                f"there is no Onward store at {self.path} (no such file); check the path or --database-url"
+                " (a worker or an enqueue creates the store)"
+            )
         try:
             migrate(self._conn())
         except sqlite3.Error as exc:
-            raise ConfigurationError(f"cannot open {url}: {exc}") from exc
+            problem = self._file_error(exc)
+            raise ConfigurationError(f"cannot open {url}: {problem or exc}") from exc
+        self._identity = _identity(self.path)
 
     # -- connections ----------------------------------------------------------------------
     def _closed_error(self) -> StoreClosed:
@@ -124,6 +147,11 @@ class SQLiteConnections:
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 yield conn
+            except sqlite3.DatabaseError as exc:
+                problem = self._file_error(exc)
+                if problem is None:
+                    raise
+                raise problem from exc
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
 
@@ -141,7 +169,8 @@ class SQLiteConnections:
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite ends it itself on some errors (a full disk)
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
 
@@ -157,7 +186,55 @@ class SQLiteConnections:
     def _exec(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         """One statement on this thread's connection (a read, outside any lock)."""
         self._check_open()
-        return self._conn().execute(sql, params)
+        try:
+            return self._conn().execute(sql, params)
+        except sqlite3.DatabaseError as exc:
+            problem = self._file_error(exc)
+            if problem is None:
+                raise
+            raise problem from exc
+
+    # -- the file -------------------------------------------------------------------------
+    def _file_error(self, exc: sqlite3.Error) -> OnwardError | None:
+        """What to tell the user when ``exc`` means the file itself is unusable (``None``
+        for any other error: a constraint, a busy database...)."""
+        name = str(getattr(exc, "sqlite_errorname", "") or "")
+        path = self.path
+        if name.startswith("SQLITE_FULL"):
+            return StoreFileError(
+                f"the store {path} cannot grow: the disk is full ({exc}); free disk space (onward purge"
+                " deletes old finished jobs), then try again"
+            )
+        if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+            return StoreFileError(
+                f"the store {path} is damaged or is not an Onward store ({exc}); stop every process using it,"
+                " then restore it from a backup, or move it aside to start with an empty store"
+            )
+        if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")):
+            return StoreFileError(
+                f"cannot write the store {path} ({exc}); check that the file and its directory are writable"
+                " by this user and on a local disk"
+            )
+        if name.startswith("SQLITE_IOERR"):
+            return StoreFileError(
+                f"the store {path} cannot be read or written ({exc}); check the disk, and that the file is"
+                " on a local filesystem (not a network share)"
+            )
+        return None
+
+    def check_file(self) -> None:
+        """``StoreFileGone`` (and the store closed) if the file at this store's path was deleted
+        or replaced since it was opened: this process would go on using the old file, unseen by
+        every process that opens the path. A worker calls it every second or so."""
+        now = _identity(self.path)
+        if now == self._identity:
+            return
+        what = "deleted" if now is None else "replaced by another file"
+        self.close()
+        raise StoreFileGone(
+            f"the store {self.path} was {what} while this process had it open; jobs in a new file at that"
+            " path would never be seen here. Restart the process to use the file now at that path"
+        )
 
     def close(self) -> None:
         with self._conns_lock:

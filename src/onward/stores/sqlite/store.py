@@ -36,8 +36,8 @@ SETTLE = 0.005
 class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
     """Jobs in one SQLite file. Safe for many threads and many processes on one machine."""
 
-    def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:
-        SQLiteConnections.__init__(self, url, clock)
+    def __init__(self, url: str, *, clock: Callable[[], float] = time.time, must_exist: bool = False) -> None:
+        SQLiteConnections.__init__(self, url, clock, must_exist=must_exist)
         self._found_none = False  # the last claim found nothing ready
         self._watch: WalWatch | Literal[False] | None = None  # see _wal_watch
 
@@ -226,6 +226,7 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         self._notify()
 
     def reap_expired(self, taken: Callable[[TakenBack], None] | None = None) -> int:
+        self.check_file()  # every second or so in each worker: notice a deleted or replaced file
         now = self.clock()
         if self._exec(sql.EXPIRED_PROBE, (now,)).fetchone() is None:
             return 0
