@@ -101,7 +101,7 @@ def test_datetimes_are_aware_utc(store: Store) -> None:
 
 
 def test_state_is_a_string_enum_and_compares_to_its_value(store: Store) -> None:
-    assert {s.value for s in State} == {"enqueued", "running", "succeeded", "failed", "discarded"}
+    assert {s.value for s in State} == {"enqueued", "running", "succeeded", "failed", "discarded", "cancelled"}
     record = Echo.perform_later().refresh()
     assert record.state == "enqueued"
     assert record.state is State.ENQUEUED
