@@ -59,7 +59,9 @@ class Completer:
     def add(self, execution: Execution, result: str, checkpoint: Checkpoint, continuation_error: str | None) -> None:
         """Queue ``execution``'s success (the ``Execution.defer_completion`` hook)."""
         claimed = execution.claimed
-        item = Completion(claimed.id, claimed.lease_token, result, checkpoint, continuation_error)
+        item = Completion(
+            claimed.id, claimed.lease_token, result, checkpoint, continuation_error, claimed.batch_id is not None
+        )
         with self._cond:
             self._pending.append((execution, item))
             if self._waiting or len(self._pending) >= LINGER_BATCH:

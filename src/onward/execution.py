@@ -32,10 +32,9 @@ from onward.errors import (
 from onward.lifecycle import Verdict
 from onward.registry import load_job_class
 from onward.steps import StepRunner, StopSignal, encode_state
-from onward.stores.base import Checkpoint, Claimed, NewJob, Store
+from onward.stores.base import Checkpoint, Claimed, Store
 
 if TYPE_CHECKING:
-    from onward.handles import JobHandle
     from onward.job import Job
 
 __all__ = ["Execution", "Outcome", "format_error"]
@@ -66,7 +65,8 @@ def _interrupt_in(exc: BaseException) -> Interrupt | None:
     return None
 
 
-Continued = tuple[list["JobHandle"], list[NewJob], str | None]
+# What ``continuations`` enqueued: its collector (jobs, and batches opened there), or its error.
+Continued = tuple[collecting.Collector | None, str | None]
 
 
 class Execution:
@@ -167,6 +167,8 @@ class Execution:
         job.state = serialization.from_json(claimed.job_state) or {}
         job.result = None
         job.scheduled_for = claimed.scheduled_for
+        job.batch_id = claimed.batch_id
+        job.parent_batch_id = claimed.parent_batch_id
         job._store = self.store
         writer = self.writer
         runner = StepRunner(
@@ -265,7 +267,7 @@ class Execution:
         job = self.job
         assert job is not None
         if not type(job).has_continuations():
-            return [], [], None
+            return None, None
         job.result = result
         with collecting.collecting(self.store) as pending:
             try:
@@ -273,14 +275,14 @@ class Execution:
                 if inspect.isawaitable(outcome):
                     raise TypeError("continuations returned an awaitable but perform is not async def")
             except Exception as exc:
-                return [], [], self._continuation_failed(exc)
-        return pending.handles, pending.jobs, None
+                return None, self._continuation_failed(exc)
+        return pending, None
 
     async def _run_continuations_async(self, args: list[Any], kwargs: dict[str, Any], result: Any) -> Continued:
         job = self.job
         assert job is not None
         if not type(job).has_continuations():
-            return [], [], None
+            return None, None
         job.result = result
         with collecting.collecting(self.store) as pending:
             try:
@@ -288,8 +290,8 @@ class Execution:
                 if inspect.isawaitable(outcome):
                     await outcome
             except Exception as exc:
-                return [], [], self._continuation_failed(exc)
-        return pending.handles, pending.jobs, None
+                return None, self._continuation_failed(exc)
+        return pending, None
 
     def _continuation_failed(self, exc: BaseException) -> str:
         text = format_error(exc)
@@ -298,14 +300,16 @@ class Execution:
 
     # -- outcomes -------------------------------------------------------------------------
     def _finish_success(self, result: Any, result_json: str, continued: Continued) -> Outcome:
-        handles, children, cont_error = continued
+        pending, cont_error = continued
+        children = pending.jobs if pending is not None else []
+        batches = pending.batches if pending is not None else []
         if self.signal.lost:
             return self._lost()
         try:
             checkpoint = self.checkpoint()
         except SerializationError as exc:
             return self._finish_error(exc)
-        if not children and self.defer_completion is not None:
+        if not children and not batches and self.defer_completion is not None:
             # The worker commits this success with others in one transaction, after this
             # thread has moved on; it announces the success (or the lost lease) once committed.
             self.result = result
@@ -313,16 +317,22 @@ class Execution:
             return self._set(Outcome.SUCCEEDED)
         try:
             ids = self.store.complete(
-                self.claimed.id, self.claimed.lease_token, result_json, checkpoint, children, cont_error
+                self.claimed.id,
+                self.claimed.lease_token,
+                result_json,
+                checkpoint,
+                children,
+                cont_error,
+                batches,
+                member=self.claimed.batch_id is not None,
             )
         except LeaseLost:
             return self._lost()
-        for handle, child_id in zip(handles, ids, strict=True):
-            if handle.id != child_id:
-                handle.resolve(child_id)
-        events.enqueued(children, ids)
+        if pending is not None:
+            pending.resolve(ids)
+            events.enqueued(children + pending.members, ids)
         self.result = result
-        self.succeeded(len(ids))
+        self.succeeded(len(children))
         return self._set(Outcome.SUCCEEDED)
 
     def succeeded(self, continuations: int = 0) -> None:
@@ -396,7 +406,9 @@ class Execution:
 
     def _write_failure(self, checkpoint: Checkpoint, error: str, discard: bool) -> Outcome:
         try:
-            self.store.fail(self.claimed.id, self.claimed.lease_token, checkpoint, error, discard=discard)
+            claimed = self.claimed
+            member = claimed.batch_id is not None
+            self.store.fail(claimed.id, claimed.lease_token, checkpoint, error, discard=discard, member=member)
         except LeaseLost:
             return self._lost()
         outcome = Outcome.DISCARDED if discard else Outcome.FAILED

@@ -12,12 +12,16 @@ execution whose lease was taken back cannot write its checkpoint, result or cont
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-from onward.records import JobRecord, ScheduleRecord
+from onward.records import BatchRecord, JobRecord, ScheduleRecord
+from onward.stores.listing import FinishedCount as FinishedCount
+from onward.stores.listing import JobFilter as JobFilter
+from onward.stores.listing import QueueReady as QueueReady
+from onward.stores.listing import StateCount as StateCount
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,21 @@ class NewJob:
 
 
 @dataclass(frozen=True, slots=True)
+class NewBatch:
+    """A batch to insert with its ``members`` (inserted with ``batch_id`` = ``id``) and its
+    callbacks, kept by the store and inserted (with ``parent_batch_id`` = ``id``) in the
+    transaction that makes them due: ``on_success`` once every member succeeded, ``on_finish``
+    once every member is final. A store returns the members' ids after the ids of the plain
+    jobs it was given, batch after batch."""
+
+    id: str
+    description: str | None
+    members: Sequence[NewJob]
+    on_success: Sequence[NewJob] = ()
+    on_finish: Sequence[NewJob] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Claimed:
     """A job a worker (or ``perform_now``) now runs under ``lease_token``."""
 
@@ -63,6 +82,8 @@ class Claimed:
     unique_key: str | None = None
     trace_context: str | None = None
     scheduled_for: datetime | None = None  # the tick, for a schedule's job
+    batch_id: str | None = None  # the batch this job is a member of
+    parent_batch_id: str | None = None  # the batch whose callback this job is
 
 
 class Checkpoint(NamedTuple):
@@ -83,41 +104,14 @@ class Completion(NamedTuple):
     result: str
     checkpoint: Checkpoint
     continuation_error: str | None = None
+    member: bool = False  # of a batch: committing it may enqueue the batch's callbacks
 
 
-@dataclass(frozen=True, slots=True)
-class JobFilter:
-    """What ``list_jobs`` returns: newest first, ``before`` a job id for keyset paging."""
+class Inserter(Protocol):
+    """What inserts jobs (and batches, as ``enqueue`` does) into a transaction a caller
+    holds open; returns the ids as ``enqueue`` does."""
 
-    state: str | None = None
-    queue: str | None = None
-    job_class: str | None = None
-    parent_id: str | None = None
-    before: str | None = None
-    limit: int = 50
-    id_prefix: str | None = None  # jobs whose id starts with this (lower-case) text
-    continuation_failed: bool = False  # only succeeded jobs whose continuations raised
-    schedule_key: str | None = None  # jobs enqueued by this schedule
-
-
-@dataclass(frozen=True, slots=True)
-class StateCount:
-    """How many jobs of ``queue`` are in ``state`` (admin counts)."""
-
-    queue: str
-    state: str
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class FinishedCount:
-    """How many jobs reached ``state`` (a finished state) during one minute-long window:
-    ``minutes_ago`` 0 is the last 60 seconds up to the store's now, 1 the 60 seconds
-    before that, and so on."""
-
-    minutes_ago: int
-    state: str
-    count: int
+    def __call__(self, jobs: Sequence[NewJob], batches: Sequence[NewBatch] = ()) -> list[str]: ...
 
 
 # -- schedules (what the scheduler and the stores exchange) ----------------------------------
@@ -189,15 +183,17 @@ class WorkerStore(Protocol):
     url: str  # the URL it was opened with, password masked
 
     # -- enqueueing -------------------------------------------------------------------
-    def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
-        """Insert jobs in one transaction; returns their ids in order. A job whose
+    def enqueue(self, jobs: Sequence[NewJob], batches: Sequence[NewBatch] = ()) -> list[str]:
+        """Insert jobs (and ``batches`` with their members) in one transaction; returns
+        their ids in order, then each batch's members' ids. A job whose
         ``unique_key`` names an enqueued or running job yields that job's id instead; one
         whose key names a failed latest job (and not ``fresh``) re-enqueues that job."""
         ...
 
-    def join_transaction(self, connection: Any) -> Callable[[Sequence[NewJob]], list[str]]:
+    def join_transaction(self, connection: Any) -> Inserter:
         """Prepare to enqueue through ``connection``, inside the transaction the caller holds
-        open on it (``onward.transaction``): returns the function that inserts jobs there, so
+        open on it (``onward.transaction``): returns the function that inserts jobs (and
+        batches, as :meth:`enqueue` does) there, so
         that they exist if and only if that transaction commits. ``ConfigurationError`` for a
         store that cannot join a caller's transaction; ``TypeError`` for a connection it
         cannot use."""
@@ -230,9 +226,15 @@ class WorkerStore(Protocol):
         checkpoint: Checkpoint,
         children: Sequence[NewJob],
         continuation_error: str | None,
+        batches: Sequence[NewBatch] = (),
+        *,
+        member: bool = False,
     ) -> list[str]:
-        """Mark succeeded and insert ``children`` (``parent_id`` = this job) in the same
-        transaction, their delays counted from this completion; returns the children's ids."""
+        """Mark succeeded and insert ``children`` (``parent_id`` = this job) and ``batches``
+        (opened in ``continuations``) in the same transaction, their delays counted from this
+        completion; returns the children's ids, then the batches' members' ids. A ``member``
+        of a batch may enqueue its batch's callbacks in that transaction: the store then
+        wakes this process's workers, as for children."""
         ...
 
     def commit_continuations(self, job_id: str, children: Sequence[NewJob], error: str | None) -> list[str] | None:
@@ -254,8 +256,18 @@ class WorkerStore(Protocol):
         """Save progress and put the job back in the queue at once, as a resumption."""
         ...
 
-    def fail(self, job_id: str, token: str, checkpoint: Checkpoint, error: str, discard: bool = False) -> None:
-        """Mark ``failed`` (or ``discarded``) for good, keeping progress and the error."""
+    def fail(
+        self,
+        job_id: str,
+        token: str,
+        checkpoint: Checkpoint,
+        error: str,
+        discard: bool = False,
+        *,
+        member: bool = False,
+    ) -> None:
+        """Mark ``failed`` (or ``discarded``) for good, keeping progress and the error (for a
+        batch ``member``, see :meth:`complete`)."""
         ...
 
     def release(self, job_id: str, token: str) -> None:
@@ -334,6 +346,10 @@ class AdminStore(Protocol):
         """The job's record; ``KeyError`` for an unknown id."""
         ...
 
+    def get_batch(self, batch_id: str) -> BatchRecord:
+        """The batch's record; ``KeyError`` for an unknown id."""
+        ...
+
     def list_jobs(self, where: JobFilter) -> list[JobRecord]:
         """Jobs matching every given field of ``where``, newest first (by enqueue order),
         at most ``where.limit``. ``before`` (a job id) returns only jobs enqueued before that
@@ -398,16 +414,6 @@ class AdminStore(Protocol):
         short transaction; returns how many were deleted. Children of a purged job keep
         their ``parent_id``."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class QueueReady:
-    """The jobs of ``queue`` ready to run now (due, not running): how many, and when the one
-    due first became due (epoch seconds)."""
-
-    queue: str
-    ready: int
-    oldest_due: float
 
 
 @runtime_checkable

@@ -135,7 +135,7 @@ _ARRAYS = (
 )
 _INSERT_COLUMNS = (
     "INSERT INTO onward_jobs (id, job_class, queue, priority, args, kwargs, state, max_attempts,"
-    " max_resumptions, scheduled_at, enqueued_at, parent_id, trace_context, schedule_key, scheduled_for)"
+    " max_resumptions, scheduled_at, enqueued_at, parent_id, trace_context, schedule_key, scheduled_for, batch_id)"
 )
 _NOTIFY_NEW = f"SELECT pg_notify('{CHANNEL}', queue) FROM (SELECT DISTINCT queue FROM new) AS q"
 
@@ -143,7 +143,7 @@ INSERT_BATCH = (
     f"WITH new AS ({_INSERT_COLUMNS} SELECT c.id, c.job_class, c.queue, c.priority, c.args, c.kwargs,"
     " 'enqueued', c.max_attempts, c.max_resumptions,"
     " coalesce(to_timestamp(c.run_at), b.base + make_interval(secs => c.delay)), b.base, %s, c.trace_context,"
-    " c.schedule_key, c.scheduled_for"
+    " c.schedule_key, c.scheduled_for, %s"
     f" FROM (SELECT coalesce(%s::timestamptz, now()) AS base) AS b CROSS JOIN {_ARRAYS}"
     f" ORDER BY c.ord RETURNING queue) {_NOTIFY_NEW}"
 )
@@ -153,7 +153,7 @@ INSERT_BATCH = (
 INSERT_ONE = (
     f"WITH new AS ({_INSERT_COLUMNS} VALUES (%s, %s, %s, %s::int, %s, %s, 'enqueued', %s::int, %s::int,"
     " coalesce(to_timestamp(%s::float8), coalesce(%s::timestamptz, now()) + make_interval(secs => %s::float8)),"
-    f" coalesce(%s::timestamptz, now()), %s, %s, %s, to_timestamp(%s::float8)) RETURNING queue) {_NOTIFY_NEW}"
+    f" coalesce(%s::timestamptz, now()), %s, %s, %s, to_timestamp(%s::float8), %s) RETURNING queue) {_NOTIFY_NEW}"
 )
 
 COMPLETE_WITH_CHILDREN = (
@@ -161,7 +161,8 @@ COMPLETE_WITH_CHILDREN = (
     f" new AS ({_INSERT_COLUMNS} SELECT c.id, c.job_class, c.queue, c.priority, c.args, c.kwargs,"
     " 'enqueued', c.max_attempts, c.max_resumptions,"
     " coalesce(to_timestamp(c.run_at), done.finished_at + make_interval(secs => c.delay)), done.finished_at, %s,"
-    f" c.trace_context, c.schedule_key, c.scheduled_for FROM {_ARRAYS} CROSS JOIN done ORDER BY c.ord RETURNING queue),"
+    " c.trace_context, c.schedule_key, c.scheduled_for, NULL"
+    f" FROM {_ARRAYS} CROSS JOIN done ORDER BY c.ord RETURNING queue),"
     f" notified AS ({_NOTIFY_NEW})"
     " SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM notified)"
 )
@@ -216,7 +217,7 @@ SELECT_JOB = (
 LATEST_WITH_KEY = "SELECT id, state FROM onward_jobs WHERE unique_key = %s ORDER BY seq DESC LIMIT 1"
 INSERT_KEYED = (
     f"{_INSERT_COLUMNS[:-1]}, unique_key) VALUES (%s, %s, %s, %s, %s, %s, 'enqueued', %s, %s,"
-    " coalesce(%s, %s + make_interval(secs => %s)), %s, %s, %s, %s, to_timestamp(%s::float8), %s)"
+    " coalesce(%s, %s + make_interval(secs => %s)), %s, %s, %s, %s, to_timestamp(%s::float8), %s, %s)"
 )
 RERUN_FAILED = (
     "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = false,"
@@ -341,3 +342,32 @@ RESUME_SCHEDULE = (
     "UPDATE onward_schedules SET ticked_through = CASE WHEN paused THEN greatest(ticked_through, now())"
     " ELSE ticked_through END, paused = false, paused_at = NULL WHERE key = %s"
 )
+
+
+# -- batches -----------------------------------------------------------------------------------
+# Counters and callbacks are kept by the triggers of migration 6: a member's state change moves
+# its batch's counters in the same transaction (one UPDATE of one row); the change that leaves
+# no member pending inserts the callbacks due. Here: creating a batch, and reading one.
+INSERT_BATCH_ROW = (
+    "INSERT INTO onward_batches (id, description, total, pending, created_at)"
+    " VALUES (%s, %s, 0, 0, coalesce(%s::timestamptz, now()))"
+)
+INSERT_CALLBACKS = (
+    "INSERT INTO onward_batch_callbacks (batch_id, kind, ord, id, job_class, queue, priority, args, kwargs,"
+    " max_attempts, max_resumptions, delay, run_at, unique_key, trace_context)"
+    " SELECT %s, e->>0, ord::int, e->>1, e->>2, e->>3, (e->>4)::int, e->>5, e->>6, (e->>7)::int,"
+    " (e->>8)::int, (e->>9)::float8, (e->>10)::float8, e->>11, e->>12"
+    " FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS r(e, ord)"
+)
+# Counting the members once, when the batch is created (a batch without members is settled here).
+SET_BATCH_TOTAL = (
+    "UPDATE onward_batches SET total = n.count, pending = n.count"
+    " FROM (SELECT count(*) AS count FROM onward_jobs WHERE batch_id = %s) AS n WHERE id = %s"
+)
+SELECT_BATCH = (
+    "SELECT b.*, ARRAY(SELECT j.id FROM onward_jobs AS j WHERE j.batch_id = b.id ORDER BY j.seq) AS job_ids,"
+    " ARRAY(SELECT j.id FROM onward_jobs AS j WHERE j.parent_batch_id = b.id ORDER BY j.seq) AS callback_ids"
+    " FROM onward_batches AS b WHERE b.id = %s"
+)
+BATCH_EXISTS = "SELECT 1 FROM onward_batches WHERE id = %s"
+BATCH_MEMBERS = "SELECT id FROM onward_jobs WHERE batch_id = %s ORDER BY seq"

@@ -13,8 +13,8 @@ GUARD = " WHERE id = ? AND state = 'running' AND lease_token = ?"
 
 INSERT = (
     "INSERT INTO onward_jobs (id, job_class, queue, priority, args, kwargs, state, max_attempts,"
-    " max_resumptions, scheduled_at, enqueued_at, unique_key, parent_id, trace_context, schedule_key, scheduled_for)"
-    " VALUES (?, ?, ?, ?, ?, ?, 'enqueued', ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " max_resumptions, scheduled_at, enqueued_at, unique_key, parent_id, trace_context, schedule_key, scheduled_for,"
+    " batch_id) VALUES (?, ?, ?, ?, ?, ?, 'enqueued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 LATEST_WITH_KEY = "SELECT id, state FROM onward_jobs WHERE unique_key = ? ORDER BY seq DESC LIMIT 1"
@@ -280,3 +280,25 @@ RESUME_SCHEDULE = (
     "UPDATE onward_schedules SET ticked_through = CASE WHEN paused THEN max(ticked_through, ?) ELSE ticked_through END,"
     " paused = 0, paused_at = NULL WHERE key = ?"
 )
+
+
+# -- batches -----------------------------------------------------------------------------------
+# Counters and callbacks are kept by the triggers of migration 7: a member's state change moves
+# its batch's counters in the same transaction; the change that leaves no member pending inserts
+# the callbacks due. Here: creating a batch, and reading one.
+INSERT_BATCH = (
+    "INSERT INTO onward_batches (id, description, total, pending, created_at, changed_at) VALUES (?, ?, 0, 0, ?, ?)"
+)
+INSERT_CALLBACK = (
+    "INSERT INTO onward_batch_callbacks (batch_id, kind, ord, id, job_class, queue, priority, args, kwargs,"
+    " max_attempts, max_resumptions, delay, run_at, unique_key, trace_context)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# Counting the members once, when the batch is created (a batch without members is settled here).
+SET_BATCH_TOTAL = (
+    "UPDATE onward_batches SET total = (SELECT count(*) FROM onward_jobs WHERE batch_id = ?1),"
+    " pending = (SELECT count(*) FROM onward_jobs WHERE batch_id = ?1) WHERE id = ?1"
+)
+SELECT_BATCH = "SELECT * FROM onward_batches WHERE id = ?"
+BATCH_MEMBERS = "SELECT id FROM onward_jobs WHERE batch_id = ? ORDER BY seq"
+BATCH_CALLBACKS = "SELECT id FROM onward_jobs WHERE parent_batch_id = ? ORDER BY seq"
