@@ -55,7 +55,7 @@ class SlowMember(Job):
     def perform(self, n: int, log: str | None = None) -> int:
         import time
 
-        time.sleep(0.002)
+        time.sleep(0.02)
         _append(log, f"member {n}")
         return n
 

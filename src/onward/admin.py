@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from onward import lifecycle
+from onward.admin_batches import BatchAdmin, BatchNotFound, BatchView
 from onward.admin_schedules import ScheduleAdmin, ScheduleNotFound, ScheduleView
 from onward.admin_text import decode_arguments, format_duration, parse_duration, to_plain
 from onward.admin_values import (
@@ -58,6 +59,8 @@ __all__ = [
     "STATES",
     "ActionRefused",
     "Admin",
+    "BatchNotFound",
+    "BatchView",
     "JobDetail",
     "JobNotFound",
     "JobPage",
@@ -103,9 +106,10 @@ class ActionRefused(OnwardError):
 # -- the facade -----------------------------------------------------------------------------
 
 
-class Admin(ScheduleAdmin):
+class Admin(BatchAdmin, ScheduleAdmin):
     """Operator queries and actions over one store. Cheap to create; holds no state but it.
-    Schedules: see :class:`onward.admin_schedules.ScheduleAdmin`."""
+    Schedules: see :class:`onward.admin_schedules.ScheduleAdmin`; batches:
+    :class:`onward.admin_batches.BatchAdmin`."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
