@@ -45,7 +45,7 @@ from onward.admin import (
     actions,
     format_duration,
 )
-from onward.dashboard import api, csrf, schedules_page, security, views
+from onward.dashboard import api, batch_page, csrf, schedules_page, security, views
 from onward.errors import OnwardError
 from onward.records import JobRecord
 
@@ -226,6 +226,7 @@ def create_app(
         ),
         Route("/metrics", metrics, name="metrics"),
         *schedules_page.routes(admin, render),
+        *batch_page.routes(admin, render),
         Mount("/api", routes=api.routes(admin)),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
