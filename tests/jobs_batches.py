@@ -127,3 +127,18 @@ class NestingCallback(Job):
                 Member.perform_later(i)
             inner.on_success(Callback, "inner-success")
         return inner.id
+
+
+class BatchInFlakyContinuations(Job):
+    """Opens a batch in ``continuations``, which then raise while the file ``gate`` is missing."""
+
+    def perform(self, gate: str) -> str:
+        return "parent"
+
+    def continuations(self, gate: str) -> None:
+        batch = onward.batch(description="re-run")
+        with batch:
+            Member.perform_later(1)
+            batch.on_success(Callback, "after re-run")
+        if not os.path.exists(gate):
+            raise RuntimeError("continuations fail")

@@ -9,6 +9,7 @@ import pytest
 
 import onward
 from jobs_batches import (
+    BatchInFlakyContinuations,
     Callback,
     DiscardedMember,
     FlakyMember,
@@ -22,6 +23,7 @@ from jobs_batches import (
 from onward import Store
 from onward.admin import ActionRefused, Admin
 from onward.execution import Execution
+from onward.stores.base import JobFilter
 from onward.testing import drain, interrupt_after_step
 
 
@@ -344,3 +346,20 @@ def test_a_batch_inside_a_batch_is_stored_with_it(store: Store) -> None:
 def test_get_batch_raises_key_error_for_an_unknown_id(store: Store) -> None:
     with pytest.raises(KeyError):
         onward.get_batch("no-such-batch")
+
+
+def test_a_batch_opened_in_continuations_run_again_is_stored_then(store: Store, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    handle = BatchInFlakyContinuations.perform_later(str(gate))
+    drain()
+    assert handle.refresh().continuation_error is not None
+    gate.touch()
+    Admin(store).rerun_continuations(handle.id)
+    drain()
+    parent = handle.refresh()
+    assert parent.continuation_error is None
+    assert parent.children == ()  # a batch's members are not children
+    [member] = store.list_jobs(JobFilter(job_class="jobs_batches:Member"))
+    batch = onward.get_batch(member.batch_id)  # type: ignore[arg-type]
+    assert (batch.description, batch.state, batch.total) == ("re-run", "succeeded", 1)
+    assert tags(batch.id) == ["after re-run"]

@@ -237,12 +237,15 @@ class WorkerStore(Protocol):
         wakes this process's workers, as for children."""
         ...
 
-    def commit_continuations(self, job_id: str, children: Sequence[NewJob], error: str | None) -> list[str] | None:
+    def commit_continuations(
+        self, job_id: str, children: Sequence[NewJob], error: str | None, batches: Sequence[NewBatch] = ()
+    ) -> list[str] | None:
         """Record a re-run of the ``continuations`` of succeeded job ``job_id`` whose block
         had raised: in one transaction, its ``continuation_error`` becomes ``error`` and,
         when ``error`` is ``None``, ``children`` are inserted as its children (delays counted
-        from now). Returns their ids, or ``None`` (changing nothing) when the job no longer
-        has a continuation error (another re-run committed first)."""
+        from now), and ``batches`` (opened in the block) with their members. Returns their
+        ids (the children's, then the members'), or ``None`` (changing nothing) when the job
+        no longer has a continuation error (another re-run committed first)."""
         ...
 
     def retry(

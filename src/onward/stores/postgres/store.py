@@ -239,12 +239,17 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         self._notified(None)
         return ids
 
-    def commit_continuations(self, job_id: str, children: Sequence[NewJob], error: str | None) -> list[str] | None:
+    def commit_continuations(
+        self, job_id: str, children: Sequence[NewJob], error: str | None, batches: Sequence[NewBatch] = ()
+    ) -> list[str] | None:
         def run(conn: psycopg.Connection[Any], attempt: int) -> list[str] | None:
             with conn.transaction():
                 if conn.execute(sql.SET_CONTINUATION_ERROR, (error, job_id)).rowcount == 0:
                     return None
-                return insert_jobs(conn, children, job_id) if error is None and children else []
+                if error is not None:
+                    return []
+                ids = insert_jobs(conn, children, job_id) if children else []
+                return ids + (insert_batches(conn, batches) if batches else [])
 
         ids = self._run(run)
         if ids:

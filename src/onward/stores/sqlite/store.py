@@ -137,12 +137,16 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         self._notify()
         return ids
 
-    def commit_continuations(self, job_id: str, children: Sequence[NewJob], error: str | None) -> list[str] | None:
+    def commit_continuations(
+        self, job_id: str, children: Sequence[NewJob], error: str | None, batches: Sequence[NewBatch] = ()
+    ) -> list[str] | None:
         now = self.clock()
         with self._write() as conn:
             if conn.execute(sql.SET_CONTINUATION_ERROR, (error, job_id)).rowcount == 0:
                 return None
             ids = insert_jobs(conn, children, now, job_id) if error is None else []
+            if error is None and batches:
+                ids += insert_batches(conn, batches, now)
         if ids:
             self._notify()
         return ids
