@@ -53,6 +53,7 @@ class Completer:
         self._closed = False
         self._waiting = False  # the thread sleeps until something is queued
         self._urgent = 0  # > 0: someone waits for the queued successes: no lingering
+        self._members = 0  # successes of batch members queued or being committed
         self._thread = threading.Thread(target=self._run, name="onward-completer", daemon=True)
         self._thread.start()
 
@@ -63,9 +64,17 @@ class Completer:
             claimed.id, claimed.lease_token, result, checkpoint, continuation_error, claimed.batch_id is not None
         )
         with self._cond:
+            self._members += item.member
             self._pending.append((execution, item))
             if self._waiting or len(self._pending) >= LINGER_BATCH:
                 self._cond.notify_all()
+
+    @property
+    def holds_members(self) -> bool:
+        """Whether a batch member's success is queued or being committed: its commit may
+        enqueue its batch's callbacks, so a burst must not end before it."""
+        with self._cond:
+            return self._members > 0
 
     @property
     def idle(self) -> bool:
@@ -128,6 +137,7 @@ class Completer:
         finally:
             with self._cond:
                 self._busy = False
+                self._members -= sum(item.member for _, item in batch)
                 self._cond.notify_all()
 
     def _record(self, batch: list[tuple[Execution, Completion]]) -> None:

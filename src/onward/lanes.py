@@ -269,6 +269,12 @@ class Lanes:
         """A success handed to the completer was committed (or refused: lease lost)."""
         if not lost:
             execution.succeeded()
+            if execution.claimed.batch_id is not None:
+                # That commit may have enqueued its batch's callbacks: a burst looks again.
+                with self._lock:
+                    self._finished_count += 1
+                    if self._idle_lanes:
+                        self._look_again()
             return
         execution.lost()
         with self._lock:

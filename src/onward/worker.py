@@ -218,6 +218,8 @@ class Worker(Lanes):
             return True
         if self._idle_lanes < len(self._lanes) or self._found_nothing_at != self._finished_count:
             return False
+        if self._completer is not None and self._completer.holds_members:
+            return False  # their commit may enqueue callbacks (see Lanes._committed)
         self._burst_done = True
         self._cond.notify_all()
         self._wake.set()  # the polling lane returns at once
