@@ -47,6 +47,7 @@ class Batch:
         self._on_finish: list[NewJob] = []
         self._block: AbstractContextManager[Collector] | None = None
         self._pending: Collector | None = None
+        self._store: Store | None = None  # where the block stores it
         self._done = False
 
     def __repr__(self) -> str:
@@ -77,6 +78,7 @@ class Batch:
             raise OnwardError(f"batch {self.id} can be used in one with block only")
         outer = collecting.current()
         store = outer.store if outer is not None else connecting.default()
+        self._store = store
         self._block = collecting.collecting(store)
         self._pending = self._block.__enter__()
         return self
@@ -102,7 +104,7 @@ class Batch:
     @property
     def record(self) -> BatchRecord:
         """The batch as stored now (``KeyError`` before its block committed)."""
-        return connecting.default().get_batch(self.id)
+        return (self._store or connecting.default()).get_batch(self.id)
 
 
 def _store_batches(store: Store, pending: Collector, stored: NewBatch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -363,3 +364,21 @@ def test_a_batch_opened_in_continuations_run_again_is_stored_then(store: Store, 
     batch = onward.get_batch(member.batch_id)  # type: ignore[arg-type]
     assert (batch.description, batch.state, batch.total) == ("re-run", "succeeded", 1)
     assert tags(batch.id) == ["after re-run"]
+
+
+def test_a_callback_s_wait_counts_from_the_last_member_s_completion(store: Store) -> None:
+    batch = onward.batch()
+    with batch:
+        Member.perform_later(1)
+        batch.on_finish(Callback.set(wait=timedelta(minutes=10), priority=3), "later")
+    assert batch.record.total == 1
+    drain()
+    [callback] = callbacks(batch.id)
+    member = onward.get_job(onward.get_batch(batch.id).job_ids[0])
+    assert member.finished_at is not None
+    assert callback.state == "enqueued"
+    assert callback.priority == 3
+    delay = (callback.scheduled_at - member.finished_at).total_seconds()
+    assert 599 <= delay <= 601
+    assert drain(until=timedelta(minutes=11)) == 1
+    assert callback.refresh().state == "succeeded"
