@@ -1,6 +1,7 @@
 """Onward: durable background jobs with continuations and checkpointed steps."""
 
 from onward import iterate, log_events
+from onward.batches import Batch, batch, get_batch
 from onward.connecting import cancel, connect, get_job
 from onward.errors import (
     ConfigurationError,
@@ -16,7 +17,7 @@ from onward.errors import (
     UnadvanceableCursor,
 )
 from onward.job import Args, Job, JobHandle
-from onward.records import JobRecord, State, StepRecord
+from onward.records import BatchRecord, JobRecord, State, StepRecord
 from onward.retry import Retry
 from onward.schedules import Schedule, schedule
 from onward.steps import Step
@@ -40,6 +41,11 @@ __all__ = [
     "Retry",
     "Step",
     "iterate",
+    # fan-in
+    "batch",
+    "Batch",
+    "get_batch",
+    "BatchRecord",
     # periodic jobs
     "schedule",
     "Schedule",

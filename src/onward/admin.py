@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from onward import lifecycle
+from onward.admin_batches import BatchAdmin, BatchNotFound, BatchView
 from onward.admin_queues import QueueAdmin, QueueView
 from onward.admin_schedules import ScheduleAdmin, ScheduleNotFound, ScheduleView
 from onward.admin_text import decode_arguments, format_duration, parse_duration, to_plain
@@ -59,6 +60,8 @@ __all__ = [
     "STATES",
     "ActionRefused",
     "Admin",
+    "BatchNotFound",
+    "BatchView",
     "JobDetail",
     "JobNotFound",
     "JobPage",
@@ -105,10 +108,10 @@ class ActionRefused(OnwardError):
 # -- the facade -----------------------------------------------------------------------------
 
 
-class Admin(ScheduleAdmin, QueueAdmin):
+class Admin(BatchAdmin, ScheduleAdmin, QueueAdmin):
     """Operator queries and actions over one store. Cheap to create; holds no state but it.
     Schedules: see :class:`onward.admin_schedules.ScheduleAdmin`; queues (counts, pausing):
-    :class:`onward.admin_queues.QueueAdmin`."""
+    :class:`onward.admin_queues.QueueAdmin`; batches: :class:`onward.admin_batches.BatchAdmin`."""
 
     def __init__(self, store: Store) -> None:
         self.store = store

@@ -1,7 +1,7 @@
 """Collecting ``perform_later`` calls instead of storing them at once.
 
-Inside ``continuations``, inside ``onward.transaction(conn)`` (and later batches), the jobs a
-block enqueues are gathered here and inserted together when the block ends, in the
+Inside ``continuations``, inside ``onward.transaction(conn)`` and inside ``onward.batch()``, the
+jobs a block enqueues are gathered here and inserted together when the block ends, in the
 transaction that gives them meaning: the parent's success, the caller's commit. The
 collector is a context variable, so it follows the block across ``await`` and into
 ``contextvars.copy_context()`` threads, and it nests: a ``perform_now`` inside a collecting
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from onward.handles import JobHandle
 
 if TYPE_CHECKING:
-    from onward.stores.base import NewJob, Store
+    from onward.stores.base import Inserter, NewBatch, NewJob, Store
 
 __all__ = [
     "Collector",
@@ -36,16 +36,30 @@ __all__ = [
 
 @dataclass
 class Collector:
-    """The jobs a block enqueued, in order, with the handles returned for them."""
+    """The jobs a block enqueued, in order, with the handles returned for them; and the
+    batches closed inside the block, with the handles of their members (batch after batch)."""
 
     store: Store
     jobs: list[NewJob] = field(default_factory=list)
     handles: list[JobHandle] = field(default_factory=list)
+    batches: list[NewBatch] = field(default_factory=list)
+    member_handles: list[JobHandle] = field(default_factory=list)
+
+    def add_batch(self, batch: NewBatch, inner: Collector) -> None:
+        """Commit ``batch`` (whose members ``inner`` collected) with this block's jobs, and
+        the batches closed inside it after it."""
+        self.batches += [batch, *inner.batches]
+        self.member_handles += inner.handles + inner.member_handles
+
+    @property
+    def members(self) -> list[NewJob]:
+        """The members of the collected batches, in the order a store returns their ids."""
+        return [job for batch in self.batches for job in batch.members]
 
     def resolve(self, ids: Sequence[str]) -> None:
-        """Once inserted: point each handle at the job that exists (a unique key may name
-        an older one)."""
-        for handle, job_id in zip(self.handles, ids, strict=True):
+        """Once inserted (``ids``: the jobs', then the batches' members', as a store returns
+        them): point each handle at the job that exists (a unique key may name an older one)."""
+        for handle, job_id in zip(self.handles + self.member_handles, ids, strict=True):
             if handle.id != job_id:
                 handle.resolve(job_id)
 
@@ -96,8 +110,7 @@ def set_aside() -> Iterator[None]:
 # framework holds open: a joiner returns the function inserting jobs into that transaction,
 # or ``None`` when none is open (or for a store it does not serve).
 
-Inserter = Callable[[Sequence["NewJob"]], list[str]]
-Joiner = Callable[["Store"], Inserter | None]
+Joiner = Callable[["Store"], "Inserter | None"]
 
 #: The joiners in force; empty unless an integration added one.
 joiners: tuple[Joiner, ...] = ()

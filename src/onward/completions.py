@@ -67,7 +67,15 @@ class Completer:
     ) -> None:
         """Queue ``execution``'s success (the ``Execution.defer_completion`` hook)."""
         claimed = execution.claimed
-        item = Completion(claimed.id, claimed.lease_token, result, checkpoint, continuation_error, children)
+        item = Completion(
+            claimed.id,
+            claimed.lease_token,
+            result,
+            checkpoint,
+            continuation_error,
+            children,
+            member=claimed.batch_id is not None,
+        )
         with self._cond:
             self._pending.append((execution, item))
             if self._waiting or len(self._pending) >= LINGER_BATCH:

@@ -10,18 +10,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from onward import collecting
-from onward.stores.base import NewJob, Store
+from onward.stores.base import Store
 
 if TYPE_CHECKING:
-    from onward.handles import JobHandle
     from onward.job import Job
 
 __all__ = ["Continued", "run_continuations", "run_continuations_async"]
 
-#: The handles returned to ``continuations()``, the jobs to insert, and the error text if it raised.
-Continued = tuple[list["JobHandle"], list[NewJob], str | None]
+#: What ``continuations`` enqueued: its collector (jobs, and batches opened there), or its error.
+Continued = tuple[collecting.Collector | None, str | None]
 
-_NONE: Continued = ([], [], None)
+_NONE: Continued = (None, None)
 
 
 def _prepared(job: Job, result: Any) -> bool:
@@ -43,8 +42,8 @@ def run_continuations(
             if inspect.isawaitable(outcome):
                 raise TypeError("continuations returned an awaitable but perform is not async def")
         except Exception as exc:
-            return [], [], failed(exc)
-    return pending.handles, pending.jobs, None
+            return None, failed(exc)
+    return pending, None
 
 
 async def run_continuations_async(
@@ -59,5 +58,5 @@ async def run_continuations_async(
             if inspect.isawaitable(outcome):
                 await outcome
         except Exception as exc:
-            return [], [], failed(exc)
-    return pending.handles, pending.jobs, None
+            return None, failed(exc)
+    return pending, None

@@ -186,6 +186,18 @@ class Interrupt(BaseException):
     never a failure: it uses no retry attempt and runs no continuation.
     """
 
+    @staticmethod
+    def found_in(exc: BaseException) -> Interrupt | None:
+        """The Interrupt carried by ``exc``, unwrapping exception groups (asyncio.TaskGroup)."""
+        if isinstance(exc, Interrupt):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                found = Interrupt.found_in(inner)
+                if found is not None:
+                    return found
+        return None
+
     def __init__(self, reason: str, where: str = "") -> None:
         super().__init__(reason, where)
         self.reason = reason

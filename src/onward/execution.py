@@ -58,18 +58,6 @@ class Outcome(StrEnum):
     LOST = "lost"
 
 
-def _interrupt_in(exc: BaseException) -> Interrupt | None:
-    """The Interrupt carried by ``exc``, unwrapping exception groups (asyncio.TaskGroup)."""
-    if isinstance(exc, Interrupt):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _interrupt_in(inner)
-            if found is not None:
-                return found
-    return None
-
-
 class Execution:
     """One run of a claimed job. ``caller=True`` is ``perform_now``: no retries, errors raise."""
 
@@ -177,6 +165,8 @@ class Execution:
         job.state = serialization.from_json(claimed.job_state) or {}
         job.result = None
         job.scheduled_for = claimed.scheduled_for
+        job.batch_id = claimed.batch_id
+        job.parent_batch_id = claimed.parent_batch_id
         job._store = self.store
         writer = self.writer
         runner = StepRunner(
@@ -286,7 +276,9 @@ class Execution:
 
     # -- outcomes -------------------------------------------------------------------------
     def _finish_success(self, result: Any, result_json: str, continued: Continued) -> Outcome:
-        handles, children, cont_error = continued
+        pending, cont_error = continued
+        children = pending.jobs if pending is not None else []
+        batches = pending.batches if pending is not None else []
         if self.signal.lost:
             return self._lost()
         if self.signal.cancelled:  # perform returned after the job was cancelled
@@ -295,26 +287,33 @@ class Execution:
             checkpoint = self.checkpoint()
         except SerializationError as exc:
             return self._finish_error(exc)
-        if self.defer_completion is not None and all(c.unique_key is None for c in children):
+        if not batches and self.defer_completion is not None and all(c.unique_key is None for c in children):
             # The worker commits this success (and its continuations, whose ids are already
             # final) with others in one transaction, after this thread has moved on; it
-            # announces the success (or the lost lease) once committed.
+            # announces the success (or the lost lease) once committed. Batches opened in
+            # ``continuations`` are committed here, with the success.
             self.result = result
             self._deferred_children = children
             self.defer_completion(self, result_json, checkpoint, cont_error, children)
             return self._set(Outcome.SUCCEEDED)
         try:
             ids = self.store.complete(
-                self.claimed.id, self.claimed.lease_token, result_json, checkpoint, children, cont_error
+                self.claimed.id,
+                self.claimed.lease_token,
+                result_json,
+                checkpoint,
+                children,
+                cont_error,
+                batches,
+                member=self.claimed.batch_id is not None,
             )
         except LeaseLost:
             return self._lost()
-        for handle, child_id in zip(handles, ids, strict=True):
-            if handle.id != child_id:
-                handle.resolve(child_id)
-        events.enqueued(children, ids)
+        if pending is not None:
+            pending.resolve(ids)
+            events.enqueued(children + pending.members, ids)
         self.result = result
-        self.succeeded(len(ids))
+        self.succeeded(len(children))
         return self._set(Outcome.SUCCEEDED)
 
     def succeeded(self, continuations: int = 0) -> None:
@@ -335,7 +334,7 @@ class Execution:
         self.emit(events.LOST, duration=self.duration())
 
     def _on_exception(self, exc: BaseException) -> Outcome:
-        interrupt = _interrupt_in(exc)
+        interrupt = Interrupt.found_in(exc)
         if self.signal.cancelled and not self.signal.lost:
             quiet = interrupt is not None or isinstance(exc, asyncio.CancelledError)
             return self._finish_cancel(None if quiet else format_error(exc))
@@ -411,7 +410,9 @@ class Execution:
 
     def _write_failure(self, checkpoint: Checkpoint, error: str, discard: bool) -> Outcome:
         try:
-            self.store.fail(self.claimed.id, self.claimed.lease_token, checkpoint, error, discard=discard)
+            claimed = self.claimed
+            member = claimed.batch_id is not None
+            self.store.fail(claimed.id, claimed.lease_token, checkpoint, error, discard=discard, member=member)
         except LeaseLost:
             return self._lost()
         outcome = Outcome.DISCARDED if discard else Outcome.FAILED

@@ -155,6 +155,8 @@ class Job:
     state: dict[str, Any]
     result: Any
     scheduled_for: datetime | None = None  # the tick, when a schedule enqueued this job (UTC)
+    batch_id: str | None = None  # the batch this job is a member of (onward.batch)
+    parent_batch_id: str | None = None  # the batch whose callback this job is
     _runner: StepRunner | None = None
     _store: Store | None = None  # the store this execution runs in (set by the execution)
 

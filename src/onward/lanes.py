@@ -356,8 +356,11 @@ class Lanes:
         if self._journal is not None:
             self._journal.committed(execution.job_id)
         if not lost:
-            if execution.deferred_committed():
-                with self._lock:  # its continuations are ready: look before a burst ends
+            enqueued = execution.deferred_committed()
+            if enqueued or execution.claimed.batch_id is not None:
+                # Its continuations, or its batch's callbacks, may be ready: look before a
+                # burst ends.
+                with self._lock:
                     self._found_nothing_at = -1
                     self._look_again()
             return

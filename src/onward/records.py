@@ -1,5 +1,5 @@
 """Frozen views of stored jobs: :class:`JobRecord`, :class:`StepRecord` and :class:`State`;
-and of stored schedules: :class:`ScheduleRecord`.
+of stored schedules: :class:`ScheduleRecord`; of stored batches: :class:`BatchRecord`.
 
 Stores hand rows to :func:`job_record`; nothing else builds records, and nobody mutates
 them. Times are aware UTC datetimes.
@@ -105,6 +105,8 @@ class JobRecord:
     schedule_key: str | None = None  # the schedule that enqueued this job
     scheduled_for: datetime | None = None  # and the tick it was enqueued for
     cancel_requested_at: datetime | None = None  # when a cancellation was asked for (kept until a retry)
+    batch_id: str | None = None  # the batch this job is a member of
+    parent_batch_id: str | None = None  # the batch whose callback this job is
     _store: Store | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -215,7 +217,64 @@ def job_record(row: Mapping[str, Any], children: tuple[str, ...], store: Store |
         schedule_key=row["schedule_key"],
         scheduled_for=to_datetime(row["scheduled_for"]),
         cancel_requested_at=to_datetime(row["cancel_requested_at"]),
+        batch_id=row["batch_id"],
+        parent_batch_id=row["parent_batch_id"],
         _store=store,
+    )
+
+
+# -- batches ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    """A batch as stored, at the moment it was read.
+
+    ``state`` is ``"pending"`` while a member is not final, ``"succeeded"`` once every member
+    succeeded, ``"finished"`` once every member is final but not all succeeded. ``job_ids``
+    are the members in enqueue order, ``callback_ids`` the callbacks enqueued so far.
+    """
+
+    id: str
+    description: str | None
+    state: str
+    total: int
+    pending: int
+    succeeded: int
+    failed: int
+    discarded: int
+    cancelled: int
+    created_at: datetime
+    finished_at: datetime | None
+    job_ids: tuple[str, ...]
+    callback_ids: tuple[str, ...]
+
+    @property
+    def progress(self) -> float:
+        """The share of members that are final (1.0 for a batch without members)."""
+        return 1.0 if not self.total else (self.total - self.pending) / self.total
+
+
+def batch_record(row: Mapping[str, Any], job_ids: tuple[str, ...], callback_ids: tuple[str, ...]) -> BatchRecord:
+    """Build a batch record from a stored row (times as epoch or datetime)."""
+    created_at = to_datetime(row["created_at"])
+    assert created_at is not None
+    total, pending, succeeded = row["total"], row["pending"], row["succeeded"]
+    state = "pending" if pending > 0 else "succeeded" if succeeded == total else "finished"
+    return BatchRecord(
+        id=row["id"],
+        description=row["description"],
+        state=state,
+        total=total,
+        pending=pending,
+        succeeded=succeeded,
+        failed=row["failed"],
+        discarded=row["discarded"],
+        cancelled=row["cancelled"],
+        created_at=created_at,
+        finished_at=to_datetime(row["finished_at"]) if pending == 0 else None,
+        job_ids=job_ids,
+        callback_ids=callback_ids,
     )
 
 

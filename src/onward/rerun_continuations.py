@@ -59,14 +59,15 @@ def run_continuations_again(store: Store, job_id: str) -> dict[str, Any]:
                 asyncio.run(_awaited(outcome))
         except Exception as exc:
             error = format_error(exc)
-    ids = store.commit_continuations(job_id, pending.jobs if error is None else [], error)
+    ok = error is None
+    ids = store.commit_continuations(job_id, pending.jobs if ok else [], error, pending.batches if ok else ())
     if ids is None:
         return {"children": [], "already": True}
     if error is not None:
         raise OnwardError(f"the continuations of job {job_id} raised again: {error.splitlines()[-1]}")
     pending.resolve(ids)
-    events.enqueued(pending.jobs, ids)
-    return {"children": ids}
+    events.enqueued(pending.jobs + pending.members, ids)
+    return {"children": ids[: len(pending.jobs)]}
 
 
 async def _awaited(outcome: Any) -> None:

@@ -7,7 +7,8 @@
         with onward.transaction(conn):
             SendWelcomeEmail.perform_later(user_id)
 
-Inside the block, ``perform_later`` and ``perform_all_later`` calls are collected (the same
+Inside the block, ``perform_later`` and ``perform_all_later`` calls (and ``onward.batch()``
+blocks, with their members) are collected (the same
 way ``continuations`` collects its follow-up jobs) and inserted through ``conn`` when the block
 ends, in one statement, inside the caller's open transaction. Workers are woken by a
 ``NOTIFY`` that PostgreSQL delivers only when that transaction commits; if it rolls back, the
@@ -42,7 +43,7 @@ def transaction(connection: Any, *, store: Store | None = None) -> Iterator[None
     insert = target.join_transaction(connection)
     with collecting.collecting(target) as pending:
         yield
-    if pending.jobs:
-        ids = insert(pending.jobs)
+    if pending.jobs or pending.batches:
+        ids = insert(pending.jobs, pending.batches)
         pending.resolve(ids)
-        events.enqueued(pending.jobs, ids)  # inserted; they exist once the caller commits
+        events.enqueued(pending.jobs + pending.members, ids)  # inserted; they exist once the caller commits

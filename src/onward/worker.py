@@ -304,7 +304,7 @@ class Worker(Lanes):
         if self._idle_lanes < len(self._lanes) or self._found_nothing_at != self._finished_count:
             return False
         if self._completer is not None and not self._completer.idle:
-            return False  # successes still to commit may bring continuations
+            return False  # successes still to commit may bring continuations or a batch's callbacks
         self._burst_done = True
         self._cond.notify_all()
         self._wake.set()  # the polling lane returns at once

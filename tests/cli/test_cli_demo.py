@@ -68,6 +68,8 @@ def _check(directory: Path, output: str, users: int, rows: int) -> None:
         "BulkWelcomeEmail",
         "TrackBulkEmailMetrics",
         "ProcessImport",
+        "MakeThumbnail",
+        "PublishAlbum",
     }
     assert jobs["SendOnboardingTips"].parent_id == jobs["SendWelcomeEmail"].id
     assert jobs["NotifyAdmin"].parent_id == jobs["SendWelcomeEmail"].id
@@ -75,6 +77,14 @@ def _check(directory: Path, output: str, users: int, rows: int) -> None:
     assert jobs["BulkWelcomeEmail"].resumptions == 1
     assert jobs["ProcessImport"].resumptions == 1
     assert all(j.state == "succeeded" for j in jobs.values())
+    assert "✓ fan-in: callback once: 12/12 thumbnails, then PublishAlbum 1 time(s)" in output
+    assert jobs["PublishAlbum"].parent_batch_id is not None
+    store = stores.open_store(f"sqlite:///{directory / 'onward.sqlite3'}")
+    try:
+        album = Admin(store).batch(jobs["PublishAlbum"].parent_batch_id)
+    finally:
+        store.close()
+    assert (album.record.state, album.record.total) == ("succeeded", 12)
 
 
 def test_demo_small(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
@@ -99,7 +109,10 @@ def _the_printed_commands_work(output: str, env: dict[str, str]) -> None:
     for command in commands:
         result = subprocess.run(shlex.split(command), capture_output=True, text=True, env=env, timeout=60)
         assert result.returncode == 0, (command, result.stderr)
-        assert ("demo-heartbeat" if command.endswith(" schedules") else "ProcessImport") in result.stdout
+        expected = "demo-heartbeat" if command.endswith(" schedules") else "ProcessImport"
+        if command.split()[-2] == "show" and "ProcessImport" not in result.stdout:
+            expected = "PublishAlbum"  # the album's batch, with its callback
+        assert expected in result.stdout
 
 
 @pytest.mark.slow

@@ -140,3 +140,39 @@ out = {"state": job.state, "steps": [s.name for s in job.steps], "events": label
     # Its continuation, a Django task, committed with its success and ran in the same worker.
     assert out["child"]["status"] == "SUCCESSFUL"
     assert out["child"]["return_value"] == "imported:3"
+
+
+def test_a_batch_inside_atomic(project: Project) -> None:
+    out = project.run(
+        """
+def batch_exists(i):
+    try:
+        onward.get_batch(i)
+    except KeyError:
+        return False
+    return True
+
+with transaction.atomic():
+    kept = onward.batch("in atomic")
+    with kept:
+        ImportEvents.set(queue=queue).perform_later(0)
+        kept.on_success(ImportEvents.set(queue=queue), 0)
+    visible_before_commit = batch_exists(kept.id)
+try:
+    with transaction.atomic():
+        gone = onward.batch("rolled back")
+        with gone:
+            ImportEvents.set(queue=queue).perform_later(0)
+        raise RuntimeError("the block fails")
+except RuntimeError:
+    pass
+out = {"visible_before_commit": visible_before_commit, "total": onward.get_batch(kept.id).total,
+       "rolled_back_exists": batch_exists(gone.id)}
+""",
+        queue=unique("batch"),
+    )
+    assert out["total"] == 1
+    if project.vendor == "postgres":  # joined Django's transaction
+        assert (out["visible_before_commit"], out["rolled_back_exists"]) == (False, False)
+    else:  # Onward's own SQLite file: stored at once
+        assert (out["visible_before_commit"], out["rolled_back_exists"]) == (True, True)

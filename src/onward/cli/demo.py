@@ -29,7 +29,7 @@ from onward.errors import ConfigurationError
     help="Run on this store instead (e.g. postgresql://...); default: a fresh SQLite file in the demo directory.",
 )
 def demo(directory: Path | None, users: int, rows: int, database_url: str | None) -> None:
-    """Run continuations and resumable steps end to end on real worker processes.
+    """Run continuations, resumable steps and a fan-in end to end on real worker processes.
 
     A welcome-email chain; a bulk email job whose worker is stopped gracefully (SIGTERM)
     midway and resumed; an import whose worker is killed (SIGKILL) midway and resumed from its

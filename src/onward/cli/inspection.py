@@ -16,7 +16,7 @@ from rich.text import Text
 
 from onward import admin_text
 from onward.admin import STATES, Admin, JobDetail, JobNotFound, RunningJob
-from onward.cli import render
+from onward.cli import render, render_batches
 from onward.cli.base import database_url_option, main
 from onward.cli.output import admin_for, console, print_json, user_errors
 from onward.records import FINISHED_STATES
@@ -78,14 +78,23 @@ def jobs(
 @main.command()
 @click.argument("job_id", metavar="ID")
 @click.option("--json", "as_json", is_flag=True, help="Print the record, steps and chain as JSON.")
+@click.option("--page", type=click.IntRange(min=1), default=1, show_default=True, help="A batch's page of members.")
 @database_url_option
 @user_errors
-def show(job_id: str, as_json: bool, database_url: str | None) -> None:
-    """Show one job: arguments, state, attempts, error, steps and its continuation chain.
+def show(job_id: str, as_json: bool, page: int, database_url: str | None) -> None:
+    """Show one job: arguments, state, attempts, error, steps and its continuation chain;
+    or one batch: its counts, progress, members (paged) and callbacks.
 
-    ID is a job id, or a unique prefix of one.
+    ID is a job id, a unique prefix of one, or a batch id.
     """
     with admin_for(database_url) as admin:
+        if admin.is_batch(job_id):
+            view = admin.batch(job_id, page)
+            if as_json:
+                print_json({"batch": view.record, "members": view.members, "callbacks": view.callbacks})
+            else:
+                console().print(render_batches.batch_detail(view))
+            return
         d = admin.job(job_id)
     if as_json:
         print_json({"job": d.job, "steps": d.steps, "tree": d.tree})

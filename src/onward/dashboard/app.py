@@ -46,7 +46,7 @@ from onward.admin import (
     actions,
     format_duration,
 )
-from onward.dashboard import api, csrf, queues_page, schedules_page, security, views
+from onward.dashboard import api, batch_page, csrf, queues_page, schedules_page, security, views
 from onward.errors import OnwardError
 from onward.records import JobRecord
 
@@ -230,6 +230,7 @@ def create_app(
         Route("/metrics", metrics, name="metrics"),
         *schedules_page.routes(admin, render),
         *queues_page.routes(admin, render),
+        *batch_page.routes(admin, render),
         Mount("/api", routes=api.routes(admin)),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

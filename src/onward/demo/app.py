@@ -83,6 +83,11 @@ def record_event(conn: sqlite3.Connection, kind: str, detail: str) -> None:
     conn.execute("INSERT INTO events (kind, detail, at) VALUES (?, ?, ?)", (kind, detail, time.time()))
 
 
+def events_of(conn: sqlite3.Connection, kind: str) -> list[str]:
+    """The details of the events of ``kind``, oldest first, through ``conn``."""
+    return [r[0] for r in conn.execute("SELECT detail FROM events WHERE kind = ? ORDER BY seq", (kind,))]
+
+
 def distinct_recipients(conn: sqlite3.Connection, kind: str) -> int:
     row = conn.execute("SELECT count(DISTINCT user_id) FROM sent_emails WHERE kind = ?", (kind,)).fetchone()
     return int(row[0])

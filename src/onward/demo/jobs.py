@@ -2,6 +2,9 @@
 job and an import (steps), each writing its side effects to the demo's application database;
 and a schedule, ``demo-heartbeat``, run by whichever demo worker is up.
 
+A fan-in: the thumbnails of an album as one batch (``MakeThumbnail`` members), then
+``PublishAlbum``, its callback, once they all succeeded.
+
 The chain, as in the seed::
 
     SendWelcomeEmail ──┬── SendOnboardingTips (after a wait) ── TrackSignupMetrics
@@ -167,6 +170,26 @@ class ProcessImport(Job):
 
     def _set_status(self, status: str) -> None:
         self.conn.execute("UPDATE imports SET status = ? WHERE id = ?", (status, self.import_id))
+
+
+class MakeThumbnail(Job):
+    """One member of the album's batch: makes (records) the thumbnail of one image."""
+
+    def perform(self, album_id: int, image_id: int) -> str:
+        time.sleep(0.05)  # an image takes a moment
+        with _app() as conn:
+            app.record_event(conn, "thumbnail", f"{album_id}:{image_id}")
+        return f"thumb-{image_id}.jpg"
+
+
+class PublishAlbum(Job):
+    """The batch's ``on_success`` callback: runs once, after every thumbnail was made."""
+
+    def perform(self, album_id: int) -> str:
+        with _app() as conn:
+            made = len([e for e in app.events_of(conn, "thumbnail") if e.startswith(f"{album_id}:")])
+            app.record_event(conn, "album-published", f"{album_id}: {made} thumbnails")
+        return f"album {album_id} published with {made} thumbnails"
 
 
 class Heartbeat(Job):

@@ -9,6 +9,8 @@ crash in the middle of stepped jobs, and a summary checked against the applicati
 3. Steps, crash: ``ProcessImport``; the worker gets SIGKILL midway; once its lease expires a
    new worker resumes from the last checkpoint, repeating at most the rows of one checkpoint
    interval plus the one in flight.
+4. Fan-in: an album's ``MakeThumbnail`` jobs as one batch; ``PublishAlbum``, its
+   ``on_success`` callback, runs once, after the last thumbnail (see ``onward.demo.fan_in``).
 
 All along, every worker runs the schedule ``demo-heartbeat`` (a ``Heartbeat`` job every
 2 seconds): the summary checks that each tick enqueued exactly one job, across the stop, the
@@ -37,6 +39,7 @@ from onward import admin_text, connecting
 from onward.admin import Admin, JobDetail, StepProgress, TreeNode, format_duration
 from onward.cli import render
 from onward.demo import app, jobs
+from onward.demo.fan_in import FanIn, part_fan_in
 from onward.demo.view import StepsView
 
 POLL = 0.1
@@ -128,6 +131,7 @@ class Demo:
             chain_root = self.part_chain()
             bulk = self.part_graceful_stop()
             imported = self.part_crash()
+            self.fan_in = self.part_fan_in()
             self.summary(chain_root, bulk, imported, time.monotonic() - started)
         finally:
             for worker in self.workers:
@@ -148,7 +152,7 @@ class Demo:
         app.create(self.app_db, self.users, self.records)
         os.environ[app.ENV_VAR] = self.app_db
         out = self.console
-        out.print(Text("Onward demo: continuations and resumable steps", style="bold"))
+        out.print(Text("Onward demo: continuations, resumable steps and a fan-in", style="bold"))
         out.print(f"Store:        {connecting.mask_url(self.store_url)}")
         out.print(f"Application:  {self.app_db} ({self.users:,} users, an import of {self.records:,} rows)")
         out.print(f"Worker logs:  {self.directory}/worker-*.log")
@@ -306,6 +310,15 @@ class Demo:
         )
         return detail
 
+    def part_fan_in(self) -> FanIn:
+        def alive() -> None:
+            if self.worker.process.poll() is not None:
+                raise DemoError(f"worker {self.worker.name} exited unexpectedly:\n{self.worker.tail()}")
+
+        done = part_fan_in(self.console, self.admin, self.app_db, alive, PART_TIMEOUT)
+        self.checks.append(Check("fan-in: callback once", done.ok, done.detail))
+        return done
+
     # -- summary ------------------------------------------------------------------------------
     def summary(self, chain: TreeNode, bulk: JobDetail, imported: JobDetail, seconds: float) -> None:
         out = self.console
@@ -347,6 +360,7 @@ class Demo:
         out.print(f"  export {connecting.ENV_VAR}={connecting.mask_url(self.store_url)}")
         out.print(f"  {onward} jobs")
         out.print(f"  {onward} show {imported.job.id}")
+        out.print(f"  {onward} show {self.fan_in.batch_id}")
         out.print(f"  {onward} schedules")
         out.print(f"  {onward} dashboard          # then open http://127.0.0.1:8642")
 

@@ -42,7 +42,8 @@ def mask_url(url: str) -> str:
 #: The columns a store's claim returns first, in this order (see :func:`claimed_from_row`).
 CLAIMED_COLUMNS = (
     "id, job_class, queue, priority, args, kwargs, attempts, resumptions, steps, job_state,"
-    " lease_token, resume_pending, parent_id, unique_key, trace_context, scheduled_for, run_timeout"
+    " lease_token, resume_pending, parent_id, unique_key, trace_context, scheduled_for, run_timeout, batch_id,"
+    " parent_batch_id"
 )
 
 
@@ -67,6 +68,8 @@ def claimed_from_row(row: Sequence[Any]) -> Claimed:
         trace_context=row[14],
         scheduled_for=None if row[15] is None else to_datetime(row[15]),
         timeout=row[16],
+        batch_id=row[17],
+        parent_batch_id=row[18],
     )
 
 
@@ -92,6 +95,7 @@ def filter_sql(
         ("job_class", where.job_class),
         ("parent_id", where.parent_id),
         ("schedule_key", where.schedule_key),
+        ("batch_id", where.batch_id),
     ):
         if value is not None:
             clauses.append(f"{col}{column} = {mark}")

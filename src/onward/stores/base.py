@@ -16,13 +16,14 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from onward.lifecycle import CancelEffect
-from onward.records import JobRecord, ScheduleRecord
+from onward.records import BatchRecord, JobRecord, ScheduleRecord
 from onward.stores.job_values import (
     Checkpoint,
     Claimed,
     Completion,
     FinishedCount,
     JobFilter,
+    NewBatch,
     NewJob,
     PausedQueue,
     QueueReady,
@@ -38,7 +39,9 @@ __all__ = [
     "Claimed",
     "Completion",
     "FinishedCount",
+    "Inserter",
     "JobFilter",
+    "NewBatch",
     "NewJob",
     "PausedQueue",
     "QueueReady",
@@ -54,6 +57,13 @@ __all__ = [
 ]
 
 
+class Inserter(Protocol):
+    """What inserts jobs (and batches, as ``enqueue`` does) into a transaction a caller
+    holds open; returns the ids as ``enqueue`` does."""
+
+    def __call__(self, jobs: Sequence[NewJob], batches: Sequence[NewBatch] = ()) -> list[str]: ...
+
+
 class WorkerStore(Protocol):
     """What enqueueing and running jobs ask of a store (``job``, ``execution``, ``worker``).
 
@@ -63,15 +73,17 @@ class WorkerStore(Protocol):
     url: str  # the URL it was opened with, password masked
 
     # -- enqueueing -------------------------------------------------------------------
-    def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
-        """Insert jobs in one transaction; returns their ids in order. A job whose
+    def enqueue(self, jobs: Sequence[NewJob], batches: Sequence[NewBatch] = ()) -> list[str]:
+        """Insert jobs (and ``batches`` with their members) in one transaction; returns
+        their ids in order, then each batch's members' ids. A job whose
         ``unique_key`` names an enqueued or running job yields that job's id instead; one
         whose key names a failed latest job (and not ``fresh``) re-enqueues that job."""
         ...
 
-    def join_transaction(self, connection: Any) -> Callable[[Sequence[NewJob]], list[str]]:
+    def join_transaction(self, connection: Any) -> Inserter:
         """Prepare to enqueue through ``connection``, inside the transaction the caller holds
-        open on it (``onward.transaction``): returns the function that inserts jobs there, so
+        open on it (``onward.transaction``): returns the function that inserts jobs (and
+        batches, as :meth:`enqueue` does) there, so
         that they exist if and only if that transaction commits. ``ConfigurationError`` for a
         store that cannot join a caller's transaction; ``TypeError`` for a connection it
         cannot use."""
@@ -121,17 +133,26 @@ class WorkerStore(Protocol):
         checkpoint: Checkpoint,
         children: Sequence[NewJob],
         continuation_error: str | None,
+        batches: Sequence[NewBatch] = (),
+        *,
+        member: bool = False,
     ) -> list[str]:
-        """Mark succeeded and insert ``children`` (``parent_id`` = this job) in the same
-        transaction, their delays counted from this completion; returns the children's ids."""
+        """Mark succeeded and insert ``children`` (``parent_id`` = this job) and ``batches``
+        (opened in ``continuations``) in the same transaction, their delays counted from this
+        completion; returns the children's ids, then the batches' members' ids. A ``member``
+        of a batch may enqueue its batch's callbacks in that transaction: the store then
+        wakes this process's workers, as for children."""
         ...
 
-    def commit_continuations(self, job_id: str, children: Sequence[NewJob], error: str | None) -> list[str] | None:
+    def commit_continuations(
+        self, job_id: str, children: Sequence[NewJob], error: str | None, batches: Sequence[NewBatch] = ()
+    ) -> list[str] | None:
         """Record a re-run of the ``continuations`` of succeeded job ``job_id`` whose block
         had raised: in one transaction, its ``continuation_error`` becomes ``error`` and,
         when ``error`` is ``None``, ``children`` are inserted as its children (delays counted
-        from now). Returns their ids, or ``None`` (changing nothing) when the job no longer
-        has a continuation error (another re-run committed first)."""
+        from now), and ``batches`` (opened in the block) with their members. Returns their
+        ids (the children's, then the members'), or ``None`` (changing nothing) when the job
+        no longer has a continuation error (another re-run committed first)."""
         ...
 
     def retry(
@@ -145,8 +166,18 @@ class WorkerStore(Protocol):
         """Save progress and put the job back in the queue at once, as a resumption."""
         ...
 
-    def fail(self, job_id: str, token: str, checkpoint: Checkpoint, error: str, discard: bool = False) -> None:
-        """Mark ``failed`` (or ``discarded``) for good, keeping progress and the error."""
+    def fail(
+        self,
+        job_id: str,
+        token: str,
+        checkpoint: Checkpoint,
+        error: str,
+        discard: bool = False,
+        *,
+        member: bool = False,
+    ) -> None:
+        """Mark ``failed`` (or ``discarded``) for good, keeping progress and the error (for a
+        batch ``member``, see :meth:`complete`)."""
         ...
 
     def release(self, job_id: str, token: str) -> None:
@@ -236,6 +267,10 @@ class AdminStore(Protocol):
     # -- reading ------------------------------------------------------------------------
     def get(self, job_id: str) -> JobRecord:
         """The job's record; ``KeyError`` for an unknown id."""
+        ...
+
+    def get_batch(self, batch_id: str) -> BatchRecord:
+        """The batch's record; ``KeyError`` for an unknown id."""
         ...
 
     def list_jobs(self, where: JobFilter) -> list[JobRecord]:

@@ -14,6 +14,7 @@ __all__ = [
     "Completion",
     "FinishedCount",
     "JobFilter",
+    "NewBatch",
     "NewJob",
     "PausedQueue",
     "QueueReady",
@@ -48,6 +49,21 @@ class NewJob:
 
 
 @dataclass(frozen=True, slots=True)
+class NewBatch:
+    """A batch to insert with its ``members`` (inserted with ``batch_id`` = ``id``) and its
+    callbacks, kept by the store and inserted (with ``parent_batch_id`` = ``id``) in the
+    transaction that makes them due: ``on_success`` once every member succeeded, ``on_finish``
+    once every member is final. A store returns the members' ids after the ids of the plain
+    jobs it was given, batch after batch."""
+
+    id: str
+    description: str | None
+    members: Sequence[NewJob]
+    on_success: Sequence[NewJob] = ()
+    on_finish: Sequence[NewJob] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Claimed:
     """A job a worker (or ``perform_now``) now runs under ``lease_token``."""
 
@@ -68,6 +84,8 @@ class Claimed:
     trace_context: str | None = None
     scheduled_for: datetime | None = None  # the tick, for a schedule's job
     timeout: float | None = None  # set(timeout=...) at enqueue; None: the class's ``timeout``
+    batch_id: str | None = None  # the batch this job is a member of
+    parent_batch_id: str | None = None  # the batch whose callback this job is
 
 
 class Checkpoint(NamedTuple):
@@ -82,7 +100,8 @@ class Checkpoint(NamedTuple):
 class Completion(NamedTuple):
     """One success to commit with others (:meth:`WorkerStore.complete_many`): the job, its
     lease, its result and final checkpoint, and its continuations (none with a unique key),
-    inserted only if the success is written."""
+    inserted only if the success is written; ``member`` of a batch, committing it may
+    enqueue the batch's callbacks."""
 
     id: str
     token: str
@@ -90,6 +109,7 @@ class Completion(NamedTuple):
     checkpoint: Checkpoint
     continuation_error: str | None = None
     children: Sequence[NewJob] = ()
+    member: bool = False  # of a batch: committing it may enqueue the batch's callbacks
 
 
 class Renewal(NamedTuple):
@@ -131,6 +151,7 @@ class JobFilter:
     id_prefix: str | None = None  # jobs whose id starts with this (lower-case) text
     continuation_failed: bool = False  # only succeeded jobs whose continuations raised
     schedule_key: str | None = None  # jobs enqueued by this schedule
+    batch_id: str | None = None  # members of this batch
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ import atexit
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote, urlencode
@@ -32,7 +32,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
 from onward import connecting
-from onward.stores.base import NewJob, Store
+from onward.stores.base import Inserter, Store
 
 __all__ = [
     "DjangoStore",
@@ -196,7 +196,7 @@ def _temporary_file() -> Path:
 # -- joining atomic() ---------------------------------------------------------------------
 
 
-def join_atomic(store: Store) -> Callable[[Sequence[NewJob]], list[str]] | None:
+def join_atomic(store: Store) -> Inserter | None:
     """The joiner :func:`install` registers: inside ``transaction.atomic()`` on the Django
     database a store follows, insert through Django's connection (see the module docs)."""
     for candidate in list(_stores.values()):

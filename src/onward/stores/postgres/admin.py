@@ -14,11 +14,11 @@ from psycopg.rows import dict_row
 
 from onward import lifecycle
 from onward.lifecycle import Action, CancelEffect
-from onward.records import FINISHED_STATES, JobRecord, State, job_record
+from onward.records import FINISHED_STATES, BatchRecord, JobRecord, State, batch_record, job_record
 from onward.stores._cancels import CancelWatchers
 from onward.stores._common import filter_sql
 from onward.stores.base import FinishedCount, JobFilter, PausedQueue, QueueReady, StateCount
-from onward.stores.postgres import sql
+from onward.stores.postgres import batch_sql, sql
 from onward.stores.postgres.connection import PostgresConnections
 from onward.stores.postgres.inserts import lock_keys
 
@@ -43,6 +43,16 @@ class PostgresAdmin(CancelWatchers, PostgresConnections):
         if row is None:
             raise KeyError(job_id)
         return job_record(row, tuple(row["children"]), cast("Store", self))
+
+    def get_batch(self, batch_id: str) -> BatchRecord:
+        def run(conn: psycopg.Connection[Any], attempt: int) -> dict[str, Any] | None:
+            with conn.cursor(row_factory=dict_row) as cur:
+                return cur.execute(batch_sql.SELECT_BATCH, (batch_id,)).fetchone()
+
+        row = self._run(run)
+        if row is None:
+            raise KeyError(batch_id)
+        return batch_record(row, tuple(row["job_ids"]), tuple(row["callback_ids"]))
 
     def list_jobs(self, where: JobFilter) -> list[JobRecord]:
         clause, params = filter_sql(where, "%s", alias="j")

@@ -32,6 +32,8 @@ from onward.stores.postgres.schema import migrate
 __all__ = ["CONNECT_TIMEOUT", "PostgresConnections", "driver_connection", "split_url"]
 
 log = logging.getLogger("onward.store")
+#: How many times a transaction that PostgreSQL chose as a deadlock's victim is tried again.
+DEADLOCK_RETRIES = 5
 
 T = TypeVar("T")
 
@@ -159,7 +161,7 @@ class PostgresConnections:
         server is gone, retry: with backoff for up to ``reconnect_timeout`` seconds when
         ``persist``, else once at once (the pool may have held a stale connection)."""
         deadline = time.monotonic() + self.reconnect_timeout
-        attempt = 0
+        attempt = deadlocks = 0
         while True:
             self._check_open()
             conn: psycopg.Connection[Any] | None = None
@@ -179,6 +181,13 @@ class PostgresConnections:
                     raise
                 log.warning("lost the connection to %s (%s); retrying", self.url, describe(exc))
                 time.sleep(delay)
+            except psycopg.errors.DeadlockDetected:
+                # Rolled back, nothing written: two transactions took the same rows (members
+                # of the same batches, completed together) in opposite orders. Try again.
+                deadlocks += 1
+                if deadlocks > DEADLOCK_RETRIES:
+                    raise
+                log.info("deadlock on %s; retrying (%d)", self.url, deadlocks)
             except psycopg_pool.PoolClosed as exc:
                 raise self._closed_error() from exc
 

@@ -17,10 +17,22 @@ import psycopg
 from onward import lifecycle
 from onward.errors import OnwardError
 from onward.lifecycle import KeyUse
-from onward.stores.base import NewJob
-from onward.stores.postgres import sql
+from onward.stores.base import NewBatch, NewJob
+from onward.stores.postgres import batch_sql, sql
 
-__all__ = ["insert_jobs", "job_params", "job_rows", "json_rows", "key_use", "lock_keys", "parented_rows"]
+__all__ = [
+    "insert_batches",
+    "insert_jobs",
+    "job_params",
+    "job_rows",
+    "json_rows",
+    "key_use",
+    "lock_keys",
+    "parented_rows",
+]
+
+#: Jobs per ``INSERT_BATCH`` statement at most (a batch of 100,000 members is several statements).
+INSERT_CHUNK = 10_000
 
 
 def lock_keys(conn: psycopg.Connection[Any], keys: Sequence[str | None]) -> None:
@@ -72,7 +84,11 @@ def _run_at(job: NewJob) -> datetime | None:
 
 
 def insert_jobs(
-    conn: psycopg.Connection[Any], jobs: Sequence[NewJob], parent_id: str | None = None, base: datetime | None = None
+    conn: psycopg.Connection[Any],
+    jobs: Sequence[NewJob],
+    parent_id: str | None = None,
+    base: datetime | None = None,
+    batch_id: str | None = None,
 ) -> list[str]:
     """Insert ``jobs`` (delays counted from ``base``, default the transaction's ``now()``) and
     notify idle workers; returns their ids in order, a unique job yielding the id of the job
@@ -100,11 +116,14 @@ def insert_jobs(
             job.schedule_key,
             job.scheduled_for,
             job.timeout,
+            batch_id,
         )
         conn.execute(sql.INSERT_ONE, params)
         return [job.id]
     if all(job.unique_key is None for job in jobs):
-        conn.execute(sql.INSERT_BATCH, (parent_id, base, job_rows(jobs)))
+        for first in range(0, len(jobs), INSERT_CHUNK):
+            chunk = jobs[first : first + INSERT_CHUNK]
+            conn.execute(sql.INSERT_BATCH, (parent_id, batch_id, base, job_rows(chunk)))
         return [job.id for job in jobs]
     lock_keys(conn, [job.unique_key for job in jobs])
     ids = []
@@ -141,6 +160,7 @@ def insert_jobs(
                 job.schedule_key,
                 job.scheduled_for,
                 job.timeout,
+                batch_id,
                 job.unique_key,
             ),
         )
@@ -170,6 +190,50 @@ def _row(j: NewJob) -> tuple[Any, ...]:
 
 def _dumps(rows: list[Any]) -> str:
     return json.dumps(rows, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def insert_batches(
+    conn: psycopg.Connection[Any], batches: Sequence[NewBatch], base: datetime | None = None
+) -> list[str]:
+    """Insert ``batches``, their callbacks and members (inside a transaction); returns the
+    members' ids, batch after batch. A member whose unique key names a job that exists is not
+    a member (that job is not); a batch left without members is settled at once (its
+    callbacks are inserted by the trigger)."""
+    ids: list[str] = []
+    for batch in batches:
+        conn.execute(batch_sql.INSERT_BATCH_ROW, (batch.id, batch.description, base))
+        callbacks = [("success", job) for job in batch.on_success] + [("finish", job) for job in batch.on_finish]
+        if callbacks:
+            conn.execute(batch_sql.INSERT_CALLBACKS, (batch.id, _callback_rows(callbacks)))
+        ids += insert_jobs(conn, batch.members, None, base, batch.id)
+        conn.execute(batch_sql.SET_BATCH_TOTAL, (batch.id, batch.id))
+    return ids
+
+
+def _callback_rows(callbacks: Sequence[tuple[str, NewJob]]) -> str:
+    return json.dumps(
+        [
+            (
+                kind,
+                j.id,
+                j.job_class,
+                j.queue,
+                j.priority,
+                j.args,
+                j.kwargs,
+                j.max_attempts,
+                j.max_resumptions,
+                j.delay,
+                j.run_at,
+                j.unique_key,
+                j.trace_context,
+            )
+            for kind, j in callbacks
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+        allow_nan=False,
+    )
 
 
 def job_rows(jobs: Sequence[NewJob]) -> str:

@@ -157,7 +157,8 @@ _PARENTED_ARRAYS = (
 )
 _INSERT_COLUMNS = (
     "INSERT INTO onward_jobs (id, job_class, queue, priority, args, kwargs, state, max_attempts,"
-    " max_resumptions, scheduled_at, enqueued_at, parent_id, trace_context, schedule_key, scheduled_for, run_timeout)"
+    " max_resumptions, scheduled_at, enqueued_at, parent_id, trace_context, schedule_key, scheduled_for, run_timeout,"
+    " batch_id)"
 )
 # The values of the columns after ``parent_id`` in ``_INSERT_COLUMNS``, from ``_ARRAYS``' rows.
 _CARRIED = "c.trace_context, c.schedule_key, c.scheduled_for, c.run_timeout"
@@ -166,7 +167,7 @@ _NOTIFY_NEW = f"SELECT pg_notify('{CHANNEL}', queue) FROM (SELECT DISTINCT queue
 INSERT_BATCH = (
     f"WITH new AS ({_INSERT_COLUMNS} SELECT c.id, c.job_class, c.queue, c.priority, c.args, c.kwargs,"
     " 'enqueued', c.max_attempts, c.max_resumptions,"
-    f" coalesce(to_timestamp(c.run_at), b.base + make_interval(secs => c.delay)), b.base, %s, {_CARRIED}"
+    f" coalesce(to_timestamp(c.run_at), b.base + make_interval(secs => c.delay)), b.base, %s, {_CARRIED}, %s"
     f" FROM (SELECT coalesce(%s::timestamptz, now()) AS base) AS b CROSS JOIN {_ARRAYS}"
     f" ORDER BY c.ord RETURNING queue) {_NOTIFY_NEW}"
 )
@@ -176,7 +177,7 @@ INSERT_BATCH = (
 INSERT_ONE = (
     f"WITH new AS ({_INSERT_COLUMNS} VALUES (%s, %s, %s, %s::int, %s, %s, 'enqueued', %s::int, %s::int,"
     " coalesce(to_timestamp(%s::float8), coalesce(%s::timestamptz, now()) + make_interval(secs => %s::float8)),"
-    " coalesce(%s::timestamptz, now()), %s, %s, %s, to_timestamp(%s::float8), %s::float8)"
+    " coalesce(%s::timestamptz, now()), %s, %s, %s, to_timestamp(%s::float8), %s::float8, %s)"
     f" RETURNING queue) {_NOTIFY_NEW}"
 )
 
@@ -185,7 +186,7 @@ COMPLETE_WITH_CHILDREN = (
     f" new AS ({_INSERT_COLUMNS} SELECT c.id, c.job_class, c.queue, c.priority, c.args, c.kwargs,"
     " 'enqueued', c.max_attempts, c.max_resumptions,"
     " coalesce(to_timestamp(c.run_at), done.finished_at + make_interval(secs => c.delay)), done.finished_at, %s,"
-    f" {_CARRIED} FROM {_ARRAYS} CROSS JOIN done ORDER BY c.ord RETURNING queue),"
+    f" {_CARRIED}, NULL FROM {_ARRAYS} CROSS JOIN done ORDER BY c.ord RETURNING queue),"
     f" notified AS ({_NOTIFY_NEW})"
     " SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM notified)"
 )
@@ -201,7 +202,7 @@ COMPLETE_MANY_WITH_CHILDREN = (
     f" new AS ({_INSERT_COLUMNS} SELECT c.id, c.job_class, c.queue, c.priority, c.args, c.kwargs,"
     " 'enqueued', c.max_attempts, c.max_resumptions,"
     " coalesce(to_timestamp(c.run_at), done.finished_at + make_interval(secs => c.delay)), done.finished_at,"
-    f" c.parent_id, {_CARRIED} FROM {_PARENTED_ARRAYS}"
+    f" c.parent_id, {_CARRIED}, NULL FROM {_PARENTED_ARRAYS}"
     " JOIN done ON done.id = c.parent_id ORDER BY c.ord RETURNING queue),"
     f" notified AS ({_NOTIFY_NEW})"  # a plain SELECT runs only if read: the count reads it
     " SELECT id FROM done WHERE (SELECT count(*) FROM notified) >= 0"
@@ -297,7 +298,7 @@ SELECT_JOB = (
 LATEST_WITH_KEY = "SELECT id, state FROM onward_jobs WHERE unique_key = %s ORDER BY seq DESC LIMIT 1"
 INSERT_KEYED = (
     f"{_INSERT_COLUMNS[:-1]}, unique_key) VALUES (%s, %s, %s, %s, %s, %s, 'enqueued', %s, %s,"
-    " coalesce(%s, %s + make_interval(secs => %s)), %s, %s, %s, %s, to_timestamp(%s::float8), %s::float8, %s)"
+    " coalesce(%s, %s + make_interval(secs => %s)), %s, %s, %s, %s, to_timestamp(%s::float8), %s::float8, %s, %s)"
 )
 RERUN_FAILED = (
     "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = false, cancel_requested_at = NULL,"

@@ -25,11 +25,13 @@ from onward import lifecycle
 from onward.errors import LeaseLost, OnwardError
 from onward.lifecycle import KeyUse
 from onward.stores._common import claimed_from_row
-from onward.stores.base import Checkpoint, Claimed, Completion, NewJob, Renewal, TakenBack
-from onward.stores.postgres import sql
+from onward.stores.base import Checkpoint, Claimed, Completion, Inserter, NewBatch, NewJob, Renewal, TakenBack
+from onward.stores.postgres import batch_sql, sql
 from onward.stores.postgres.admin import PostgresAdmin
 from onward.stores.postgres.connection import driver_connection
 from onward.stores.postgres.inserts import (
+    INSERT_CHUNK,
+    insert_batches,
     insert_jobs,
     job_params,
     job_rows,
@@ -57,15 +59,21 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         return f"PostgresStore({self.url!r})"
 
     # -- enqueueing -----------------------------------------------------------------------
-    def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
-        if not jobs:
+    def enqueue(self, jobs: Sequence[NewJob], batches: Sequence[NewBatch] = ()) -> list[str]:
+        if not jobs and not batches:
             return []
         unique = any(job.unique_key is not None for job in jobs)
+        several = len(jobs) > INSERT_CHUNK  # more than one statement: one transaction
 
         def run(conn: psycopg.Connection[Any], attempt: int) -> list[str]:
+            if batches:
+                if attempt and conn.execute(batch_sql.BATCH_EXISTS, (batches[0].id,)).fetchone():
+                    return _ids_after_commit(conn, jobs) + _members_after_commit(conn, batches)
+                with conn.transaction():
+                    return insert_jobs(conn, jobs) + insert_batches(conn, batches)
             if attempt and conn.execute("SELECT 1 FROM onward_jobs WHERE id = %s", (jobs[0].id,)).fetchone():
                 return _ids_after_commit(conn, jobs)  # the first try committed; its reply was lost
-            if not unique:
+            if not unique and not several:
                 return insert_jobs(conn, jobs)
             with conn.transaction():
                 return insert_jobs(conn, jobs)
@@ -74,10 +82,10 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         self._notified(None)
         return ids
 
-    def join_transaction(self, connection: Any) -> Callable[[Sequence[NewJob]], list[str]]:
+    def join_transaction(self, connection: Any) -> Inserter:
         conn = driver_connection(connection)
 
-        def insert(jobs: Sequence[NewJob]) -> list[str]:
+        def insert(jobs: Sequence[NewJob], batches: Sequence[NewBatch] = ()) -> list[str]:
             status = conn.info.transaction_status
             if status == pq.TransactionStatus.INERROR:
                 raise OnwardError("onward.transaction(): the connection's transaction has failed; no job was enqueued")
@@ -87,7 +95,7 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
                     " the jobs would not depend on anything; open one first (with conn.transaction(): ..., or"
                     " Django's transaction.atomic())"
                 )
-            return insert_jobs(conn, jobs)
+            return insert_jobs(conn, jobs) + (insert_batches(conn, batches) if batches else [])
 
         return insert
 
@@ -204,13 +212,24 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         checkpoint: Checkpoint,
         children: Sequence[NewJob],
         continuation_error: str | None,
+        batches: Sequence[NewBatch] = (),
+        *,
+        member: bool = False,
     ) -> list[str]:
         params = (result, checkpoint.steps, checkpoint.job_state, continuation_error, job_id, token)
-        if not children:
+        if not children and not batches:
             self._guarded(sql.COMPLETE, params, job_id)
+            if member:
+                self._notified(None)
             return []
 
         def run(conn: psycopg.Connection[Any], attempt: int) -> list[str] | None:
+            if batches:
+                with conn.transaction():
+                    row = conn.execute(sql.COMPLETE, params).fetchone()
+                    if row is None:
+                        return None
+                    return insert_jobs(conn, children, job_id, row[0]) + insert_batches(conn, batches, row[0])
             if any(c.unique_key is not None for c in children):
                 with conn.transaction():
                     row = conn.execute(sql.COMPLETE, params).fetchone()
@@ -226,12 +245,17 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         self._notified(None)
         return ids
 
-    def commit_continuations(self, job_id: str, children: Sequence[NewJob], error: str | None) -> list[str] | None:
+    def commit_continuations(
+        self, job_id: str, children: Sequence[NewJob], error: str | None, batches: Sequence[NewBatch] = ()
+    ) -> list[str] | None:
         def run(conn: psycopg.Connection[Any], attempt: int) -> list[str] | None:
             with conn.transaction():
                 if conn.execute(sql.SET_CONTINUATION_ERROR, (error, job_id)).rowcount == 0:
                     return None
-                return insert_jobs(conn, children, job_id) if error is None and children else []
+                if error is not None:
+                    return []
+                ids = insert_jobs(conn, children, job_id) if children else []
+                return ids + (insert_batches(conn, batches) if batches else [])
 
         ids = self._run(run)
         if ids:
@@ -251,7 +275,7 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
             return {r[0] for r in conn.execute(statement, params).fetchall()}
 
         written = self._run(run)
-        if len(params) > 1:  # continuations were inserted
+        if len(params) > 1 or any(c.member for c in done):  # continuations or callbacks were inserted
             self._notified(None)
         return {c.id for c in done} - written
 
@@ -307,9 +331,20 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         self._guarded(sql.REQUEUE, params, job_id)
         self._notified(None)
 
-    def fail(self, job_id: str, token: str, checkpoint: Checkpoint, error: str, discard: bool = False) -> None:
+    def fail(
+        self,
+        job_id: str,
+        token: str,
+        checkpoint: Checkpoint,
+        error: str,
+        discard: bool = False,
+        *,
+        member: bool = False,
+    ) -> None:
         state = "discarded" if discard else "failed"
         self._guarded(sql.FAIL, (state, checkpoint.steps, checkpoint.job_state, error, job_id, token), job_id)
+        if member:
+            self._notified(None)
 
     def release(self, job_id: str, token: str) -> None:
         def run(conn: psycopg.Connection[Any], attempt: int) -> int:
@@ -363,6 +398,11 @@ def _completion_rows(done: Sequence[Completion]) -> str:
 
 def _lease_lost(job_id: str) -> LeaseLost:
     return LeaseLost(f"job {job_id} is no longer running under this execution's lease")
+
+
+def _members_after_commit(conn: psycopg.Connection[Any], batches: Sequence[NewBatch]) -> list[str]:
+    """The members' ids an ``enqueue`` of ``batches`` returned, after its reply was lost."""
+    return [r[0] for b in batches for r in conn.execute(batch_sql.BATCH_MEMBERS, (b.id,)).fetchall()]
 
 
 def _ids_after_commit(conn: psycopg.Connection[Any], jobs: Sequence[NewJob]) -> list[str]:

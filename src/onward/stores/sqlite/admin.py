@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, cast
 
 from onward import lifecycle
 from onward.lifecycle import Action, CancelEffect
-from onward.records import FINISHED_STATES, JobRecord, job_record
+from onward.records import FINISHED_STATES, BatchRecord, JobRecord, batch_record, job_record
 from onward.stores._cancels import CancelWatchers
 from onward.stores._common import filter_sql
 from onward.stores.base import FinishedCount, JobFilter, PausedQueue, QueueReady, StateCount
-from onward.stores.sqlite import sql
+from onward.stores.sqlite import batch_sql, sql
 from onward.stores.sqlite.connection import SQLiteConnections
 
 if TYPE_CHECKING:
@@ -38,6 +38,14 @@ class SQLiteAdmin(CancelWatchers, SQLiteConnections):
 
     def _children(self, job_id: str) -> tuple[str, ...]:
         return tuple(r[0] for r in self._exec(sql.CHILDREN, (job_id,)).fetchall())
+
+    def get_batch(self, batch_id: str) -> BatchRecord:
+        row = self._exec(batch_sql.SELECT_BATCH, (batch_id,)).fetchone()
+        if row is None:
+            raise KeyError(batch_id)
+        members = tuple(r[0] for r in self._exec(batch_sql.BATCH_MEMBERS, (batch_id,)).fetchall())
+        callbacks = tuple(r[0] for r in self._exec(batch_sql.BATCH_CALLBACKS, (batch_id,)).fetchall())
+        return batch_record(row, members, callbacks)
 
     def list_jobs(self, where: JobFilter) -> list[JobRecord]:
         clause, params = filter_sql(where, "?", state_sql=sql.STATE_SQL)

@@ -36,6 +36,16 @@ def migrate(conn: sqlite3.Connection) -> None:
 
 
 def _statements(script: str) -> list[str]:
-    """The statements of a migration file (``;``-separated; comments are ``--`` lines)."""
-    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    """The statements of a migration file (comments are ``--`` lines); a trigger's body,
+    whose statements end in ``;`` too, stays whole."""
+    statements, pending = [], ""
+    for line in script.splitlines():
+        if line.lstrip().startswith("--"):
+            continue
+        pending += line + "\n"
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip().rstrip(";"))
+            pending = ""
+    if pending.strip():
+        statements.append(pending.strip().rstrip(";"))
+    return [s for s in statements if s]

@@ -14,7 +14,7 @@ GUARD = " WHERE id = ? AND state = 'running' AND lease_token = ?"
 INSERT = (
     "INSERT INTO onward_jobs (id, job_class, queue, priority, args, kwargs, state, max_attempts,"
     " max_resumptions, scheduled_at, enqueued_at, unique_key, parent_id, trace_context, schedule_key, scheduled_for,"
-    " run_timeout) VALUES (?, ?, ?, ?, ?, ?, 'enqueued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " run_timeout, batch_id) VALUES (?, ?, ?, ?, ?, ?, 'enqueued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 LATEST_WITH_KEY = "SELECT id, state FROM onward_jobs WHERE unique_key = ? ORDER BY seq DESC LIMIT 1"

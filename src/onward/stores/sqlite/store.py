@@ -16,11 +16,11 @@ from onward import lifecycle
 from onward.errors import ConfigurationError, LeaseLost
 from onward.lifecycle import KeyUse, Verdict
 from onward.stores._common import chunk_sizes, claimed_from_row
-from onward.stores.base import Checkpoint, Claimed, Completion, NewJob, Renewal, TakenBack
+from onward.stores.base import Checkpoint, Claimed, Completion, Inserter, NewBatch, NewJob, Renewal, TakenBack
 from onward.stores.sqlite import sql
 from onward.stores.sqlite.admin import SQLiteAdmin
 from onward.stores.sqlite.connection import SQLiteConnections
-from onward.stores.sqlite.inserts import insert_jobs, insert_params, key_use
+from onward.stores.sqlite.inserts import insert_batches, insert_jobs, insert_params, key_use
 from onward.stores.sqlite.schedules import SQLiteSchedules
 from onward.stores.sqlite.wake import WalWatch, watch
 
@@ -45,18 +45,20 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         return f"SQLiteStore({self.url!r})"
 
     # -- enqueueing -----------------------------------------------------------------------
-    def enqueue(self, jobs: Sequence[NewJob]) -> list[str]:
+    def enqueue(self, jobs: Sequence[NewJob], batches: Sequence[NewBatch] = ()) -> list[str]:
         now = self.clock()
-        if len(jobs) == 1 and jobs[0].unique_key is None:
+        if len(jobs) == 1 and jobs[0].unique_key is None and not batches:
             self._exec_write(sql.INSERT, insert_params(jobs[0], now, None))
             ids = [jobs[0].id]
         else:
             with self._write() as conn:
                 ids = insert_jobs(conn, jobs, now, None)
+                if batches:
+                    ids += insert_batches(conn, batches, now)
         self._notify()
         return ids
 
-    def join_transaction(self, connection: Any) -> Callable[[Sequence[NewJob]], list[str]]:
+    def join_transaction(self, connection: Any) -> Inserter:
         raise ConfigurationError(
             f"onward.transaction() needs the PostgreSQL store, but the store is {self.url}; connect with"
             " onward.connect('postgresql://...') (on SQLite, enqueue after your transaction commits)"
@@ -126,24 +128,35 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         checkpoint: Checkpoint,
         children: Sequence[NewJob],
         continuation_error: str | None,
+        batches: Sequence[NewBatch] = (),
+        *,
+        member: bool = False,
     ) -> list[str]:
         now = self.clock()
         params = (now, result, checkpoint.steps, checkpoint.job_state, continuation_error, job_id, token)
-        if not children:
+        if not children and not batches:
             _guarded(self._exec_write(sql.COMPLETE, params).rowcount, job_id)
+            if member:
+                self._notify()
             return []
         with self._write() as conn:
             _guarded(conn.execute(sql.COMPLETE, params).rowcount, job_id)
             ids = insert_jobs(conn, children, now, job_id)
+            if batches:
+                ids += insert_batches(conn, batches, now)
         self._notify()
         return ids
 
-    def commit_continuations(self, job_id: str, children: Sequence[NewJob], error: str | None) -> list[str] | None:
+    def commit_continuations(
+        self, job_id: str, children: Sequence[NewJob], error: str | None, batches: Sequence[NewBatch] = ()
+    ) -> list[str] | None:
         now = self.clock()
         with self._write() as conn:
             if conn.execute(sql.SET_CONTINUATION_ERROR, (error, job_id)).rowcount == 0:
                 return None
             ids = insert_jobs(conn, children, now, job_id) if error is None else []
+            if error is None and batches:
+                ids += insert_batches(conn, batches, now)
         if ids:
             self._notify()
         return ids
@@ -155,7 +168,7 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         with self._write() as conn:
             written = _complete_in(conn, done, now)
             inserted = _insert_children(conn, done, written, now)
-        if inserted:
+        if inserted or any(c.member for c in done):
             self._notify()
         return {c.id for c in done} - written
 
@@ -172,7 +185,7 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
                     _take_back(conn, r, now, lifecycle.PROCESS_DIED_ERROR)
                 else:
                     conn.execute(sql.UNCLAIM + sql.AND_WORKER, (now, r["id"], r["lease_token"], worker_id))
-        if rows or inserted:
+        if rows or inserted or any(c.member for c in succeeded):
             self._notify()
         return changed + len(rows)
 
@@ -211,10 +224,21 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         _guarded(self._exec_write(sql.REQUEUE, params).rowcount, job_id)
         self._notify()
 
-    def fail(self, job_id: str, token: str, checkpoint: Checkpoint, error: str, discard: bool = False) -> None:
+    def fail(
+        self,
+        job_id: str,
+        token: str,
+        checkpoint: Checkpoint,
+        error: str,
+        discard: bool = False,
+        *,
+        member: bool = False,
+    ) -> None:
         state = "discarded" if discard else "failed"
         params = (state, self.clock(), checkpoint.steps, checkpoint.job_state, error, job_id, token)
         _guarded(self._exec_write(sql.FAIL, params).rowcount, job_id)
+        if member:
+            self._notify()
 
     def release(self, job_id: str, token: str) -> None:
         now = self.clock()
