@@ -122,7 +122,7 @@ class Journal:
         cp = done.checkpoint
         line = (
             f'["c",{_quote(done.id)},{_quote(done.token)},{_quote(done.result)},{_maybe(cp.steps)},'
-            f'{_maybe(cp.job_state)},{"true" if cp.progressed else "false"},{_maybe(done.continuation_error)}]\n'
+            f"{_maybe(cp.job_state)},{'true' if cp.progressed else 'false'},{_maybe(done.continuation_error)}]\n"
         )
         self._write(done.id, _encode(line))
 
