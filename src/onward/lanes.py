@@ -293,6 +293,8 @@ class Lanes:
             except Exception as exc:  # the store failed: the lease is no longer renewed and will expire
                 log.error("job %s timed out; could not record it: %s", execution.job_id, exc)
                 outcome = str(Outcome.LOST)
+            if self._journal is not None:
+                self._journal.ended(execution.job_id)
             with self._lock:
                 recycle = self._ended(outcome)
             if recycle:

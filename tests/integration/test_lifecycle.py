@@ -67,6 +67,37 @@ def test_each_store_applies_the_lost_lease_decision(
     assert again.resumed == (verdict == Verdict.RESUME)
 
 
+@pytest.mark.parametrize("how", ["release", "take_over"])
+@pytest.mark.parametrize(("case", "verdict", "limit"), LOST_LEASE_CASES)
+def test_a_graceful_release_and_a_takeover_decide_as_a_lost_lease(
+    store: Store, how: str, case: tuple[bool, int, int, int, int | None], verdict: Verdict, limit: bool
+) -> None:
+    progressed, attempts, max_attempts, resumptions, max_resumptions = case
+    job = NewJob("job-1", "jobs_core:Echo", "default", 0, "[]", "{}", max_attempts, max_resumptions)
+    store.enqueue([job])
+    [claimed] = store.claim("w", None, 30.0, 1)
+    store.save_checkpoint(claimed.id, claimed.lease_token, Checkpoint(STEPS, "{}", progressed))
+    rawsql.execute(
+        store, "UPDATE onward_jobs SET attempts = ?, resumptions = ? WHERE id = ?", (attempts, resumptions, job.id)
+    )
+    if how == "release":
+        store.release(claimed.id, claimed.lease_token)
+        error = lifecycle.STOPPED_ERROR
+    else:
+        assert store.take_over("w", [(claimed.id, claimed.lease_token)], []) == 1
+        error = lifecycle.PROCESS_DIED_ERROR
+    record = store.get(job.id)
+    if verdict == Verdict.FAIL:
+        assert record.state == "failed"
+        assert record.error == (lifecycle.resume_limit_error(max_resumptions or 0) if limit else error)
+        return
+    assert record.state == "enqueued"
+    assert record.resumptions == resumptions + (verdict == Verdict.RESUME)
+    [again] = store.claim("w", None, 30.0, 1)
+    assert again.attempts == attempts + (verdict == Verdict.RETRY)
+    assert again.resumed == (verdict == Verdict.RESUME)
+
+
 # (fatal, discard, retryable, progressed, resume_after_progress, attempts, max_attempts, resumptions, max_resumptions)
 ERROR_CASES = [
     ((True, True, True, True, True, 1, 3, 0, None), Verdict.FAIL, False),
