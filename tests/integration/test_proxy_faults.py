@@ -1,4 +1,4 @@
-"""Connection faults between workers and PostgreSQL (docs/reliability-values.md).
+"""Connection faults between workers and PostgreSQL (docs/reliability.md).
 
 Worker processes reach the server through a proxy (tests/faultproxy.py) that drops, stalls
 and half-closes their connections at random moments, refuses some new ones, and drops the
