@@ -9,13 +9,15 @@ Part of :class:`onward.admin.Admin` (``onward show BATCH_ID``, the dashboard's b
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from onward.errors import OnwardError
+from onward.lifecycle import CancelEffect
 from onward.records import BatchRecord, JobRecord
 from onward.stores.base import Store
 
-__all__ = ["BatchAdmin", "BatchNotFound", "BatchView"]
+__all__ = ["BatchAdmin", "BatchCancelled", "BatchNotFound", "BatchView", "cancel_members"]
 
 #: Members shown per page.
 MEMBERS_PER_PAGE = 50
@@ -45,6 +47,34 @@ class BatchView:
         return self.record.progress
 
 
+@dataclass(frozen=True, slots=True)
+class BatchCancelled:
+    """What cancelling a batch did: its record afterwards, and how many members were
+    ``cancelled`` at once, were ``asked`` to stop (running), or were already ``finished``."""
+
+    record: BatchRecord
+    cancelled: int
+    asked: int
+    finished: int
+
+
+def cancel_members(store: Store, batch_id: str) -> BatchCancelled:
+    """Cancel every unfinished member of the batch (``KeyError`` if there is none): each
+    as ``onward.cancel`` would, an enqueued one at once, a running one by a request."""
+    effects: Counter[CancelEffect] = Counter()
+    for job_id in store.get_batch(batch_id).job_ids:
+        try:
+            effects[store.cancel_job(job_id)] += 1
+        except KeyError:  # purged
+            continue
+    return BatchCancelled(
+        store.get_batch(batch_id),
+        cancelled=effects[CancelEffect.CANCEL],
+        asked=effects[CancelEffect.REQUEST],
+        finished=effects[CancelEffect.NONE],
+    )
+
+
 class BatchAdmin:
     """The batch queries of :class:`onward.admin.Admin`."""
 
@@ -61,6 +91,13 @@ class BatchAdmin:
         start = (page - 1) * per_page
         members = self._records(record.job_ids[start : start + per_page])
         return BatchView(record, members, page, pages, self._records(record.callback_ids))
+
+    def cancel_batch(self, batch_id: str) -> BatchCancelled:
+        """Cancel every unfinished member of the batch; ``BatchNotFound``."""
+        try:
+            return cancel_members(self.store, batch_id.strip())
+        except KeyError:
+            raise BatchNotFound(f"no batch with id {batch_id!r}") from None
 
     def is_batch(self, batch_id: str) -> bool:
         """Whether the store has a batch with this id."""

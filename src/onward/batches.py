@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any
 
 from onward import collecting, connecting, events
+from onward.admin_batches import cancel_members
 from onward.collecting import Collector
 from onward.errors import OnwardError
 from onward.ids import new_id
@@ -105,6 +106,12 @@ class Batch:
     def record(self) -> BatchRecord:
         """The batch as stored now (``KeyError`` before its block committed)."""
         return (self._store or connecting.default()).get_batch(self.id)
+
+    def cancel(self) -> BatchRecord:
+        """Cancel every unfinished member (each as ``onward.cancel`` would: an enqueued one
+        at once, a running one stops at its next checkpoint) and return the batch's record;
+        ``KeyError`` before its block committed."""
+        return cancel_members(self._store or connecting.default(), self.id).record
 
 
 def _store_batches(store: Store, pending: Collector, stored: NewBatch) -> None:

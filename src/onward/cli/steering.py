@@ -68,11 +68,19 @@ def discard(job_id: str, database_url: str | None) -> None:
 def cancel(job_ids: tuple[str, ...], database_url: str | None) -> None:
     """Cancel jobs: an enqueued one at once (it never runs); a running one stops at its next
     step boundary or checkpoint and ends as cancelled, keeping its progress. A finished job
-    is left as it is. Exits 1 if an ID names no job.
+    is left as it is. A batch id cancels every unfinished member of the batch. Exits 1 if
+    an ID names no job or batch.
     """
     unknown = False
     with admin_for(database_url) as admin:
         for job_id in job_ids:
+            if admin.is_batch(job_id):
+                done = admin.cancel_batch(job_id)
+                click.echo(
+                    f"batch {done.record.id}: {done.cancelled} member(s) cancelled, {done.asked} running asked to"
+                    f" stop, {done.finished} already finished."
+                )
+                continue
             try:
                 effect, job = admin.cancel_job(job_id)
             except KeyError as exc:
