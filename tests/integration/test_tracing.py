@@ -119,3 +119,45 @@ def test_neither_metrics_nor_tracing_is_imported_unless_turned_on(
     )
     result = subprocess.run([sys.executable, "-c", script], env=subprocess_env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_batch_s_callback_is_in_the_trace_of_the_code_that_opened_the_batch(
+    store: Store, spans: InMemorySpanExporter, provider: TracerProvider
+) -> None:
+    import onward
+    from jobs_batches import Callback, Member
+
+    with provider.get_tracer("app").start_as_current_span("POST /albums") as request:
+        batch = onward.batch()
+        with batch:
+            Member.perform_later(1)
+            Member.perform_later(2)
+            batch.on_success(Callback, "publish")
+    assert drain() == 3
+    finished = spans.get_finished_spans()
+    assert {s.context.trace_id for s in finished} == {request.get_span_context().trace_id}
+    consumers = [s for s in by_name(spans)["default process"] if s.attributes]
+    [callback] = [s for s in consumers if s.attributes and s.attributes["onward.job_class"] == "jobs_batches:Callback"]
+    producer = parent_of(callback, finished)
+    assert producer.kind == SpanKind.PRODUCER
+    assert parent_of(producer, finished).name == "POST /albums"
+
+
+def test_a_tick_s_job_is_traced_from_the_scheduler_s_producer_span(store: Store, spans: InMemorySpanExporter) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import onward
+    from jobs_schedules import Tick
+    from onward.testing import run_schedules
+
+    onward.schedule("traced-tick", Tick, every=60)
+    start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    run_schedules(start)  # first seen: ticks from here on
+    [handle] = run_schedules(start + timedelta(minutes=1))
+    drain()
+    finished = spans.get_finished_spans()
+    mine = [s for s in finished if s.attributes and s.attributes.get("messaging.message.id") == handle.id]
+    [consumer] = [s for s in mine if s.kind == SpanKind.CONSUMER]
+    producer = parent_of(consumer, finished)
+    assert producer.kind == SpanKind.PRODUCER
+    assert producer.context.trace_id == consumer.context.trace_id
