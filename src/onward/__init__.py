@@ -14,6 +14,7 @@ from onward.errors import (
     UnadvanceableCursor,
 )
 from onward.job import Args, Job, JobHandle
+from onward.limits import Throttle
 from onward.records import JobRecord, State, StepRecord
 from onward.retry import Retry
 from onward.schedules import Schedule, schedule
@@ -36,6 +37,7 @@ __all__ = [
     "transaction",
     "JobHandle",
     "Retry",
+    "Throttle",
     "Step",
     "iterate",
     # periodic jobs

@@ -16,6 +16,7 @@ from onward import collecting, connecting, events, perform_now, serialization, t
 from onward.errors import SerializationError
 from onward.handles import JobHandle
 from onward.ids import new_id, new_ids
+from onward.limits import Throttle, check_class_limits, check_limit_key
 from onward.options import NO_OPTIONS, Options
 from onward.registry import job_path, load_job_class
 from onward.retry import Retry
@@ -59,6 +60,9 @@ class Configured:
         opts = self.options
         job_id = job_id or new_id()
         queue = opts.queue or cls.queue
+        limited = cls.concurrency is not None or cls.throttle is not None
+        limit_key = check_limit_key(cls, cls().limit_key(*args, **kwargs)) if limited else None
+        throttle = cls.throttle
         return NewJob(
             id=job_id,
             job_class=path,
@@ -73,6 +77,10 @@ class Configured:
             unique_key=key,
             fresh=opts.fresh,
             trace_context=tracing.inject(queue, path, job_id) if tracing.inject is not None else None,
+            limit_key=limit_key,
+            concurrency=cls.concurrency if limited else None,
+            throttle_limit=throttle.limit if limited and throttle is not None else None,
+            throttle_per=throttle.per if limited and throttle is not None else None,
         )
 
     def perform_later(self, *args: Any, **kwargs: Any) -> JobHandle:
@@ -138,6 +146,8 @@ class Job:
     max_run_time: ClassVar[float | None] = None
     max_resumptions: ClassVar[int | None] = None
     resume_errors_after_advancing: ClassVar[bool] = True
+    concurrency: ClassVar[int | None] = None  # running at once, per limit key
+    throttle: ClassVar[Throttle | None] = None  # started per sliding window, per limit key
 
     # set on the instance that runs
     id: str
@@ -164,6 +174,7 @@ class Job:
             raise TypeError(f"{name}.discard_on must be a tuple of exception classes, got {cls.discard_on!r}")
         if not isinstance(cls.checkpoint_interval, (int, float)) or cls.checkpoint_interval < 0:
             raise TypeError(f"{name}.checkpoint_interval must be seconds >= 0, got {cls.checkpoint_interval!r}")
+        check_class_limits(cls, cls.concurrency, cls.throttle)
 
     def perform(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__qualname__} must define perform()")
@@ -175,6 +186,11 @@ class Job:
     def unique_key(self, *args: Any, **kwargs: Any) -> str | None:
         """A key making this job unique while enqueued or running; ``None``: not unique."""
         return None
+
+    def limit_key(self, *args: Any, **kwargs: Any) -> str:
+        """The key ``concurrency`` and ``throttle`` count per (default: the class's path);
+        jobs of different classes with the same key share the count."""
+        return job_path(type(self))
 
     def step(
         self, name: str, fn: Callable[..., Any] | None = None, *, start: Any = None, isolated: bool = False

@@ -101,6 +101,7 @@ class JobRecord:
     worker_id: str | None = None
     schedule_key: str | None = None  # the schedule that enqueued this job
     scheduled_for: datetime | None = None  # and the tick it was enqueued for
+    limit_key: str | None = None  # the key its class's concurrency and throttle count per
     _store: Store | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -187,6 +188,7 @@ def job_record(row: Mapping[str, Any], children: tuple[str, ...], store: Store |
         worker_id=row["worker_id"] if state == State.RUNNING else None,
         schedule_key=row["schedule_key"],
         scheduled_for=to_datetime(row["scheduled_for"]),
+        limit_key=row["limit_key"],
         _store=store,
     )
 

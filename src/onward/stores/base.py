@@ -41,6 +41,10 @@ class NewJob:
     trace_context: str | None = None  # W3C trace context of where it was enqueued (onward.tracing)
     schedule_key: str | None = None
     scheduled_for: float | None = None
+    limit_key: str | None = None  # set only for a class with ``concurrency`` or ``throttle``
+    concurrency: int | None = None
+    throttle_limit: int | None = None
+    throttle_per: float | None = None  # seconds
 
 
 @dataclass(frozen=True, slots=True)

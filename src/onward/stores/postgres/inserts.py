@@ -63,6 +63,10 @@ def job_params(job: NewJob) -> tuple[Any, ...]:
         job.trace_context,
         job.schedule_key,
         job.scheduled_for,
+        job.limit_key,
+        job.concurrency,
+        job.throttle_limit,
+        job.throttle_per,
     )
 
 
@@ -98,6 +102,10 @@ def insert_jobs(
             job.trace_context,
             job.schedule_key,
             job.scheduled_for,
+            job.limit_key,
+            job.concurrency,
+            job.throttle_limit,
+            job.throttle_per,
         )
         conn.execute(sql.INSERT_ONE, params)
         return [job.id]
@@ -138,6 +146,10 @@ def insert_jobs(
                 job.trace_context,
                 job.schedule_key,
                 job.scheduled_for,
+                job.limit_key,
+                job.concurrency,
+                job.throttle_limit,
+                job.throttle_per,
                 job.unique_key,
             ),
         )
@@ -164,6 +176,10 @@ def job_rows(jobs: Sequence[NewJob]) -> str:
                 j.trace_context,
                 j.schedule_key,
                 j.scheduled_for,
+                j.limit_key,
+                j.concurrency,
+                j.throttle_limit,
+                j.throttle_per,
             )
             for j in jobs
         ],

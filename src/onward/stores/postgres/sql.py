@@ -34,16 +34,21 @@ CLAIM_COLUMNS = CLAIMED_COLUMNS + ", scheduled_at, seq"  # the last two order th
 # prepared statement is the right one for every call and it plans the claim only once.
 _CLAIM = (
     "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)),"
-    " ready AS (SELECT seq FROM onward_jobs WHERE state = 'enqueued' AND scheduled_at <= now(){queue}"
-    " ORDER BY {order} LIMIT {limit} FOR UPDATE SKIP LOCKED),"
+    " ready AS (SELECT seq, limit_key FROM onward_jobs WHERE state = 'enqueued' AND held_until IS NULL"
+    " AND scheduled_at <= now(){queue} ORDER BY {order} LIMIT {limit} FOR UPDATE SKIP LOCKED),"
     " claimed AS (UPDATE onward_jobs AS j SET state = 'running', lease_token = gen_random_uuid()::text,"
     " worker_id = %s, lease_timeout = %s, lease_expires_at = now() + make_interval(secs => %s), started_at = now(),"
     " attempts = j.attempts + 1 - j.resume_pending::int, progressed = false"
-    " FROM relaxed WHERE j.seq = ANY(ARRAY(SELECT seq FROM ready))"
+    " FROM relaxed WHERE j.seq = ANY(ARRAY(SELECT seq FROM ready WHERE limit_key IS NULL))"
     f" RETURNING {', '.join('j.' + c for c in CLAIM_COLUMNS.split(', '))})"
     f" SELECT {', '.join('c.' + c for c in CLAIM_COLUMNS.split(', '))},"
-    " CASE WHEN c.id IS NULL THEN (SELECT extract(epoch FROM min(scheduled_at) - now()) FROM onward_jobs"
-    " WHERE state = 'enqueued' AND scheduled_at > now(){queue}) END"
+    " CASE WHEN c.id IS NULL THEN least((SELECT extract(epoch FROM min(scheduled_at) - now()) FROM onward_jobs"
+    " WHERE state = 'enqueued' AND scheduled_at > now(){queue}), (SELECT extract(epoch FROM min(held_until) - now())"
+    " FROM onward_jobs WHERE state = 'enqueued' AND held_until < 'infinity'{queue})) END,"
+    # Whether jobs with limits were among the first ready ones, or held ones are due again: then
+    # ``limits.claim_limited`` claims them with their limits applied.
+    " EXISTS (SELECT 1 FROM ready WHERE limit_key IS NOT NULL) OR EXISTS (SELECT 1 FROM onward_jobs"
+    " WHERE state = 'enqueued' AND held_until <= now())"
     " FROM (SELECT) AS one LEFT JOIN claimed AS c ON true ORDER BY c.priority, c.scheduled_at, c.seq"
 )
 _CLAIM_KINDS = {
@@ -59,7 +64,7 @@ _claim_sql: dict[tuple[str, int], str] = {}
 def claim_sql(kind: str, limit: int) -> str:
     """The claim statement for ``kind`` (``any``, ``one`` or ``many`` queues) and ``limit``.
     Parameters: the queue filter (none, a queue, a list of queues), worker id, lease timeout
-    twice, then the queue filter again (for the next due time)."""
+    twice, then the queue filter twice again (for the next due time)."""
     key = (kind, int(limit))
     found = _claim_sql.get(key)
     if found is None:
@@ -75,8 +80,13 @@ ADVANCE_WAITING = (
     " WHERE state = 'enqueued' AND scheduled_at > now()"
 )
 
-NEXT_DUE_ANY = "SELECT extract(epoch FROM min(scheduled_at) - now()) FROM onward_jobs WHERE state = 'enqueued'"
-NEXT_DUE_QUEUES = NEXT_DUE_ANY + " AND queue = ANY(%s)"
+_NEXT_DUE = (
+    "SELECT extract(epoch FROM least((SELECT min(scheduled_at) FROM onward_jobs WHERE state = 'enqueued'"
+    " AND held_until IS NULL{queue}), (SELECT min(held_until) FROM onward_jobs WHERE state = 'enqueued'"
+    " AND held_until < 'infinity'{queue})) - now())"
+)
+NEXT_DUE_ANY = _NEXT_DUE.format(queue="")
+NEXT_DUE_QUEUES = _NEXT_DUE.format(queue=" AND queue = ANY(%s)")
 
 
 # Statements over many jobs take their rows as one JSON array of arrays: encoding it is a
@@ -130,21 +140,25 @@ _ARRAYS = (
     "(SELECT e->>0 AS id, e->>1 AS job_class, e->>2 AS queue, (e->>3)::int AS priority, e->>4 AS args,"
     " e->>5 AS kwargs, (e->>6)::int AS max_attempts, (e->>7)::int AS max_resumptions,"
     " (e->>8)::float8 AS delay, (e->>9)::float8 AS run_at, e->>10 AS trace_context, e->>11 AS schedule_key,"
-    " to_timestamp((e->>12)::float8) AS scheduled_for, ord"
+    " to_timestamp((e->>12)::float8) AS scheduled_for, e->>13 AS limit_key, (e->>14)::int AS limit_concurrency,"
+    " (e->>15)::int AS throttle_limit, (e->>16)::float8 AS throttle_per, ord"
     " FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS r(e, ord)) AS c"
 )
 _INSERT_COLUMNS = (
     "INSERT INTO onward_jobs (id, job_class, queue, priority, args, kwargs, state, max_attempts,"
-    " max_resumptions, scheduled_at, enqueued_at, parent_id, trace_context, schedule_key, scheduled_for)"
+    " max_resumptions, scheduled_at, enqueued_at, parent_id, trace_context, schedule_key, scheduled_for,"
+    " limit_key, limit_concurrency, throttle_limit, throttle_per)"
 )
+_LIMIT_VALUES = " c.limit_key, c.limit_concurrency, c.throttle_limit, c.throttle_per"
 _NOTIFY_NEW = f"SELECT pg_notify('{CHANNEL}', queue) FROM (SELECT DISTINCT queue FROM new) AS q"
 
 INSERT_BATCH = (
     f"WITH new AS ({_INSERT_COLUMNS} SELECT c.id, c.job_class, c.queue, c.priority, c.args, c.kwargs,"
     " 'enqueued', c.max_attempts, c.max_resumptions,"
     " coalesce(to_timestamp(c.run_at), b.base + make_interval(secs => c.delay)), b.base, %s, c.trace_context,"
-    " c.schedule_key, c.scheduled_for"
-    f" FROM (SELECT coalesce(%s::timestamptz, now()) AS base) AS b CROSS JOIN {_ARRAYS}"
+    " c.schedule_key, c.scheduled_for,"
+    + _LIMIT_VALUES
+    + f" FROM (SELECT coalesce(%s::timestamptz, now()) AS base) AS b CROSS JOIN {_ARRAYS}"
     f" ORDER BY c.ord RETURNING queue) {_NOTIFY_NEW}"
 )
 
@@ -153,7 +167,8 @@ INSERT_BATCH = (
 INSERT_ONE = (
     f"WITH new AS ({_INSERT_COLUMNS} VALUES (%s, %s, %s, %s::int, %s, %s, 'enqueued', %s::int, %s::int,"
     " coalesce(to_timestamp(%s::float8), coalesce(%s::timestamptz, now()) + make_interval(secs => %s::float8)),"
-    f" coalesce(%s::timestamptz, now()), %s, %s, %s, to_timestamp(%s::float8)) RETURNING queue) {_NOTIFY_NEW}"
+    " coalesce(%s::timestamptz, now()), %s, %s, %s, to_timestamp(%s::float8), %s, %s::int, %s::int, %s::float8)"
+    f" RETURNING queue) {_NOTIFY_NEW}"
 )
 
 COMPLETE_WITH_CHILDREN = (
@@ -161,7 +176,9 @@ COMPLETE_WITH_CHILDREN = (
     f" new AS ({_INSERT_COLUMNS} SELECT c.id, c.job_class, c.queue, c.priority, c.args, c.kwargs,"
     " 'enqueued', c.max_attempts, c.max_resumptions,"
     " coalesce(to_timestamp(c.run_at), done.finished_at + make_interval(secs => c.delay)), done.finished_at, %s,"
-    f" c.trace_context, c.schedule_key, c.scheduled_for FROM {_ARRAYS} CROSS JOIN done ORDER BY c.ord RETURNING queue),"
+    " c.trace_context, c.schedule_key, c.scheduled_for,"
+    + _LIMIT_VALUES
+    + f" FROM {_ARRAYS} CROSS JOIN done ORDER BY c.ord RETURNING queue),"
     f" notified AS ({_NOTIFY_NEW})"
     " SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM notified)"
 )
@@ -216,7 +233,8 @@ SELECT_JOB = (
 LATEST_WITH_KEY = "SELECT id, state FROM onward_jobs WHERE unique_key = %s ORDER BY seq DESC LIMIT 1"
 INSERT_KEYED = (
     f"{_INSERT_COLUMNS[:-1]}, unique_key) VALUES (%s, %s, %s, %s, %s, %s, 'enqueued', %s, %s,"
-    " coalesce(%s, %s + make_interval(secs => %s)), %s, %s, %s, %s, to_timestamp(%s::float8), %s)"
+    " coalesce(%s, %s + make_interval(secs => %s)), %s, %s, %s, %s, to_timestamp(%s::float8),"
+    " %s, %s::int, %s::int, %s::float8, %s)"
 )
 RERUN_FAILED = (
     "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = false,"
@@ -228,8 +246,9 @@ RERUN_FAILED = (
 # at once, in one transaction.
 INSERT_NOW = (
     "INSERT INTO onward_jobs (id, job_class, queue, priority, args, kwargs, state, max_attempts,"
-    " max_resumptions, scheduled_at, enqueued_at, unique_key, trace_context, schedule_key, scheduled_for)"
-    " VALUES (%s, %s, %s, %s, %s, %s, 'enqueued', %s, %s, now(), now(), %s, %s, %s, to_timestamp(%s::float8))"
+    " max_resumptions, scheduled_at, enqueued_at, unique_key, trace_context, schedule_key, scheduled_for,"
+    " limit_key, limit_concurrency, throttle_limit, throttle_per) VALUES (%s, %s, %s, %s, %s, %s, 'enqueued', %s, %s,"
+    " now(), now(), %s, %s, %s, to_timestamp(%s::float8), %s, %s::int, %s::int, %s::float8)"
 )
 RESET_ATTEMPTS = "UPDATE onward_jobs SET attempts = 0, resume_pending = false WHERE id = %s"
 START_NOW = (
@@ -245,7 +264,7 @@ COUNTS = "SELECT queue, state, count(*) FROM onward_jobs GROUP BY queue, state"
 # Ready jobs per queue, for the dashboard's Prometheus gauges (the partial index of waiting jobs).
 READY_BY_QUEUE = (
     "SELECT queue, count(*), min(scheduled_at) FROM onward_jobs"
-    " WHERE state = 'enqueued' AND scheduled_at <= now() GROUP BY queue"
+    " WHERE state = 'enqueued' AND held_until IS NULL AND scheduled_at <= now() GROUP BY queue"
 )
 FINISHED_PER_MINUTE = (
     "SELECT floor(extract(epoch FROM now() - finished_at) / 60)::int AS ago, state, count(*)"
@@ -341,3 +360,55 @@ RESUME_SCHEDULE = (
     "UPDATE onward_schedules SET ticked_through = CASE WHEN paused THEN greatest(ticked_through, now())"
     " ELSE ticked_through END, paused = false, paused_at = NULL WHERE key = %s"
 )
+
+
+# -- limits (see ``limits.py``) ------------------------------------------------------------------
+#: First key of the advisory locks on limit keys: a claim deciding about a key holds it
+#: exclusively (trying, never waiting); the trigger that gives a slot back takes it shared.
+LIMIT_LOCK_CLASS = 7237240
+LIMIT_NOW = "SELECT extract(epoch FROM clock_timestamp())::float8, set_config('synchronous_commit', 'off', true)"
+UNHOLD_DUE = "UPDATE onward_jobs SET held_until = NULL WHERE state = 'enqueued' AND held_until <= to_timestamp(%s)"
+_LIMIT_CANDIDATES = (
+    "SELECT seq, limit_key, limit_concurrency, throttle_limit, throttle_per FROM onward_jobs"
+    " WHERE state = 'enqueued' AND held_until IS NULL AND scheduled_at <= to_timestamp(%s){queue}"
+    " ORDER BY {order} LIMIT %s FOR UPDATE SKIP LOCKED"
+)
+LIMIT_CANDIDATES = {
+    "any": _LIMIT_CANDIDATES.format(queue="", order="priority, scheduled_at, seq"),
+    "one": _LIMIT_CANDIDATES.format(queue=" AND queue = %s", order="queue, priority, scheduled_at, seq"),
+    "many": _LIMIT_CANDIDATES.format(queue=" AND queue = ANY(%s)", order="priority, scheduled_at, seq"),
+}
+TRY_LOCK_KEY = f"SELECT pg_try_advisory_xact_lock({LIMIT_LOCK_CLASS}, hashtext(%s))"
+RUNNING_WITH_KEY = "SELECT count(*) FROM onward_jobs WHERE state = 'running' AND limit_key = %s"
+STARTS_WITH_KEY = (
+    "SELECT extract(epoch FROM started_at)::float8 FROM onward_limit_starts"
+    " WHERE limit_key = %s AND started_at > to_timestamp(%s) ORDER BY started_at"
+)
+# Every ready job of the key that the same numbers hold back, but those another claim has locked.
+HOLD_FOR_SLOT = (
+    "UPDATE onward_jobs SET held_until = 'infinity' WHERE seq IN (SELECT seq FROM onward_jobs WHERE limit_key = %s"
+    " AND state = 'enqueued' AND held_until IS NULL AND scheduled_at <= to_timestamp(%s) AND limit_concurrency <= %s"
+    " FOR UPDATE SKIP LOCKED)"
+)
+HOLD_FOR_WINDOW = (
+    "UPDATE onward_jobs SET held_until = to_timestamp(%s) WHERE seq IN (SELECT seq FROM onward_jobs"
+    " WHERE limit_key = %s AND state = 'enqueued' AND held_until IS NULL AND scheduled_at <= to_timestamp(%s)"
+    " AND throttle_per = %s AND throttle_limit <= %s FOR UPDATE SKIP LOCKED)"
+)
+UNHOLD_FOR_SLOT = (
+    "UPDATE onward_jobs SET held_until = NULL WHERE seq IN (SELECT seq FROM onward_jobs WHERE limit_key = %s"
+    " AND state = 'enqueued' AND held_until = 'infinity' ORDER BY priority, scheduled_at, seq LIMIT %s"
+    " FOR UPDATE SKIP LOCKED)"
+)
+CLAIM_SEQS = (
+    "UPDATE onward_jobs SET state = 'running', lease_token = gen_random_uuid()::text, worker_id = %s,"
+    " lease_timeout = %s, lease_expires_at = to_timestamp(%s) + make_interval(secs => %s),"
+    " started_at = to_timestamp(%s), attempts = attempts + 1 - resume_pending::int, progressed = false,"
+    f" held_until = NULL WHERE seq = ANY(%s) AND state = 'enqueued' RETURNING {CLAIM_COLUMNS}"
+)
+RECORD_STARTS = "INSERT INTO onward_limit_starts (limit_key, started_at) SELECT unnest(%s::text[]), to_timestamp(%s)"
+KEEP_WINDOW = (
+    "INSERT INTO onward_limit_windows AS w (limit_key, longest) VALUES (%s, %s)"
+    " ON CONFLICT (limit_key) DO UPDATE SET longest = greatest(w.longest, excluded.longest) RETURNING longest"
+)
+PRUNE_STARTS = "DELETE FROM onward_limit_starts WHERE limit_key = %s AND started_at <= to_timestamp(%s)"

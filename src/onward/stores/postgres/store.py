@@ -30,6 +30,7 @@ from onward.stores.postgres import sql
 from onward.stores.postgres.admin import PostgresAdmin
 from onward.stores.postgres.connection import driver_connection
 from onward.stores.postgres.inserts import insert_jobs, job_params, job_rows, json_rows, key_use, lock_keys
+from onward.stores.postgres.limits import claim_limited
 from onward.stores.postgres.schedules import PostgresSchedules
 
 __all__ = ["PostgresStore"]
@@ -146,18 +147,22 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         if not queues:
             statement, params = sql.claim_sql("any", limit), lease
         elif len(queues) == 1:
-            statement, params = sql.claim_sql("one", limit), (queues[0], *lease, queues[0])
+            statement, params = sql.claim_sql("one", limit), (queues[0], *lease, queues[0], queues[0])
         else:
-            statement, params = sql.claim_sql("many", limit), (list(queues), *lease, list(queues))
+            many = list(queues)
+            statement, params = sql.claim_sql("many", limit), (many, *lease, many, many)
 
         def run(conn: psycopg.Connection[Any], attempt: int) -> list[Any]:
             return conn.execute(statement, params).fetchall()
 
-        rows = self._run(run, persist=False)
-        if rows and rows[0][0] is not None:
+        found = self._run(run, persist=False)
+        due, limited = (found[0][-2], found[0][-1]) if found else (None, False)
+        rows = found if found and found[0][0] is not None else []
+        if limited and len(rows) < limit:
+            rows += self._claim_limited(worker_id, queues, lease_timeout, limit - len(rows))
+        if rows or limited:  # (a key another claim was deciding about may have room: look again)
             self._idle.pop(key, None)
             return [claimed_from_row(r) for r in rows]
-        due = rows[0][-1] if rows else None
         wait = FALLBACK_POLL
         if due is not None:
             wait = max(0.0, min(wait, float(due)))
@@ -165,6 +170,15 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
             self._idle.clear()
         self._idle[key] = (generation, time.monotonic() + wait)
         return []
+
+    def _claim_limited(
+        self, worker_id: str, queues: Sequence[str] | None, lease_timeout: float, limit: int
+    ) -> list[Any]:
+        def run(conn: psycopg.Connection[Any], attempt: int) -> list[Any]:
+            with conn.transaction():
+                return claim_limited(conn, worker_id, queues, lease_timeout, limit)
+
+        return self._run(run, persist=False)
 
     def heartbeat(self, leases: Sequence[tuple[str, str]], lease_timeout: float) -> set[str]:
         if not leases:

@@ -34,6 +34,10 @@ def insert_params(job: NewJob, now: float, parent_id: str | None) -> tuple[Any, 
         job.trace_context,
         job.schedule_key,
         job.scheduled_for,
+        job.limit_key,
+        job.concurrency,
+        job.throttle_limit,
+        job.throttle_per,
     )
 
 

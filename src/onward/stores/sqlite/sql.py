@@ -13,8 +13,9 @@ GUARD = " WHERE id = ? AND state = 'running' AND lease_token = ?"
 
 INSERT = (
     "INSERT INTO onward_jobs (id, job_class, queue, priority, args, kwargs, state, max_attempts,"
-    " max_resumptions, scheduled_at, enqueued_at, unique_key, parent_id, trace_context, schedule_key, scheduled_for)"
-    " VALUES (?, ?, ?, ?, ?, ?, 'enqueued', ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " max_resumptions, scheduled_at, enqueued_at, unique_key, parent_id, trace_context, schedule_key, scheduled_for,"
+    " limit_key, limit_concurrency, throttle_limit, throttle_per)"
+    " VALUES (?, ?, ?, ?, ?, ?, 'enqueued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 LATEST_WITH_KEY = "SELECT id, state FROM onward_jobs WHERE unique_key = ? ORDER BY seq DESC LIMIT 1"
@@ -41,9 +42,23 @@ START_NOW = _TAKE + (
     " finished_at = NULL, attempts = attempts + 1 - resume_pending, progressed = 0"
     f" WHERE id = ? RETURNING {CLAIMED_COLUMNS}"
 )
+# Jobs without limits, among the first ready ones (a job with a limit key is left to
+# ``limits.claim_limited``, which runs only when this claimed fewer than asked).
 CLAIM = _TAKE + (
-    " attempts = attempts + 1 - resume_pending, progressed = 0 WHERE seq IN ({ready}) RETURNING " + CLAIMED_COLUMNS
+    " attempts = attempts + 1 - resume_pending, progressed = 0 WHERE seq IN ({ready}) AND limit_key IS NULL"
+    " RETURNING " + CLAIMED_COLUMNS
 )
+
+
+@lru_cache(maxsize=64)
+def claim_seqs_sql(rows: int) -> str:
+    """Claim the ready jobs whose ``seq`` is given (checked against their limits first)."""
+    marks = ", ".join("?" * rows)
+    return _TAKE + (
+        " attempts = attempts + 1 - resume_pending, progressed = 0, held_until = NULL"
+        f" WHERE seq IN ({marks}) AND state = 'enqueued' RETURNING {CLAIMED_COLUMNS}"
+    )
+
 
 HEARTBEAT = "UPDATE onward_jobs SET lease_expires_at = ?" + GUARD
 
@@ -123,8 +138,8 @@ REAP_FAIL = (
 ADVANCE_WAITING = "UPDATE onward_jobs SET scheduled_at = scheduled_at - ? WHERE state = 'enqueued' AND scheduled_at > ?"
 
 _READY = (
-    "SELECT seq, priority, scheduled_at FROM onward_jobs INDEXED BY {index} WHERE state = 'enqueued'"
-    " AND scheduled_at <= ?{queue} ORDER BY priority, scheduled_at, seq LIMIT ?"
+    "SELECT seq, priority, scheduled_at, limit_key FROM onward_jobs INDEXED BY {index} WHERE state = 'enqueued'"
+    " AND held_until IS NULL AND scheduled_at <= ?{queue} ORDER BY priority, scheduled_at, seq LIMIT ?"
 )
 
 
@@ -135,16 +150,31 @@ def ready_seqs(queues: Sequence[str] | None, now: float, limit: int) -> tuple[st
     to itself, the planner may pick another index and sort every enqueued row). With several
     queues, each queue's index yields its first ``limit`` rows and those are merged.
     """
+    sql, params = ready_rows(queues, now, limit)
+    return f"SELECT seq FROM ({sql})", params
+
+
+def ready_rows(queues: Sequence[str] | None, now: float, limit: int) -> tuple[str, tuple[Any, ...]]:
+    """The next ``limit`` ready jobs as (seq, priority, scheduled_at, limit_key) rows, in
+    claim order (held jobs are not in the ready indexes)."""
     if not queues:
-        return "SELECT seq FROM (" + _READY.format(index="onward_jobs_ready", queue="") + ")", (now, limit)
+        return _READY.format(index="onward_jobs_ready", queue=""), (now, limit)
     one = _READY.format(index="onward_jobs_ready_queue", queue=" AND queue = ?")
     if len(queues) == 1:
-        return f"SELECT seq FROM ({one})", (now, queues[0], limit)
+        return one, (now, queues[0], limit)
     union = " UNION ALL ".join(f"SELECT * FROM ({one})" for _ in queues)
     params: list[Any] = []
     for name in queues:
         params += [now, name, limit]
-    return f"SELECT seq FROM ({union}) ORDER BY priority, scheduled_at, seq LIMIT ?", (*params, limit)
+    return f"SELECT * FROM ({union}) ORDER BY priority, scheduled_at, seq LIMIT ?", (*params, limit)
+
+
+# When the next job is due: the first scheduled one not held, or the first throttled one's window.
+NEXT_DUE = (
+    "SELECT min(due) FROM (SELECT min(scheduled_at) AS due FROM onward_jobs WHERE state = 'enqueued'"
+    " AND held_until IS NULL{queue} UNION ALL SELECT min(held_until) FROM onward_jobs"
+    " WHERE state = 'enqueued' AND held_until < 1e300{queue})"
+)
 
 
 def queue_filter(queues: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
@@ -162,7 +192,9 @@ CHILDREN = "SELECT id FROM onward_jobs WHERE parent_id = ? ORDER BY seq"
 # index, running ones from the lease index, finished ones from theirs.
 COUNTS = (
     "SELECT queue, 'enqueued', count(*) FROM onward_jobs INDEXED BY onward_jobs_ready_queue"
-    " WHERE state = 'enqueued' GROUP BY queue"
+    " WHERE state = 'enqueued' AND held_until IS NULL GROUP BY queue"
+    " UNION ALL SELECT queue, 'enqueued', count(*) FROM onward_jobs INDEXED BY onward_jobs_held_until"
+    " WHERE state = 'enqueued' AND held_until IS NOT NULL GROUP BY queue"
     " UNION ALL SELECT queue, 'running', count(*) FROM onward_jobs INDEXED BY onward_jobs_lease"
     " WHERE state = 'running' GROUP BY queue"
     " UNION ALL SELECT queue, state, count(*) FROM onward_jobs INDEXED BY onward_jobs_done_queue"
@@ -193,7 +225,7 @@ COUNT_CONTINUATION_FAILED = (
 # Ready jobs per queue, for the dashboard's Prometheus gauges: read off the waiting-jobs index.
 READY_BY_QUEUE = (
     "SELECT queue, count(*), min(scheduled_at) FROM onward_jobs INDEXED BY onward_jobs_ready_queue"
-    " WHERE state = 'enqueued' AND scheduled_at <= ? GROUP BY queue"
+    " WHERE state = 'enqueued' AND held_until IS NULL AND scheduled_at <= ? GROUP BY queue"
 )
 
 STATE_AND_KEY = "SELECT state, unique_key FROM onward_jobs WHERE id = ?"
@@ -280,3 +312,36 @@ RESUME_SCHEDULE = (
     "UPDATE onward_schedules SET ticked_through = CASE WHEN paused THEN max(ticked_through, ?) ELSE ticked_through END,"
     " paused = 0, paused_at = NULL WHERE key = ?"
 )
+
+
+# -- limits (see ``limits.py``) ------------------------------------------------------------------
+#: ``held_until`` of a job held while its key's concurrency is full (the trigger of migration 7
+#: makes the first of them ready again when a job of the key stops running).
+HELD_FOR_SLOT = 1e300
+UNHOLD_DUE = "UPDATE onward_jobs SET held_until = NULL WHERE state = 'enqueued' AND held_until <= ?"
+HOLDS_DUE = "SELECT 1 FROM onward_jobs INDEXED BY onward_jobs_held_until WHERE state = 'enqueued' AND held_until <= ?"
+READY_LIMITS = "SELECT limit_key, limit_concurrency, throttle_limit, throttle_per FROM onward_jobs WHERE seq = ?"
+RUNNING_WITH_KEY = "SELECT count(*) FROM onward_jobs WHERE state = 'running' AND limit_key = ?"
+STARTS_WITH_KEY = (
+    "SELECT started_at FROM onward_limit_starts WHERE limit_key = ? AND started_at > ? ORDER BY started_at"
+)
+# Every ready job of the key that the same numbers hold back (so the claim sees none of them again).
+HOLD_FOR_SLOT = (
+    "UPDATE onward_jobs SET held_until = ? WHERE limit_key = ? AND state = 'enqueued' AND held_until IS NULL"
+    " AND scheduled_at <= ? AND limit_concurrency <= ?"
+)
+HOLD_FOR_WINDOW = (
+    "UPDATE onward_jobs SET held_until = ? WHERE limit_key = ? AND state = 'enqueued' AND held_until IS NULL"
+    " AND scheduled_at <= ? AND throttle_per = ? AND throttle_limit <= ?"
+)
+# After a claim of the key: jobs held for a slot get it back while the key has room.
+UNHOLD_FOR_SLOT = (
+    "UPDATE onward_jobs SET held_until = NULL WHERE seq IN (SELECT seq FROM onward_jobs WHERE limit_key = ?"
+    " AND state = 'enqueued' AND held_until = 1e300 ORDER BY priority, scheduled_at, seq LIMIT ?)"
+)
+RECORD_START = "INSERT INTO onward_limit_starts (limit_key, started_at) VALUES (?, ?)"
+KEEP_WINDOW = (
+    "INSERT INTO onward_limit_windows (limit_key, longest) VALUES (?, ?)"
+    " ON CONFLICT (limit_key) DO UPDATE SET longest = max(longest, excluded.longest) RETURNING longest"
+)
+PRUNE_STARTS = "DELETE FROM onward_limit_starts WHERE limit_key = ? AND started_at <= ?"
