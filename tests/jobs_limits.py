@@ -88,15 +88,11 @@ class SteppedCapped(Job):
 
     def perform(self, number: int, items: int) -> dict[str, Any]:
         started = time.time()
-        self.step("items", self.items)
+        self.step("items", lambda step: self.walk(step, items))
         return _times(started, resumptions=self.resumptions)
 
-    def items(self, step: Step) -> None:
-        step.total = self.arguments_items
-        for item in range(step.cursor or 0, self.arguments_items):
+    def walk(self, step: Step, items: int) -> None:
+        step.total = items
+        for item in range(step.cursor or 0, items):
             time.sleep(0.01)
             step.advance(from_=item)
-
-    @property
-    def arguments_items(self) -> int:
-        return 5

@@ -16,6 +16,10 @@ CHANNEL = "onward_jobs"
 UNIQUE_LOCK_CLASS = 0x6F6E77  # "onw"
 
 
+#: ``held_until`` of a job held while its key's concurrency is full (a year no clock reaches;
+#: not 'infinity', which the driver cannot read as a datetime).
+HELD_FOR_SLOT = "'9999-01-01 00:00:00+00'"
+
 GUARD = " WHERE id = %s AND state = 'running' AND lease_token = %s"
 
 CLAIM_COLUMNS = CLAIMED_COLUMNS + ", scheduled_at, seq"  # the last two order the claimed rows
@@ -44,7 +48,7 @@ _CLAIM = (
     f" SELECT {', '.join('c.' + c for c in CLAIM_COLUMNS.split(', '))},"
     " CASE WHEN c.id IS NULL THEN least((SELECT extract(epoch FROM min(scheduled_at) - now()) FROM onward_jobs"
     " WHERE state = 'enqueued' AND scheduled_at > now(){queue}), (SELECT extract(epoch FROM min(held_until) - now())"
-    " FROM onward_jobs WHERE state = 'enqueued' AND held_until < 'infinity'{queue})) END,"
+    " FROM onward_jobs WHERE state = 'enqueued' AND held_until < " + HELD_FOR_SLOT + "{queue})) END,"
     # Whether jobs with limits were among the first ready ones, or held ones are due again: then
     # ``limits.claim_limited`` claims them with their limits applied.
     " EXISTS (SELECT 1 FROM ready WHERE limit_key IS NOT NULL) OR EXISTS (SELECT 1 FROM onward_jobs"
@@ -83,7 +87,7 @@ ADVANCE_WAITING = (
 _NEXT_DUE = (
     "SELECT extract(epoch FROM least((SELECT min(scheduled_at) FROM onward_jobs WHERE state = 'enqueued'"
     " AND held_until IS NULL{queue}), (SELECT min(held_until) FROM onward_jobs WHERE state = 'enqueued'"
-    " AND held_until < 'infinity'{queue})) - now())"
+    " AND held_until < " + HELD_FOR_SLOT + "{queue})) - now())"
 )
 NEXT_DUE_ANY = _NEXT_DUE.format(queue="")
 NEXT_DUE_QUEUES = _NEXT_DUE.format(queue=" AND queue = ANY(%s)")
@@ -386,7 +390,9 @@ STARTS_WITH_KEY = (
 )
 # Every ready job of the key that the same numbers hold back, but those another claim has locked.
 HOLD_FOR_SLOT = (
-    "UPDATE onward_jobs SET held_until = 'infinity' WHERE seq IN (SELECT seq FROM onward_jobs WHERE limit_key = %s"
+    "UPDATE onward_jobs SET held_until = "
+    + HELD_FOR_SLOT
+    + " WHERE seq IN (SELECT seq FROM onward_jobs WHERE limit_key = %s"
     " AND state = 'enqueued' AND held_until IS NULL AND scheduled_at <= to_timestamp(%s) AND limit_concurrency <= %s"
     " FOR UPDATE SKIP LOCKED)"
 )
@@ -397,7 +403,7 @@ HOLD_FOR_WINDOW = (
 )
 UNHOLD_FOR_SLOT = (
     "UPDATE onward_jobs SET held_until = NULL WHERE seq IN (SELECT seq FROM onward_jobs WHERE limit_key = %s"
-    " AND state = 'enqueued' AND held_until = 'infinity' ORDER BY priority, scheduled_at, seq LIMIT %s"
+    " AND state = 'enqueued' AND held_until = " + HELD_FOR_SLOT + " ORDER BY priority, scheduled_at, seq LIMIT %s"
     " FOR UPDATE SKIP LOCKED)"
 )
 CLAIM_SEQS = (

@@ -45,6 +45,9 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
     def __init__(self, url: str, *, pool_size: int | None = None) -> None:
         super().__init__(url, pool_size)
         self._idle: dict[tuple[str, tuple[str, ...] | None], tuple[int, float]] = {}
+        # Jobs claimed with their limits applied: when one stops running, its key's slot is given
+        # back (by the trigger, in that transaction), so this process looks for ready jobs again.
+        self._slots: set[str] = set()
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.url!r})"
@@ -159,7 +162,9 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         due, limited = (found[0][-2], found[0][-1]) if found else (None, False)
         rows = found if found and found[0][0] is not None else []
         if limited and len(rows) < limit:
-            rows += self._claim_limited(worker_id, queues, lease_timeout, limit - len(rows))
+            more = self._claim_limited(worker_id, queues, lease_timeout, limit - len(rows))
+            self._slots.update(r[0] for r in more)
+            rows += more
         if rows or limited:  # (a key another claim was deciding about may have room: look again)
             self._idle.pop(key, None)
             return [claimed_from_row(r) for r in rows]
@@ -209,6 +214,7 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         params = (result, checkpoint.steps, checkpoint.job_state, continuation_error, job_id, token)
         if not children:
             self._guarded(sql.COMPLETE, params, job_id)
+            self._slot_freed(job_id)
             return []
 
         def run(conn: psycopg.Connection[Any], attempt: int) -> list[str] | None:
@@ -224,6 +230,7 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         ids = self._run(run)
         if ids is None:
             raise _lease_lost(job_id)
+        self._slots.discard(job_id)
         self._notified(None)
         return ids
 
@@ -254,7 +261,16 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         def run(conn: psycopg.Connection[Any], attempt: int) -> set[str]:
             return {r[0] for r in conn.execute(sql.COMPLETE_MANY, (rows,)).fetchall()}
 
-        return {c.id for c in done} - self._run(run)
+        lost = {c.id for c in done} - self._run(run)
+        if self._slots:
+            for c in done:
+                self._slot_freed(c.id)
+        return lost
+
+    def _slot_freed(self, job_id: str) -> None:
+        if job_id in self._slots:
+            self._slots.discard(job_id)
+            self._notified(None)
 
     def unclaim(self, leases: Sequence[tuple[str, str]]) -> None:
         """Give back jobs claimed but never started (a stopping worker's prefetched jobs), as
@@ -264,6 +280,7 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         ids, tokens = [i for i, _ in leases], [t for _, t in leases]
         rows = json_rows(ids, tokens)
         self._run(lambda conn, attempt: conn.execute(sql.UNCLAIM, (rows,)))
+        self._slots.difference_update(ids)
         self._notified(None)
 
     def retry(
@@ -288,14 +305,17 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
             token,
         )
         self._guarded(sql.REQUEUE, params, job_id)
+        self._slots.discard(job_id)
         self._notified(None)
 
     def fail(self, job_id: str, token: str, checkpoint: Checkpoint, error: str, discard: bool = False) -> None:
         state = "discarded" if discard else "failed"
         self._guarded(sql.FAIL, (state, checkpoint.steps, checkpoint.job_state, error, job_id, token), job_id)
+        self._slot_freed(job_id)
 
     def release(self, job_id: str, token: str) -> None:
         self._guarded(sql.RELEASE, (job_id, token), job_id)
+        self._slots.discard(job_id)
         self._notified(None)
 
     def _guarded(self, statement: str, params: Sequence[Any], job_id: str) -> None:
@@ -310,8 +330,8 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
             row = conn.execute(sql.REAP, (lifecycle.LEASE_EXPIRED_ERROR,)).fetchone()
             return (int(row[0]), int(row[1])) if row else (0, 0)
 
-        reaped, requeued = self._run(run, persist=False)
-        if requeued:
+        reaped, _requeued = self._run(run, persist=False)
+        if reaped:  # (a reaped job may give a slot of its limit key back)
             self._notified(None)
         return reaped
 

@@ -1,7 +1,7 @@
 -- Onward 6: concurrency and rate limits per limit key. A job of a class with limits carries its
 -- key and its class's numbers. A ready job whose key has no room is held (held_until set: when
--- its throttle window frees, or 'infinity' while its key's concurrency is full), which takes it
--- out of the ready indexes, so held jobs cost the claim nothing however many wait. A trigger
+-- its throttle window frees, or the year 9999 while its key's concurrency is full), which takes
+-- it out of the ready indexes, so held jobs cost the claim nothing however many wait. A trigger
 -- gives a slot back when a job of the key stops running (whatever the path: success, failure,
 -- retry, interruption, a reaped lease): the first job held for a slot is ready again.
 ALTER TABLE onward_jobs ADD COLUMN limit_key text, ADD COLUMN limit_concurrency integer,
@@ -31,7 +31,7 @@ BEGIN
     PERFORM pg_advisory_xact_lock_shared(7237240, hashtext(OLD.limit_key));
     UPDATE onward_jobs SET held_until = NULL WHERE seq = (
         SELECT seq FROM onward_jobs WHERE limit_key = OLD.limit_key AND state = 'enqueued'
-        AND held_until = 'infinity' ORDER BY priority, scheduled_at, seq LIMIT 1) RETURNING queue INTO freed;
+        AND held_until = '9999-01-01 00:00:00+00' ORDER BY priority, scheduled_at, seq LIMIT 1) RETURNING queue INTO freed;
     IF freed IS NOT NULL THEN
         PERFORM pg_notify('onward_jobs', freed);
     END IF;

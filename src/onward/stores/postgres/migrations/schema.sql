@@ -113,7 +113,7 @@ BEGIN
     PERFORM pg_advisory_xact_lock_shared(7237240, hashtext(OLD.limit_key));
     UPDATE onward_jobs SET held_until = NULL WHERE seq = (
         SELECT seq FROM onward_jobs WHERE limit_key = OLD.limit_key AND state = 'enqueued'
-        AND held_until = 'infinity' ORDER BY priority, scheduled_at, seq LIMIT 1) RETURNING queue INTO freed;
+        AND held_until = '9999-01-01 00:00:00+00' ORDER BY priority, scheduled_at, seq LIMIT 1) RETURNING queue INTO freed;
     IF freed IS NOT NULL THEN
         PERFORM pg_notify('onward_jobs', freed);
     END IF;
