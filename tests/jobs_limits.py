@@ -96,3 +96,25 @@ class SteppedCapped(Job):
         for item in range(step.cursor or 0, items):
             time.sleep(0.01)
             step.advance(from_=item)
+
+
+class OnePerAccount(Job):
+    """One at a time per account; three starts per minute per account."""
+
+    concurrency = 1
+    throttle = Throttle(3, per=timedelta(minutes=1))
+
+    def limit_key(self, account: int) -> str:
+        return f"account:{account}"
+
+    def perform(self, account: int) -> None:
+        return None
+
+
+class ThreePerMinute(Job):
+    """Three starts per minute, shared by every job of the class."""
+
+    throttle = Throttle(3, per=60)
+
+    def perform(self, number: int) -> None:
+        return None

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from onward import lifecycle
+from onward.admin_limits import HeldCount, LimitAdmin
 from onward.admin_schedules import ScheduleAdmin, ScheduleNotFound, ScheduleView
 from onward.admin_text import decode_arguments, format_duration, parse_duration, to_plain
 from onward.admin_values import (
@@ -54,6 +55,7 @@ from onward.stores.base import JobFilter, Store
 
 __all__ = [
     "CONTINUATION_FAILED",
+    "HeldCount",
     "MIN_PREFIX",
     "STATES",
     "ActionRefused",
@@ -103,7 +105,7 @@ class ActionRefused(OnwardError):
 # -- the facade -----------------------------------------------------------------------------
 
 
-class Admin(ScheduleAdmin):
+class Admin(ScheduleAdmin, LimitAdmin):
     """Operator queries and actions over one store. Cheap to create; holds no state but it.
     Schedules: see :class:`onward.admin_schedules.ScheduleAdmin`."""
 
@@ -184,7 +186,8 @@ class Admin(ScheduleAdmin):
         record = self.get(job_id)
         now = time.time()
         ended = job_ended(record)
-        return JobDetail(record, [step_progress(s, now, ended) for s in record.steps], self.tree(record))
+        steps = [step_progress(s, now, ended) for s in record.steps]
+        return JobDetail(record, steps, self.tree(record), self.waiting_reason(record))
 
     def tree(self, record: JobRecord) -> TreeNode:
         """The chain ``record`` belongs to, from its first job down, always containing
@@ -272,7 +275,8 @@ class Admin(ScheduleAdmin):
         for q in queues:
             for state, n in q.counts.items():
                 totals[state] += n
-        return Stats(queues, totals, self.throughput(minutes), self.store.count_continuation_failed())
+        failed = self.store.count_continuation_failed()
+        return Stats(queues, totals, self.throughput(minutes), failed, tuple(self.held_keys()))
 
     # -- actions -----------------------------------------------------------------------------
     def retry(self, job_id: str) -> JobRecord:

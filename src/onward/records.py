@@ -193,6 +193,33 @@ def job_record(row: Mapping[str, Any], children: tuple[str, ...], store: Store |
     )
 
 
+# -- limits ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LimitState:
+    """A job's limit key as the store sees it now: its class's numbers, how many jobs of the
+    key run, the key's starts within the job's throttle window (epoch seconds, oldest first),
+    and whether the claim holds the job back (``held_until``, epoch seconds; ``None``: not held)."""
+
+    key: str
+    concurrency: int | None
+    throttle_limit: int | None
+    throttle_per: float | None
+    running: int
+    starts: tuple[float, ...]
+    held_until: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class HeldCount:
+    """Jobs of a limit key held back by the claim, and how many of the key run."""
+
+    key: str
+    held: int
+    running: int
+
+
 # -- schedules --------------------------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-from onward.records import JobRecord, ScheduleRecord
+from onward.records import HeldCount, JobRecord, LimitState, ScheduleRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,6 +371,15 @@ class AdminStore(Protocol):
         """Jobs that finished (succeeded, failed or discarded) in each of the last
         ``minutes`` 60-second windows ending at the store's now, per state, by
         ``finished_at``. Windows and states with no job are left out."""
+        ...
+
+    def limit_state(self, job_id: str) -> LimitState | None:
+        """The limits of the job's key now (``None`` for a job without limits); ``KeyError``
+        for an unknown id."""
+        ...
+
+    def held_by_key(self) -> list[HeldCount]:
+        """For each limit key with held jobs: how many are held and how many of the key run."""
         ...
 
     def retry_failed_job(self, job_id: str) -> bool:

@@ -418,3 +418,13 @@ KEEP_WINDOW = (
     " ON CONFLICT (limit_key) DO UPDATE SET longest = greatest(w.longest, excluded.longest) RETURNING longest"
 )
 PRUNE_STARTS = "DELETE FROM onward_limit_starts WHERE limit_key = %s AND started_at <= to_timestamp(%s)"
+LIMIT_STATE = (
+    "SELECT limit_key, limit_concurrency, throttle_limit, throttle_per, extract(epoch FROM held_until)::float8,"
+    " extract(epoch FROM clock_timestamp())::float8 FROM onward_jobs WHERE id = %s"
+)
+HELD_BY_KEY = (
+    "SELECT limit_key, count(*) FROM onward_jobs WHERE state = 'enqueued' AND held_until IS NOT NULL GROUP BY limit_key"
+)
+RUNNING_BY_KEY = (
+    "SELECT limit_key, count(*) FROM onward_jobs WHERE state = 'running' AND limit_key IS NOT NULL GROUP BY limit_key"
+)

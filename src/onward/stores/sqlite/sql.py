@@ -345,3 +345,14 @@ KEEP_WINDOW = (
     " ON CONFLICT (limit_key) DO UPDATE SET longest = max(longest, excluded.longest) RETURNING longest"
 )
 PRUNE_STARTS = "DELETE FROM onward_limit_starts WHERE limit_key = ? AND started_at <= ?"
+LIMIT_STATE = (
+    "SELECT limit_key, limit_concurrency, throttle_limit, throttle_per, held_until FROM onward_jobs WHERE id = ?"
+)
+HELD_BY_KEY = (
+    "SELECT limit_key, count(*) FROM onward_jobs INDEXED BY onward_jobs_held"
+    " WHERE state = 'enqueued' AND held_until IS NOT NULL GROUP BY limit_key"
+)
+RUNNING_BY_KEY = (
+    "SELECT limit_key, count(*) FROM onward_jobs INDEXED BY onward_jobs_limit_running"
+    " WHERE state = 'running' AND limit_key IS NOT NULL GROUP BY limit_key"
+)
