@@ -49,7 +49,8 @@ def claim_limited(
     seen: set[int] = set()
     while len(chosen) < limit and len(seen) < MOST_SEEN:
         wanted = limit - len(chosen) + len(seen)
-        rows = conn.execute(sql.LIMIT_CANDIDATES[kind], (now, *queue_params, wanted)).fetchall()
+        busy = [key for key, state in keys.items() if state is None]
+        rows = conn.execute(sql.LIMIT_CANDIDATES[kind], (now, *queue_params, busy, wanted)).fetchall()
         rows = [r for r in rows if r[0] not in seen]
         if not rows:
             break

@@ -375,7 +375,8 @@ UNHOLD_DUE = "UPDATE onward_jobs SET held_until = NULL WHERE state = 'enqueued' 
 _LIMIT_CANDIDATES = (
     "SELECT seq, limit_key, limit_concurrency, throttle_limit, throttle_per FROM onward_jobs"
     " WHERE state = 'enqueued' AND held_until IS NULL AND scheduled_at <= to_timestamp(%s){queue}"
-    " ORDER BY {order} LIMIT %s FOR UPDATE SKIP LOCKED"
+    # (keys another claim is deciding about are passed over)
+    " AND (limit_key IS NULL OR limit_key <> ALL(%s::text[])) ORDER BY {order} LIMIT %s FOR UPDATE SKIP LOCKED"
 )
 LIMIT_CANDIDATES = {
     "any": _LIMIT_CANDIDATES.format(queue="", order="priority, scheduled_at, seq"),
