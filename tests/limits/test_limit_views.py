@@ -13,7 +13,7 @@ from onward import admin
 from onward.cli import main
 from onward.dashboard import create_app
 from onward.records import HeldCount
-from onward.stores.base import Store
+from onward.stores.base import Checkpoint, Store
 
 with warnings.catch_warnings():
     # starlette.testclient suggests another HTTP client package; httpx works the same here.
@@ -65,3 +65,22 @@ def test_a_throttled_job_says_until_when(store: Store) -> None:
     assert waiting.startswith(f"held by throttle of {handles[0].refresh().job_class}: 3/3 started in the last 60s")
     assert "throttled until 20" in waiting
     assert store.claim("w", None, 30.0, 10) == []  # nothing more in this window
+
+
+def test_a_held_job_discarded_then_retried_by_an_operator_runs(store: Store) -> None:
+    first, second = OnePerAccount.perform_all_later([(9,), (9,)])
+    [claimed] = store.claim("w", None, 30.0, 10)  # the first runs; the second is held
+    assert claimed.id == first.id
+    ops = admin.Admin(store)
+    ops.discard(second.id)
+    store.fail(first.id, claimed.lease_token, Checkpoint(None, None, False), "x")  # its slot is free
+    ops.retry(second.id)
+    assert [c.id for c in store.claim("w", None, 30.0, 10)] == [second.id]
+
+
+def test_a_claim_that_holds_many_jobs_still_claims_the_next_ready_one(store: Store) -> None:
+    OnePerAccount.set(priority=-1).perform_all_later([(5,)] * 3000)
+    later = ThreePerMinute.perform_later(0)
+    assert len(store.claim("w", None, 30.0, 1)) == 1  # one of account 5: the rest wait behind it
+    assert [c.id for c in store.claim("w", None, 30.0, 1)] == [later.id]  # after holding 2,999 in one go
+    assert admin.Admin(store).stats().held == (HeldCount("account:5", 2999, 1),)

@@ -279,7 +279,7 @@ STATE_KEY_QUEUE = "SELECT state, unique_key, queue FROM onward_jobs WHERE id = %
 LIVE_WITH_KEY = "SELECT 1 FROM onward_jobs WHERE unique_key = %s AND state IN ('enqueued', 'running')"
 RETRY_JOB = (
     "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = false,"
-    " scheduled_at = now(), finished_at = NULL WHERE id = %s AND state = ANY(%s)"
+    " scheduled_at = now(), finished_at = NULL, held_until = NULL WHERE id = %s AND state = ANY(%s)"
 )
 DISCARD = (
     "WITH u AS (UPDATE onward_jobs SET state = 'discarded', finished_at = now()"

@@ -20,8 +20,9 @@ from onward.stores.sqlite import sql
 
 __all__ = ["claim_limited"]
 
-#: Most jobs held by one claim before it returns what it has (keeps the write lock short).
-MOST_HELD = 2000
+#: Most ready jobs one claim looks at before it returns what it has (keeps the write lock short;
+#: holding a key's jobs is one statement however many it holds).
+MOST_SEEN = 2000
 
 
 @dataclass
@@ -44,9 +45,8 @@ def claim_limited(
     keys: dict[str, _Key] = {}
     chosen: list[int] = []
     throttled: list[tuple[str, float]] = []
-    held = 0
     seen: set[int] = set()
-    while len(chosen) < limit and held < MOST_HELD:
+    while len(chosen) < limit and len(seen) < MOST_SEEN:
         ready_sql, params = sql.ready_rows(queues, now, limit - len(chosen) + len(seen))
         rows = [r for r in conn.execute(ready_sql, params).fetchall() if r["seq"] not in seen]
         if not rows:
@@ -63,10 +63,10 @@ def claim_limited(
                 state = keys[key] = _Key(conn.execute(sql.RUNNING_WITH_KEY, (key,)).fetchone()[0])
             starts = _starts(conn, state, key, per, now) if per is not None else []
             if concurrency is not None and state.running >= concurrency:
-                held += conn.execute(sql.HOLD_FOR_SLOT, (sql.HELD_FOR_SLOT, key, now, state.running)).rowcount
+                conn.execute(sql.HOLD_FOR_SLOT, (sql.HELD_FOR_SLOT, key, now, state.running))
             elif throttle_limit is not None and per is not None and len(starts) >= throttle_limit:
                 free_at = starts[len(starts) - throttle_limit] + per
-                held += conn.execute(sql.HOLD_FOR_WINDOW, (free_at, key, now, per, len(starts))).rowcount
+                conn.execute(sql.HOLD_FOR_WINDOW, (free_at, key, now, per, len(starts)))
             else:
                 chosen.append(seq)
                 state.running += 1

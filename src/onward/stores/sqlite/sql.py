@@ -30,7 +30,7 @@ RERUN = (
 # An operator's retry: the same, from any state that allows it (see ``lifecycle.ACTIONS``).
 RETRY_JOB = (
     "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = 0, scheduled_at = ?,"
-    " finished_at = NULL WHERE id = ? AND state IN ({states})"
+    " finished_at = NULL, held_until = NULL WHERE id = ? AND state IN ({states})"
 )
 RESET_ATTEMPTS = "UPDATE onward_jobs SET attempts = 0, resume_pending = 0 WHERE id = ?"
 
