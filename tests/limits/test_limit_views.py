@@ -8,7 +8,7 @@ import warnings
 
 from click.testing import CliRunner
 
-from jobs_limits import OnePerAccount, ThreePerMinute
+from jobs_limits import Free, OnePerAccount, ThreePerMinute
 from onward import admin
 from onward.cli import main
 from onward.dashboard import create_app
@@ -80,7 +80,7 @@ def test_a_held_job_discarded_then_retried_by_an_operator_runs(store: Store) -> 
 
 def test_a_claim_that_holds_many_jobs_still_claims_the_next_ready_one(store: Store) -> None:
     OnePerAccount.set(priority=-1).perform_all_later([(5,)] * 3000)
-    later = ThreePerMinute.perform_later(0)
+    later = Free.perform_all_later([(0,), (1,)])
     assert len(store.claim("w", None, 30.0, 1)) == 1  # one of account 5: the rest wait behind it
-    assert [c.id for c in store.claim("w", None, 30.0, 1)] == [later.id]  # after holding 2,999 in one go
+    assert [c.id for c in store.claim("w", None, 30.0, 1)] == [later[0].id]  # after holding 2,999 in one go
     assert admin.Admin(store).stats().held == (HeldCount("account:5", 2999, 1),)

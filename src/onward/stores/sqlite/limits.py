@@ -56,6 +56,8 @@ def claim_limited(
             seen.add(seq)
             if row["limit_key"] is None:
                 chosen.append(seq)
+                if len(chosen) >= limit:
+                    break
                 continue
             key, concurrency, throttle_limit, per = conn.execute(sql.READY_LIMITS, (seq,)).fetchone()
             state = keys.get(key)
