@@ -36,12 +36,13 @@ class _Key:
 
 def claim_limited(
     conn: psycopg.Connection[Any], worker_id: str, queues: Sequence[str] | None, lease_timeout: float, limit: int
-) -> list[Any]:
-    """Claim up to ``limit`` ready jobs, limits applied; call inside a transaction."""
+) -> tuple[list[Any], bool]:
+    """Claim up to ``limit`` ready jobs, limits applied; call inside a transaction. Also
+    returns whether a key was passed over because another claim was deciding about it (its
+    jobs may be ready: look again soon)."""
     row = conn.execute(sql.LIMIT_NOW).fetchone()
     assert row is not None
     now = float(row[0])
-    conn.execute(sql.UNHOLD_DUE, (now,))
     kind, queue_params = _kind(queues)
     keys: dict[str, _Key | None] = {}  # None: another claim is deciding about the key
     chosen: list[int] = []
@@ -54,26 +55,28 @@ def claim_limited(
         rows = [r for r in rows if r[0] not in seen]
         if not rows:
             break
+        _lock_keys(conn, keys, {r[1] for r in rows if r[1] is not None and r[1] not in keys})
         for seq, key, concurrency, throttle_limit, per in rows:
             seen.add(seq)
             if key is None:
                 chosen.append(seq)
             else:
-                state = _key(conn, keys, key)
+                state = keys[key]
                 if state is not None and _room(conn, state, key, concurrency, throttle_limit, per, now):
                     chosen.append(seq)
                     if per is not None:
                         throttled.append((key, per))
             if len(chosen) >= limit:
                 break
+    passed_over = any(state is None for state in keys.values())
     if not chosen:
-        return []
+        return [], passed_over
     claimed = conn.execute(sql.CLAIM_SEQS, (worker_id, lease_timeout, now, lease_timeout, now, chosen)).fetchall()
     _record_starts(conn, throttled, now)
-    for key, state in keys.items():
-        if state is not None and state.room > 0:  # held for a slot that is free again (a larger concurrency)
-            conn.execute(sql.UNHOLD_FOR_SLOT, (key, state.room))
-    return sorted(claimed, key=lambda r: (r[3], r[-2], r[-1]))
+    rooms = [(key, state.room) for key, state in keys.items() if state is not None and state.room > 0]
+    if rooms:  # jobs held for a slot that is free again (e.g. a larger concurrency)
+        conn.execute(sql.UNHOLD_FOR_SLOT, ([key for key, _ in rooms], [room for _, room in rooms]))
+    return sorted(claimed, key=lambda r: (r[3], r[-2], r[-1])), passed_over
 
 
 def _kind(queues: Sequence[str] | None) -> tuple[str, tuple[Any, ...]]:
@@ -84,17 +87,14 @@ def _kind(queues: Sequence[str] | None) -> tuple[str, tuple[Any, ...]]:
     return "many", (list(queues),)
 
 
-def _key(conn: psycopg.Connection[Any], keys: dict[str, _Key | None], key: str) -> _Key | None:
-    """The key's state, counted under its lock; ``None`` when another claim holds the lock."""
-    if key in keys:
-        return keys[key]
-    row = conn.execute(sql.TRY_LOCK_KEY, (key,)).fetchone()
-    state = None
-    if row is not None and row[0]:
-        counted = conn.execute(sql.RUNNING_WITH_KEY, (key,)).fetchone()
-        state = _Key(int(counted[0]) if counted else 0)
-    keys[key] = state
-    return state
+def _lock_keys(conn: psycopg.Connection[Any], keys: dict[str, _Key | None], new: set[str]) -> None:
+    """Lock the ``new`` keys and count their running jobs (``None``: another claim holds the lock)."""
+    if not new:
+        return
+    locked = [r[0] for r in conn.execute(sql.TRY_LOCK_KEYS, (sorted(new),))]
+    running = dict(conn.execute(sql.RUNNING_WITH_KEYS, (locked,)).fetchall()) if locked else {}
+    for key in new:
+        keys[key] = _Key(int(running.get(key, 0))) if key in locked else None
 
 
 def _room(
