@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import onward
-from jobs_limits import HOLD, Capped, Free, Lingering, SharedA, SharedB, SteppedCapped, Throttled
+from jobs_limits import Capped, Free, Lingering, SharedA, SharedB, SteppedCapped, Throttled
 from onward import JobHandle, JobRecord
 from onward.stores.base import Store
 from onward.testing import interrupt_during_step
