@@ -35,3 +35,26 @@ class TenChildren(Job):
 
     def continuations(self, n: int = 0) -> None:
         Noop.perform_all_later([(i,) for i in range(10)])
+
+
+class TwoPerKey(Job):
+    """Does nothing, at most two at once per key (``n % 1000``: 1,000 keys)."""
+
+    queue = "bench"
+    concurrency = 2
+
+    def limit_key(self, n: int = 0) -> str:
+        return f"key:{n % 1000}"
+
+    def perform(self, n: int = 0) -> None:
+        return None
+
+
+class OneAtATime(Job):
+    """Does nothing, one at a time in all (the class path is the key)."""
+
+    queue = "bench"
+    concurrency = 1
+
+    def perform(self, n: int = 0) -> None:
+        return None

@@ -17,6 +17,7 @@ from onward.errors import (
     UnadvanceableCursor,
 )
 from onward.job import Args, Job, JobHandle
+from onward.limits import Throttle
 from onward.records import BatchRecord, JobRecord, State, StepRecord
 from onward.retry import Retry
 from onward.schedules import Schedule, schedule
@@ -39,6 +40,7 @@ __all__ = [
     "transaction",
     "JobHandle",
     "Retry",
+    "Throttle",
     "Step",
     "iterate",
     # fan-in

@@ -26,6 +26,7 @@ from typing import Any
 
 from onward import lifecycle
 from onward.admin_batches import BatchAdmin, BatchNotFound, BatchView
+from onward.admin_limits import HeldCount, LimitAdmin
 from onward.admin_queues import QueueAdmin, QueueView
 from onward.admin_schedules import ScheduleAdmin, ScheduleNotFound, ScheduleView
 from onward.admin_text import decode_arguments, format_duration, parse_duration, to_plain
@@ -56,6 +57,7 @@ from onward.stores.base import JobFilter, Store
 
 __all__ = [
     "CONTINUATION_FAILED",
+    "HeldCount",
     "MIN_PREFIX",
     "STATES",
     "ActionRefused",
@@ -108,10 +110,11 @@ class ActionRefused(OnwardError):
 # -- the facade -----------------------------------------------------------------------------
 
 
-class Admin(BatchAdmin, ScheduleAdmin, QueueAdmin):
+class Admin(BatchAdmin, ScheduleAdmin, QueueAdmin, LimitAdmin):
     """Operator queries and actions over one store. Cheap to create; holds no state but it.
     Schedules: see :class:`onward.admin_schedules.ScheduleAdmin`; queues (counts, pausing):
-    :class:`onward.admin_queues.QueueAdmin`; batches: :class:`onward.admin_batches.BatchAdmin`."""
+    :class:`onward.admin_queues.QueueAdmin`; batches: :class:`onward.admin_batches.BatchAdmin`; limits
+    (why a job waits, held jobs per key): :class:`onward.admin_limits.LimitAdmin`."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -190,7 +193,8 @@ class Admin(BatchAdmin, ScheduleAdmin, QueueAdmin):
         record = self.get(job_id)
         now = time.time()
         ended = job_ended(record)
-        return JobDetail(record, [step_progress(s, now, ended) for s in record.steps], self.tree(record))
+        steps = [step_progress(s, now, ended) for s in record.steps]
+        return JobDetail(record, steps, self.tree(record), self.waiting_reason(record))
 
     def tree(self, record: JobRecord) -> TreeNode:
         """The chain ``record`` belongs to, from its first job down, always containing
@@ -279,7 +283,8 @@ class Admin(BatchAdmin, ScheduleAdmin, QueueAdmin):
         for q in queues:
             for state, n in q.counts.items():
                 totals[state] += n
-        return Stats(queues, totals, self.throughput(minutes), self.store.count_continuation_failed())
+        failed = self.store.count_continuation_failed()
+        return Stats(queues, totals, self.throughput(minutes), failed, tuple(self.held_keys()))
 
     # -- actions -----------------------------------------------------------------------------
     def retry(self, job_id: str) -> JobRecord:

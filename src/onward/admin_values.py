@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from onward.records import FINISHED_STATES, JobRecord, State, StepRecord
+from onward.records import FINISHED_STATES, HeldCount, JobRecord, State, StepRecord
 
 __all__ = [
     "STATES",
@@ -83,6 +83,7 @@ class JobDetail:
     job: JobRecord
     steps: list[StepProgress]
     tree: TreeNode
+    waiting: str | None = None  # why a ready job waits (its limits), in words
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +143,7 @@ class Stats:
     totals: dict[str, int]
     per_minute: list[MinuteCount]
     continuation_failed: int = 0  # succeeded jobs whose continuations raised
+    held: tuple[HeldCount, ...] = ()  # limit keys with jobs held back by their limits
 
     @property
     def finished_last_minute(self) -> int:

@@ -16,6 +16,7 @@ from onward import collecting, connecting, events, perform_now, serialization, t
 from onward.errors import SerializationError
 from onward.handles import JobHandle
 from onward.ids import new_id, new_ids
+from onward.limits import Throttle, check_class_limits, check_limit_key
 from onward.options import NO_OPTIONS, Options, check_priority, check_queue, time_limit
 from onward.registry import job_path, load_job_class
 from onward.retry import Retry
@@ -66,6 +67,9 @@ class Configured:
         opts = self.options
         job_id = job_id or new_id()
         queue = opts.queue or cls.queue
+        limited = cls.concurrency is not None or cls.throttle is not None
+        limit_key = check_limit_key(cls, cls().limit_key(*args, **kwargs)) if limited else None
+        throttle = cls.throttle
         return NewJob(
             id=job_id,
             job_class=path,
@@ -81,6 +85,10 @@ class Configured:
             fresh=opts.fresh,
             trace_context=tracing.inject(queue, path, job_id) if tracing.inject is not None else None,
             timeout=opts.timeout,
+            limit_key=limit_key,
+            concurrency=cls.concurrency if limited else None,
+            throttle_limit=throttle.limit if limited and throttle is not None else None,
+            throttle_per=throttle.per if limited and throttle is not None else None,
         )
 
     def perform_later(self, *args: Any, **kwargs: Any) -> JobHandle:
@@ -147,6 +155,8 @@ class Job:
     max_resumptions: ClassVar[int | None] = None
     timeout: ClassVar[float | None] = None  # seconds an execution may run before it is abandoned
     resume_errors_after_advancing: ClassVar[bool] = True
+    concurrency: ClassVar[int | None] = None  # running at once, per limit key
+    throttle: ClassVar[Throttle | None] = None  # started per sliding window, per limit key
 
     # set on the instance that runs
     id: str
@@ -181,6 +191,7 @@ class Job:
             cls.timeout = time_limit(cls.timeout, f"{name}.timeout")
         except ValueError as exc:
             raise TypeError(str(exc)) from None
+        check_class_limits(cls, cls.concurrency, cls.throttle)
 
     def perform(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__qualname__} must define perform()")
@@ -200,6 +211,11 @@ class Job:
         ``advance``/``set``/``checkpoint`` or step boundary."""
         runner = self._runner
         return runner is not None and runner.signal.cancelled
+
+    def limit_key(self, *args: Any, **kwargs: Any) -> str:
+        """The key ``concurrency`` and ``throttle`` count per (default: the class's path);
+        jobs of different classes with the same key share the count."""
+        return job_path(type(self))
 
     def step(
         self, name: str, fn: Callable[..., Any] | None = None, *, start: Any = None, isolated: bool = False

@@ -107,6 +107,7 @@ class JobRecord:
     cancel_requested_at: datetime | None = None  # when a cancellation was asked for (kept until a retry)
     batch_id: str | None = None  # the batch this job is a member of
     parent_batch_id: str | None = None  # the batch whose callback this job is
+    limit_key: str | None = None  # the key its class's concurrency and throttle count per
     _store: Store | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -219,6 +220,7 @@ def job_record(row: Mapping[str, Any], children: tuple[str, ...], store: Store |
         cancel_requested_at=to_datetime(row["cancel_requested_at"]),
         batch_id=row["batch_id"],
         parent_batch_id=row["parent_batch_id"],
+        limit_key=row["limit_key"],
         _store=store,
     )
 
@@ -276,6 +278,33 @@ def batch_record(row: Mapping[str, Any], job_ids: tuple[str, ...], callback_ids:
         job_ids=job_ids,
         callback_ids=callback_ids,
     )
+
+
+# -- limits ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LimitState:
+    """A job's limit key as the store sees it now: its class's numbers, how many jobs of the
+    key run, the key's starts within the job's throttle window (epoch seconds, oldest first),
+    and whether the claim holds the job back (``held_until``, epoch seconds; ``None``: not held)."""
+
+    key: str
+    concurrency: int | None
+    throttle_limit: int | None
+    throttle_per: float | None
+    running: int
+    starts: tuple[float, ...]
+    held_until: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class HeldCount:
+    """Jobs of a limit key held back by the claim, and how many of the key run."""
+
+    key: str
+    held: int
+    running: int
 
 
 # -- schedules --------------------------------------------------------------------------------

@@ -97,7 +97,7 @@ def show(job_id: str, as_json: bool, page: int, database_url: str | None) -> Non
             return
         d = admin.job(job_id)
     if as_json:
-        print_json({"job": d.job, "steps": d.steps, "tree": d.tree})
+        print_json({"job": d.job, "steps": d.steps, "tree": d.tree, "waiting": d.waiting})
         return
     console().print(render.detail(d))
 
@@ -227,6 +227,7 @@ def stats(minutes: int, as_json: bool, database_url: str | None) -> None:
                 "finished_last_minute": s.finished_last_minute,
                 "per_minute": s.per_minute,
                 "continuation_failed": s.continuation_failed,
+                "held": {h.key: {"held": h.held, "running": h.running} for h in s.held},
             }
         )
         return

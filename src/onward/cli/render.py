@@ -314,8 +314,12 @@ def detail(d: JobDetail) -> RenderableType:
         ("args", compact(job.args, 200)),
         ("kwargs", compact(job.kwargs, 200)),
     ]
+    if d.waiting is not None:
+        rows.append(("waiting", Text(d.waiting, style="yellow")))
     if job.unique_key is not None:
         rows.append(("unique key", job.unique_key))
+    if job.limit_key is not None:
+        rows.append(("limit key", job.limit_key))
     if job.schedule_key is not None and job.scheduled_for is not None:
         rows.append(("schedule", f"{job.schedule_key}, tick {job.scheduled_for.isoformat(timespec='seconds')}"))
     rows += [
@@ -374,6 +378,14 @@ def stats(s: Stats) -> RenderableType:
         Text(f"\nFinished in the last minute: {s.finished_last_minute}"),
         Text(f"Per minute, last {len(per_minute)} min: {sparkline(per_minute)}  (max {max(per_minute, default=0)})"),
     ]
+    if s.held:
+        held = Table(header_style="bold", pad_edge=False, box=None)
+        held.add_column("HELD BY THE LIMITS OF KEY")
+        held.add_column("HELD", justify="right")
+        held.add_column("RUNNING", justify="right")
+        for h in s.held:
+            held.add_row(h.key, str(h.held), str(h.running))
+        lines += [Text(""), held]
     if s.continuation_failed:
         lines.append(
             Text(

@@ -116,7 +116,7 @@ def routes(admin: Callable[[], Admin]) -> list[Route]:
     @_guarded
     def job(request: Request) -> JSONResponse:
         d = admin().job(request.path_params["job_id"])
-        return _json({"job": d.job, "steps": d.steps, "tree": d.tree})
+        return _json({"job": d.job, "steps": d.steps, "tree": d.tree, "waiting": d.waiting})
 
     def csrf_token(request: Request) -> JSONResponse:
         return _json({"csrf_token": security.csrf_token(request)})

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from onward.lifecycle import CancelEffect
-from onward.records import BatchRecord, JobRecord, ScheduleRecord
+from onward.records import BatchRecord, HeldCount, JobRecord, LimitState, ScheduleRecord
 from onward.stores.job_values import (
     Checkpoint,
     Claimed,
@@ -306,6 +306,15 @@ class AdminStore(Protocol):
         """Jobs that finished (succeeded, failed or discarded) in each of the last
         ``minutes`` 60-second windows ending at the store's now, per state, by
         ``finished_at``. Windows and states with no job are left out."""
+        ...
+
+    def limit_state(self, job_id: str) -> LimitState | None:
+        """The limits of the job's key now (``None`` for a job without limits); ``KeyError``
+        for an unknown id."""
+        ...
+
+    def held_by_key(self) -> list[HeldCount]:
+        """For each limit key with held jobs: how many are held and how many of the key run."""
         ...
 
     def retry_failed_job(self, job_id: str) -> bool:

@@ -46,6 +46,10 @@ class NewJob:
     schedule_key: str | None = None
     scheduled_for: float | None = None
     timeout: float | None = None  # seconds; None: the class's ``timeout``
+    limit_key: str | None = None  # set only for a class with ``concurrency`` or ``throttle``
+    concurrency: int | None = None
+    throttle_limit: int | None = None
+    throttle_per: float | None = None  # seconds
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,11 +14,20 @@ from psycopg.rows import dict_row
 
 from onward import lifecycle
 from onward.lifecycle import Action, CancelEffect
-from onward.records import FINISHED_STATES, BatchRecord, JobRecord, State, batch_record, job_record
+from onward.records import (
+    FINISHED_STATES,
+    BatchRecord,
+    HeldCount,
+    JobRecord,
+    LimitState,
+    State,
+    batch_record,
+    job_record,
+)
 from onward.stores._cancels import CancelWatchers
 from onward.stores._common import filter_sql
 from onward.stores.base import FinishedCount, JobFilter, PausedQueue, QueueReady, StateCount
-from onward.stores.postgres import batch_sql, sql
+from onward.stores.postgres import batch_sql, limit_sql, sql
 from onward.stores.postgres.connection import PostgresConnections
 from onward.stores.postgres.inserts import lock_keys
 
@@ -93,6 +102,28 @@ class PostgresAdmin(CancelWatchers, PostgresConnections):
     def finished_per_minute(self, minutes: int) -> list[FinishedCount]:
         rows = self._all(sql.FINISHED_PER_MINUTE, (60.0 * minutes,))
         return [FinishedCount(min(int(r[0]), minutes - 1), r[1], int(r[2])) for r in rows]
+
+    def limit_state(self, job_id: str) -> LimitState | None:
+        def run(conn: psycopg.Connection[Any], attempt: int) -> LimitState | None:
+            row = conn.execute(limit_sql.LIMIT_STATE, (job_id,)).fetchone()
+            if row is None:
+                raise KeyError(job_id)
+            key, concurrency, throttle_limit, per, held_until, now = row
+            if key is None:
+                return None
+            counted = conn.execute(limit_sql.RUNNING_WITH_KEY, (key,)).fetchone()
+            starts = (
+                () if per is None else tuple(r[0] for r in conn.execute(limit_sql.STARTS_WITH_KEY, (key, now - per)))
+            )
+            running = int(counted[0]) if counted else 0
+            return LimitState(key, concurrency, throttle_limit, per, running, starts, held_until)
+
+        return self._run(run, persist=False)
+
+    def held_by_key(self) -> list[HeldCount]:
+        running = {key: int(n) for key, n in self._all(limit_sql.RUNNING_BY_KEY)}
+        held = self._all(limit_sql.HELD_BY_KEY)
+        return [HeldCount(key, int(count), running.get(key, 0)) for key, count in sorted(held)]
 
     def retry_failed_job(self, job_id: str) -> bool:
         def run(conn: psycopg.Connection[Any], attempt: int) -> bool:

@@ -17,10 +17,11 @@ import psycopg
 from onward import lifecycle
 from onward.errors import OnwardError
 from onward.lifecycle import KeyUse
-from onward.stores.base import NewBatch, NewJob
+from onward.stores.base import Completion, NewBatch, NewJob
 from onward.stores.postgres import batch_sql, sql
 
 __all__ = [
+    "completing",
     "insert_batches",
     "insert_jobs",
     "job_params",
@@ -76,6 +77,10 @@ def job_params(job: NewJob) -> tuple[Any, ...]:
         job.schedule_key,
         job.scheduled_for,
         job.timeout,
+        job.limit_key,
+        job.concurrency,
+        job.throttle_limit,
+        job.throttle_per,
     )
 
 
@@ -116,6 +121,10 @@ def insert_jobs(
             job.schedule_key,
             job.scheduled_for,
             job.timeout,
+            job.limit_key,
+            job.concurrency,
+            job.throttle_limit,
+            job.throttle_per,
             batch_id,
         )
         conn.execute(sql.INSERT_ONE, params)
@@ -160,6 +169,10 @@ def insert_jobs(
                 job.schedule_key,
                 job.scheduled_for,
                 job.timeout,
+                job.limit_key,
+                job.concurrency,
+                job.throttle_limit,
+                job.throttle_per,
                 batch_id,
                 job.unique_key,
             ),
@@ -185,6 +198,10 @@ def _row(j: NewJob) -> tuple[Any, ...]:
         j.schedule_key,
         j.scheduled_for,
         j.timeout,
+        j.limit_key,
+        j.concurrency,
+        j.throttle_limit,
+        j.throttle_per,
     )
 
 
@@ -239,6 +256,18 @@ def _callback_rows(callbacks: Sequence[tuple[str, NewJob]]) -> str:
 def job_rows(jobs: Sequence[NewJob]) -> str:
     """Jobs as the JSON rows ``INSERT_BATCH`` and ``COMPLETE_WITH_CHILDREN`` take."""
     return _dumps([_row(j) for j in jobs])
+
+
+def completing(done: Sequence[Completion]) -> tuple[str, tuple[str, ...]]:
+    """The statement that marks ``done`` succeeded, and its parameters: with the
+    continuations of the successes written, if any has some."""
+    rows = _dumps(
+        [(c.id, c.token, c.result, c.checkpoint.steps, c.checkpoint.job_state, c.continuation_error) for c in done]
+    )
+    children = [(child, c.id) for c in done for child in c.children]
+    if children:
+        return sql.COMPLETE_MANY_WITH_CHILDREN, (rows, parented_rows(children))
+    return sql.COMPLETE_MANY, (rows,)
 
 
 def parented_rows(jobs: Sequence[tuple[NewJob, str]]) -> str:

@@ -21,7 +21,7 @@ from psycopg.rows import dict_row
 from onward.records import ScheduleRecord, schedule_record
 from onward.stores._schedules import moves, outcomes, recorded, sort_plans
 from onward.stores.base import ScheduleDeclaration, ScheduleState, TickOutcome, TickPlan
-from onward.stores.postgres import sql
+from onward.stores.postgres import schedule_sql
 from onward.stores.postgres.connection import PostgresConnections
 from onward.stores.postgres.inserts import insert_jobs
 
@@ -50,7 +50,7 @@ class PostgresSchedules(PostgresConnections):
 
         def run(conn: psycopg.Connection[Any], attempt: int) -> list[Any]:
             for _ in range(3):
-                rows = conn.execute(sql.DECLARE_SCHEDULES, params).fetchall()
+                rows = conn.execute(schedule_sql.DECLARE_SCHEDULES, params).fetchall()
                 if all(r[1] is not None for r in rows):
                     return rows
                 # Another process stored one of them first, after this statement's snapshot: read it again.
@@ -64,7 +64,7 @@ class PostgresSchedules(PostgresConnections):
 
     def undeclare_schedules(self, keys: Sequence[str], worker_id: str) -> None:
         if keys:
-            self._run(lambda conn, attempt: conn.execute(sql.UNDECLARE, (list(keys), worker_id)))
+            self._run(lambda conn, attempt: conn.execute(schedule_sql.UNDECLARE, (list(keys), worker_id)))
 
     def record_ticks(self, plans: Sequence[TickPlan]) -> list[TickOutcome]:
         if not plans:
@@ -82,12 +82,12 @@ class PostgresSchedules(PostgresConnections):
     def list_schedules(self) -> list[ScheduleRecord]:
         def run(conn: psycopg.Connection[Any], attempt: int) -> list[dict[str, Any]]:
             with conn.cursor(row_factory=dict_row) as cur:
-                return cur.execute(sql.LIST_SCHEDULES).fetchall()
+                return cur.execute(schedule_sql.LIST_SCHEDULES).fetchall()
 
         return [schedule_record(row) for row in self._run(run)]
 
     def set_schedule_paused(self, key: str, paused: bool) -> bool:
-        statement = sql.PAUSE_SCHEDULE if paused else sql.RESUME_SCHEDULE
+        statement = schedule_sql.PAUSE_SCHEDULE if paused else schedule_sql.RESUME_SCHEDULE
 
         def run(conn: psycopg.Connection[Any], attempt: int) -> int:
             return conn.execute(statement, (key,)).rowcount
@@ -97,19 +97,19 @@ class PostgresSchedules(PostgresConnections):
 
 def _apply(conn: psycopg.Connection[Any], plans: Sequence[TickPlan]) -> list[TickOutcome]:
     """Every plan, inside one transaction (see the module's docstring)."""
-    locked = conn.execute(sql.LOCK_SCHEDULES, (sorted({p.key for p in plans}),)).fetchall()
+    locked = conn.execute(schedule_sql.LOCK_SCHEDULES, (sorted({p.key for p in plans}),)).fetchall()
     done = sort_plans(plans, {r[0]: (ScheduleState(r[0], r[1].timestamp(), bool(r[2])), bool(r[3])) for r in locked})
     rows = [
         [plans[t.plan].key, _iso(t.at), None if t.skipped else t.job.id, "overlap" if t.skipped else None]
         for t in done.ticks
     ]
-    new = {int(r[0]) - 1 for r in conn.execute(sql.INSERT_TICKS, (_json(rows),)).fetchall()} if rows else set()
+    new = {int(r[0]) - 1 for r in conn.execute(schedule_sql.INSERT_TICKS, (_json(rows),)).fetchall()} if rows else set()
     jobs = [t for n, t in enumerate(done.ticks) if n in new and not t.skipped]
     inserted = insert_jobs(conn, [t.job for t in jobs]) if jobs else []
     ids = {t.job.id: job_id for t, job_id in zip(jobs, inserted, strict=True)}
     for t, job_id in zip(jobs, inserted, strict=True):
         if job_id != t.job.id:  # a unique key named a job that exists
-            conn.execute(sql.SET_TICK_JOB, (job_id, plans[t.plan].key, _iso(t.at)))
+            conn.execute(schedule_sql.SET_TICK_JOB, (job_id, plans[t.plan].key, _iso(t.at)))
     result = recorded(done, new, ids)
     moved = moves(plans, done, result)
     if moved:
@@ -124,5 +124,5 @@ def _apply(conn: psycopg.Connection[Any], plans: Sequence[TickPlan]) -> list[Tic
             ]
             for m in moved
         ]
-        conn.execute(sql.TICKED, (_json(rows_moved),))
+        conn.execute(schedule_sql.TICKED, (_json(rows_moved),))
     return outcomes(plans, done, result)

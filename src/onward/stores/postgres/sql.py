@@ -19,6 +19,10 @@ CANCEL_CHANNEL = "onward_cancel"
 UNIQUE_LOCK_CLASS = 0x6F6E77  # "onw"
 
 
+#: ``held_until`` of a job held while its key's concurrency is full (a year no clock reaches;
+#: not 'infinity', which the driver cannot read as a datetime).
+HELD_FOR_SLOT = "'9999-01-01 00:00:00+00'"
+
 GUARD = " WHERE id = %s AND state = 'running' AND lease_token = %s"
 
 # Paused queues are left out of claims. The list is read once per statement (an init plan
@@ -48,17 +52,22 @@ CLAIM_COLUMNS = CLAIMED_COLUMNS + ", scheduled_at, seq"  # the last two order th
 # prepared statement is the right one for every call and it plans the claim only once.
 _CLAIM = (
     "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)),"
-    " ready AS (SELECT seq FROM onward_jobs WHERE state = 'enqueued' AND scheduled_at <= now(){queue}"
-    + NOT_PAUSED
-    + " ORDER BY {order} LIMIT {limit} FOR UPDATE SKIP LOCKED),"
+    " ready AS (SELECT seq, limit_key FROM onward_jobs WHERE state = 'enqueued' AND held_until IS NULL"
+    " AND scheduled_at <= now(){queue}" + NOT_PAUSED + " ORDER BY {order} LIMIT {limit} FOR UPDATE SKIP LOCKED),"
     " claimed AS (UPDATE onward_jobs AS j SET state = 'running', lease_token = gen_random_uuid()::text,"
     " worker_id = %s, lease_timeout = %s, lease_expires_at = now() + make_interval(secs => %s), started_at = now(),"
     " attempts = j.attempts + 1 - j.resume_pending::int, progressed = false"
-    " FROM relaxed WHERE j.seq = ANY(ARRAY(SELECT seq FROM ready))"
+    " FROM relaxed WHERE j.seq = ANY(ARRAY(SELECT seq FROM ready WHERE limit_key IS NULL))"
     f" RETURNING {', '.join('j.' + c for c in CLAIM_COLUMNS.split(', '))})"
     f" SELECT {', '.join('c.' + c for c in CLAIM_COLUMNS.split(', '))},"
-    " CASE WHEN c.id IS NULL THEN (SELECT extract(epoch FROM min(scheduled_at) - now()) FROM onward_jobs"
-    " WHERE state = 'enqueued' AND scheduled_at > now(){queue}" + NOT_PAUSED + ") END"
+    " CASE WHEN c.id IS NULL THEN least((SELECT extract(epoch FROM min(scheduled_at) - now()) FROM onward_jobs"
+    " WHERE state = 'enqueued' AND scheduled_at > now(){queue}" + NOT_PAUSED + "),"
+    " (SELECT extract(epoch FROM min(held_until) - now())"
+    " FROM onward_jobs WHERE state = 'enqueued' AND held_until < " + HELD_FOR_SLOT + "{queue})) END,"
+    # Whether jobs with limits were among the first ready ones, or held ones are due again: then
+    # ``limits.claim_limited`` claims them with their limits applied.
+    " EXISTS (SELECT 1 FROM ready WHERE limit_key IS NOT NULL) OR EXISTS (SELECT 1 FROM onward_jobs"
+    " WHERE state = 'enqueued' AND held_until <= now())"
     " FROM (SELECT) AS one LEFT JOIN claimed AS c ON true ORDER BY c.priority, c.scheduled_at, c.seq"
 )
 _CLAIM_KINDS = {
@@ -74,7 +83,7 @@ _claim_sql: dict[tuple[str, int], str] = {}
 def claim_sql(kind: str, limit: int) -> str:
     """The claim statement for ``kind`` (``any``, ``one`` or ``many`` queues) and ``limit``.
     Parameters: the queue filter (none, a queue, a list of queues), worker id, lease timeout
-    twice, then the queue filter again (for the next due time)."""
+    twice, then the queue filter twice again (for the next due time)."""
     key = (kind, int(limit))
     found = _claim_sql.get(key)
     if found is None:
@@ -90,10 +99,15 @@ ADVANCE_WAITING = (
     " WHERE state = 'enqueued' AND scheduled_at > now()"
 )
 
-NEXT_DUE_ANY = (
-    "SELECT extract(epoch FROM min(scheduled_at) - now()) FROM onward_jobs WHERE state = 'enqueued'" + NOT_PAUSED
+_NEXT_DUE = (
+    "SELECT extract(epoch FROM least((SELECT min(scheduled_at) FROM onward_jobs WHERE state = 'enqueued'"
+    " AND held_until IS NULL{queue}"
+    + NOT_PAUSED
+    + "), (SELECT min(held_until) FROM onward_jobs WHERE state = 'enqueued'"
+    " AND held_until < " + HELD_FOR_SLOT + "{queue})) - now())"
 )
-NEXT_DUE_QUEUES = NEXT_DUE_ANY + " AND queue = ANY(%s)"
+NEXT_DUE_ANY = _NEXT_DUE.format(queue="")
+NEXT_DUE_QUEUES = _NEXT_DUE.format(queue=" AND queue = ANY(%s)")
 
 
 # Statements over many jobs take their rows as one JSON array of arrays: encoding it is a
@@ -147,7 +161,8 @@ _JOB_FIELDS = (
     "e->>0 AS id, e->>1 AS job_class, e->>2 AS queue, (e->>3)::int AS priority, e->>4 AS args,"
     " e->>5 AS kwargs, (e->>6)::int AS max_attempts, (e->>7)::int AS max_resumptions,"
     " (e->>8)::float8 AS delay, (e->>9)::float8 AS run_at, e->>10 AS trace_context, e->>11 AS schedule_key,"
-    " to_timestamp((e->>12)::float8) AS scheduled_for, (e->>13)::float8 AS run_timeout, ord"
+    " to_timestamp((e->>12)::float8) AS scheduled_for, (e->>13)::float8 AS run_timeout, e->>14 AS limit_key,"
+    " (e->>15)::int AS limit_concurrency, (e->>16)::int AS throttle_limit, (e->>17)::float8 AS throttle_per, ord"
 )
 _ARRAYS = f"(SELECT {_JOB_FIELDS} FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS r(e, ord)) AS c"
 # The same, each row followed by its parent's id (``inserts.parented_rows``).
@@ -158,10 +173,14 @@ _PARENTED_ARRAYS = (
 _INSERT_COLUMNS = (
     "INSERT INTO onward_jobs (id, job_class, queue, priority, args, kwargs, state, max_attempts,"
     " max_resumptions, scheduled_at, enqueued_at, parent_id, trace_context, schedule_key, scheduled_for, run_timeout,"
-    " batch_id)"
+    " limit_key, limit_concurrency, throttle_limit, throttle_per, batch_id)"
 )
-# The values of the columns after ``parent_id`` in ``_INSERT_COLUMNS``, from ``_ARRAYS``' rows.
-_CARRIED = "c.trace_context, c.schedule_key, c.scheduled_for, c.run_timeout"
+# The values of the columns after ``parent_id`` in ``_INSERT_COLUMNS`` but ``batch_id``, from
+# ``_ARRAYS``' rows.
+_CARRIED = (
+    "c.trace_context, c.schedule_key, c.scheduled_for, c.run_timeout,"
+    " c.limit_key, c.limit_concurrency, c.throttle_limit, c.throttle_per"
+)
 _NOTIFY_NEW = f"SELECT pg_notify('{CHANNEL}', queue) FROM (SELECT DISTINCT queue FROM new) AS q"
 
 INSERT_BATCH = (
@@ -177,7 +196,8 @@ INSERT_BATCH = (
 INSERT_ONE = (
     f"WITH new AS ({_INSERT_COLUMNS} VALUES (%s, %s, %s, %s::int, %s, %s, 'enqueued', %s::int, %s::int,"
     " coalesce(to_timestamp(%s::float8), coalesce(%s::timestamptz, now()) + make_interval(secs => %s::float8)),"
-    " coalesce(%s::timestamptz, now()), %s, %s, %s, to_timestamp(%s::float8), %s::float8, %s)"
+    " coalesce(%s::timestamptz, now()), %s, %s, %s, to_timestamp(%s::float8), %s::float8,"
+    " %s, %s::int, %s::int, %s::float8, %s)"
     f" RETURNING queue) {_NOTIFY_NEW}"
 )
 
@@ -298,7 +318,8 @@ SELECT_JOB = (
 LATEST_WITH_KEY = "SELECT id, state FROM onward_jobs WHERE unique_key = %s ORDER BY seq DESC LIMIT 1"
 INSERT_KEYED = (
     f"{_INSERT_COLUMNS[:-1]}, unique_key) VALUES (%s, %s, %s, %s, %s, %s, 'enqueued', %s, %s,"
-    " coalesce(%s, %s + make_interval(secs => %s)), %s, %s, %s, %s, to_timestamp(%s::float8), %s::float8, %s, %s)"
+    " coalesce(%s, %s + make_interval(secs => %s)), %s, %s, %s, %s, to_timestamp(%s::float8), %s::float8,"
+    " %s, %s::int, %s::int, %s::float8, %s, %s)"
 )
 RERUN_FAILED = (
     "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = false, cancel_requested_at = NULL,"
@@ -311,8 +332,8 @@ RERUN_FAILED = (
 INSERT_NOW = (
     "INSERT INTO onward_jobs (id, job_class, queue, priority, args, kwargs, state, max_attempts,"
     " max_resumptions, scheduled_at, enqueued_at, unique_key, trace_context, schedule_key, scheduled_for,"
-    " run_timeout) VALUES (%s, %s, %s, %s, %s, %s, 'enqueued', %s, %s, now(), now(), %s, %s, %s,"
-    " to_timestamp(%s::float8), %s)"
+    " run_timeout, limit_key, limit_concurrency, throttle_limit, throttle_per) VALUES (%s, %s, %s, %s, %s, %s,"
+    " 'enqueued', %s, %s, now(), now(), %s, %s, %s, to_timestamp(%s::float8), %s, %s, %s::int, %s::int, %s::float8)"
 )
 RESET_ATTEMPTS = "UPDATE onward_jobs SET attempts = 0, resume_pending = false, cancel_requested_at = NULL WHERE id = %s"
 START_NOW = (
@@ -328,7 +349,7 @@ COUNTS = "SELECT queue, state, count(*) FROM onward_jobs GROUP BY queue, state"
 # Ready jobs per queue, for the dashboard's Prometheus gauges (the partial index of waiting jobs).
 READY_BY_QUEUE = (
     "SELECT queue, count(*), min(scheduled_at) FROM onward_jobs"
-    " WHERE state = 'enqueued' AND scheduled_at <= now() GROUP BY queue"
+    " WHERE state = 'enqueued' AND held_until IS NULL AND scheduled_at <= now() GROUP BY queue"
 )
 FINISHED_PER_MINUTE = (
     "SELECT floor(extract(epoch FROM now() - finished_at) / 60)::int AS ago, state, count(*)"
@@ -339,7 +360,7 @@ STATE_KEY_QUEUE = "SELECT state, unique_key, queue FROM onward_jobs WHERE id = %
 LIVE_WITH_KEY = "SELECT 1 FROM onward_jobs WHERE unique_key = %s AND state IN ('enqueued', 'running')"
 RETRY_JOB = (
     "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = false, cancel_requested_at = NULL,"
-    " scheduled_at = now(), finished_at = NULL WHERE id = %s AND state = ANY(%s)"
+    " scheduled_at = now(), finished_at = NULL, held_until = NULL WHERE id = %s AND state = ANY(%s)"
 )
 DISCARD = (
     "WITH u AS (UPDATE onward_jobs SET state = 'discarded', finished_at = now()"
@@ -358,71 +379,6 @@ SET_CONTINUATION_ERROR = (
 )
 COUNT_CONTINUATION_FAILED = (
     "SELECT count(*) FROM onward_jobs WHERE continuation_error IS NOT NULL AND state = 'succeeded'"
-)
-
-
-# -- schedules ---------------------------------------------------------------------------------
-# Rows travel as one JSON array (see ``_rows``); times as ISO text, so a tick is stored to the
-# microsecond the scheduler computed. Schedules are locked in key order (no deadlock between
-# workers declaring or ticking the same schedules).
-# One statement: the stored state and the declaration found before (``old``: the snapshot the
-# statement started from), and the upsert, which writes nothing when the settings are the same
-# and no worker declares the schedule.
-DECLARE_SCHEDULES = (
-    "WITH d AS (SELECT e->>0 AS key, e->>1 AS job_class, e->>2 AS cron, (e->>3)::float8 AS every,"
-    " e->>4 AS timezone, e->>5 AS settings FROM jsonb_array_elements(%s::jsonb) AS e),"
-    " b AS (SELECT coalesce(%s::timestamptz, now()) AS first,"
-    " CASE WHEN %s::text IS NULL THEN NULL ELSE now() END AS at),"
-    " old AS (SELECT key, ticked_through, paused, declared_at, declared_by FROM onward_schedules"
-    " WHERE key IN (SELECT key FROM d)),"
-    " up AS (INSERT INTO onward_schedules AS s (key, job_class, cron, every, timezone, settings, first_seen,"
-    " ticked_through, declared_at, declared_by) SELECT d.key, d.job_class, d.cron, d.every, d.timezone, d.settings,"
-    " b.first, b.first, b.at, %s FROM d CROSS JOIN b ORDER BY d.key"
-    " ON CONFLICT (key) DO UPDATE SET job_class = excluded.job_class, cron = excluded.cron, every = excluded.every,"
-    " timezone = excluded.timezone, settings = excluded.settings,"
-    " declared_at = coalesce(excluded.declared_at, s.declared_at),"
-    " declared_by = coalesce(excluded.declared_by, s.declared_by)"
-    " WHERE excluded.declared_at IS NOT NULL OR (s.job_class, s.cron, s.every, s.timezone, s.settings)"
-    " IS DISTINCT FROM (excluded.job_class, excluded.cron, excluded.every, excluded.timezone, excluded.settings)"
-    " RETURNING key, ticked_through, paused)"
-    " SELECT d.key, coalesce(old.ticked_through, up.ticked_through), coalesce(old.paused, up.paused),"
-    " old.declared_at, old.declared_by FROM d LEFT JOIN old ON old.key = d.key LEFT JOIN up ON up.key = d.key"
-)
-UNDECLARE = (
-    "UPDATE onward_schedules SET declared_at = NULL, declared_by = NULL WHERE key = ANY(%s) AND declared_by = %s"
-)
-LOCK_SCHEDULES = (
-    "SELECT s.key, s.ticked_through, s.paused, coalesce(j.state IN ('enqueued', 'running'), false)"
-    " FROM onward_schedules AS s LEFT JOIN onward_jobs AS j ON j.id = s.last_job_id"
-    " WHERE s.key = ANY(%s) ORDER BY s.key FOR UPDATE OF s"
-)
-# Each tick once per schedule: the ordinal of every tick that was new.
-INSERT_TICKS = (
-    'WITH t AS (SELECT e->>0 AS key, (e->>1)::timestamptz AS tick, (e->>2) COLLATE "C" AS job_id, e->>3 AS skipped,'
-    " ord FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS r(e, ord)),"
-    " ins AS (INSERT INTO onward_schedule_ticks (schedule_key, tick, job_id, skipped)"
-    " SELECT key, tick, job_id, skipped FROM t ON CONFLICT DO NOTHING RETURNING schedule_key, tick)"
-    " SELECT t.ord FROM t JOIN ins ON ins.schedule_key = t.key AND ins.tick = t.tick"
-)
-SET_TICK_JOB = "UPDATE onward_schedule_ticks SET job_id = %s WHERE schedule_key = %s AND tick = %s::timestamptz"
-TICKED = (
-    "WITH u AS (SELECT e->>0 AS key, (e->>1)::timestamptz AS through, (e->>2)::timestamptz AS last_tick,"
-    ' (e->>3)::boolean AS skipped, (e->>4) COLLATE "C" AS last_job, (e->>5)::timestamptz AS keep_since'
-    " FROM jsonb_array_elements(%s::jsonb) AS e),"
-    " pruned AS (DELETE FROM onward_schedule_ticks AS t USING u WHERE t.schedule_key = u.key AND t.tick < u.keep_since)"
-    " UPDATE onward_schedules AS s SET ticked_through = u.through, last_tick = coalesce(u.last_tick, s.last_tick),"
-    " last_tick_skipped = coalesce(u.skipped, s.last_tick_skipped), last_job_id = coalesce(u.last_job, s.last_job_id)"
-    " FROM u WHERE s.key = u.key"
-)
-LIST_SCHEDULES = (
-    "SELECT s.*, j.state AS last_job_state FROM onward_schedules AS s"
-    " LEFT JOIN onward_jobs AS j ON j.id = s.last_job_id ORDER BY s.key"
-)
-PAUSE_SCHEDULE = "UPDATE onward_schedules SET paused = true, paused_at = coalesce(paused_at, now()) WHERE key = %s"
-# Resuming starts again from now: the ticks of the paused time are not caught up.
-RESUME_SCHEDULE = (
-    "UPDATE onward_schedules SET ticked_through = CASE WHEN paused THEN greatest(ticked_through, now())"
-    " ELSE ticked_through END, paused = false, paused_at = NULL WHERE key = %s"
 )
 
 

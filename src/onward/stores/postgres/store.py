@@ -13,7 +13,6 @@ worker clocks do not matter. Idle workers sleep until ``NOTIFY`` wakes them
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -31,6 +30,7 @@ from onward.stores.postgres.admin import PostgresAdmin
 from onward.stores.postgres.connection import driver_connection
 from onward.stores.postgres.inserts import (
     INSERT_CHUNK,
+    completing,
     insert_batches,
     insert_jobs,
     job_params,
@@ -38,8 +38,8 @@ from onward.stores.postgres.inserts import (
     json_rows,
     key_use,
     lock_keys,
-    parented_rows,
 )
+from onward.stores.postgres.limits import claim_limited
 from onward.stores.postgres.schedules import PostgresSchedules
 
 __all__ = ["PostgresStore"]
@@ -54,6 +54,9 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
     def __init__(self, url: str, *, pool_size: int | None = None) -> None:
         super().__init__(url, pool_size)
         self._idle: dict[tuple[str, tuple[str, ...] | None], tuple[int, float]] = {}
+        # Jobs claimed with their limits applied: when one stops running, its key's slot is given
+        # back (by the trigger, in that transaction), so this process looks for ready jobs again.
+        self._slots: set[str] = set()
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.url!r})"
@@ -162,18 +165,26 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         if not queues:
             statement, params = sql.claim_sql("any", limit), lease
         elif len(queues) == 1:
-            statement, params = sql.claim_sql("one", limit), (queues[0], *lease, queues[0])
+            statement, params = sql.claim_sql("one", limit), (queues[0], *lease, queues[0], queues[0])
         else:
-            statement, params = sql.claim_sql("many", limit), (list(queues), *lease, list(queues))
+            many = list(queues)
+            statement, params = sql.claim_sql("many", limit), (many, *lease, many, many)
 
         def run(conn: psycopg.Connection[Any], attempt: int) -> list[Any]:
             return conn.execute(statement, params).fetchall()
 
-        rows = self._run(run, persist=False)
-        if rows and rows[0][0] is not None:
+        found = self._run(run, persist=False)
+        due, limited = (found[0][-2], found[0][-1]) if found else (None, False)
+        rows = found if found and found[0][0] is not None else []
+        if limited and len(rows) < limit:
+            more, busy = self._claim_limited(worker_id, queues, lease_timeout, limit - len(rows))
+            self._slots.update(r[0] for r in more)
+            rows += more
+            if busy and len(rows) < limit:
+                self._notified(None)  # another claim was deciding about a key: look again at once
+        if rows or limited:  # (a key another claim was deciding about may have room: look again)
             self._idle.pop(key, None)
             return [claimed_from_row(r) for r in rows]
-        due = rows[0][-1] if rows else None
         wait = FALLBACK_POLL
         if due is not None:
             wait = max(0.0, min(wait, float(due)))
@@ -181,6 +192,15 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
             self._idle.clear()
         self._idle[key] = (generation, time.monotonic() + wait)
         return []
+
+    def _claim_limited(
+        self, worker_id: str, queues: Sequence[str] | None, lease_timeout: float, limit: int
+    ) -> tuple[list[Any], bool]:
+        def run(conn: psycopg.Connection[Any], attempt: int) -> tuple[list[Any], bool]:
+            with conn.transaction():
+                return claim_limited(conn, worker_id, queues, lease_timeout, limit)
+
+        return self._run(run, persist=False)
 
     def heartbeat(self, leases: Sequence[tuple[str, str]], lease_timeout: float) -> set[str]:
         return self.renew(leases, lease_timeout).lost
@@ -221,6 +241,7 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
             self._guarded(sql.COMPLETE, params, job_id)
             if member:
                 self._notified(None)
+            self._slot_freed(job_id)
             return []
 
         def run(conn: psycopg.Connection[Any], attempt: int) -> list[str] | None:
@@ -242,6 +263,7 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         ids = self._run(run)
         if ids is None:
             raise _lease_lost(job_id)
+        self._slots.discard(job_id)
         self._notified(None)
         return ids
 
@@ -268,8 +290,7 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         was lost (those are left as they are, as ``complete`` would)."""
         if not done:
             return set()
-        rows = _completion_rows(done)
-        statement, params = _completing(rows, done)
+        statement, params = completing(done)
 
         def run(conn: psycopg.Connection[Any], attempt: int) -> set[str]:
             return {r[0] for r in conn.execute(statement, params).fetchall()}
@@ -277,17 +298,24 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         written = self._run(run)
         if len(params) > 1 or any(c.member for c in done):  # continuations or callbacks were inserted
             self._notified(None)
+        if self._slots:
+            for c in done:
+                self._slot_freed(c.id)
         return {c.id for c in done} - written
 
+    def _slot_freed(self, job_id: str) -> None:
+        if job_id in self._slots:
+            self._slots.discard(job_id)
+            self._notified(None)
+
     def take_over(self, worker_id: str, ran: Sequence[tuple[str, str]], succeeded: Sequence[Completion]) -> int:
-        rows = _completion_rows(succeeded) if succeeded else None
         started = (worker_id, [token for _, token in ran], lifecycle.PROCESS_DIED_ERROR)
 
-        completing = _completing(rows, succeeded) if rows else None
+        finishing = completing(succeeded) if succeeded else None
 
         def run(conn: psycopg.Connection[Any], attempt: int) -> int:
             with conn.transaction():
-                changed = len(conn.execute(*completing).fetchall()) if completing else 0
+                changed = len(conn.execute(*finishing).fetchall()) if finishing else 0
                 took = conn.execute(sql.TAKE_OVER_RAN, started).fetchone()
                 unclaimed = conn.execute(sql.UNCLAIM_WORKER, (worker_id,)).fetchone()
             return changed + (int(took[0]) if took else 0) + (int(unclaimed[0]) if unclaimed else 0)
@@ -305,6 +333,7 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         ids, tokens = [i for i, _ in leases], [t for _, t in leases]
         rows = json_rows(ids, tokens)
         self._run(lambda conn, attempt: conn.execute(sql.UNCLAIM, (rows,)))
+        self._slots.difference_update(ids)
         self._notified(None)
 
     def retry(
@@ -329,6 +358,7 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
             token,
         )
         self._guarded(sql.REQUEUE, params, job_id)
+        self._slots.discard(job_id)
         self._notified(None)
 
     def fail(
@@ -345,6 +375,7 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         self._guarded(sql.FAIL, (state, checkpoint.steps, checkpoint.job_state, error, job_id, token), job_id)
         if member:
             self._notified(None)
+        self._slot_freed(job_id)
 
     def release(self, job_id: str, token: str) -> None:
         def run(conn: psycopg.Connection[Any], attempt: int) -> int:
@@ -353,6 +384,7 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
 
         if self._run(run) == 0:
             raise _lease_lost(job_id)
+        self._slots.discard(job_id)
         self._notified(None)
 
     def _guarded(self, statement: str, params: Sequence[Any], job_id: str) -> None:
@@ -367,7 +399,7 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
             return conn.execute(sql.REAP, (lifecycle.LEASE_EXPIRED_ERROR,)).fetchall()
 
         rows = self._run(run, persist=False)
-        if any(r[3] in ("resume", "retry") for r in rows):
+        if rows:  # back in the queue, or a slot of its limit key given back
             self._notified(None)
         if taken is not None:
             for job_id, job_class, worker_id, verdict, _ in rows:
@@ -377,23 +409,6 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
 
 # What the reaping statement's verdicts mean (see ``TakenBack``).
 _VERDICTS = {"resume": "resumed", "retry": "retried", "lost": "failed", "limit": "failed", "cancel": "cancelled"}
-
-
-def _completing(rows: str, done: Sequence[Completion]) -> tuple[str, tuple[str, ...]]:
-    """The statement completing ``done`` (given as ``rows``) and its parameters: with the
-    continuations of those written, if any has some."""
-    children = [(child, c.id) for c in done for child in c.children]
-    if children:
-        return sql.COMPLETE_MANY_WITH_CHILDREN, (rows, parented_rows(children))
-    return sql.COMPLETE_MANY, (rows,)
-
-
-def _completion_rows(done: Sequence[Completion]) -> str:
-    return json.dumps(
-        [(c.id, c.token, c.result, c.checkpoint.steps, c.checkpoint.job_state, c.continuation_error) for c in done],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
 
 
 def _lease_lost(job_id: str) -> LeaseLost:

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, cast
 
 from onward import lifecycle
 from onward.lifecycle import Action, CancelEffect
-from onward.records import FINISHED_STATES, BatchRecord, JobRecord, batch_record, job_record
+from onward.records import FINISHED_STATES, BatchRecord, HeldCount, JobRecord, LimitState, batch_record, job_record
 from onward.stores._cancels import CancelWatchers
 from onward.stores._common import filter_sql
 from onward.stores.base import FinishedCount, JobFilter, PausedQueue, QueueReady, StateCount
-from onward.stores.sqlite import batch_sql, sql
+from onward.stores.sqlite import batch_sql, limit_sql, sql
 from onward.stores.sqlite.connection import SQLiteConnections
 
 if TYPE_CHECKING:
@@ -75,6 +75,24 @@ class SQLiteAdmin(CancelWatchers, SQLiteConnections):
         now = self.clock()
         rows = self._exec(sql.FINISHED_PER_MINUTE, (now, now - 60 * minutes, now)).fetchall()
         return [FinishedCount(min(r[0], minutes - 1), r[1], r[2]) for r in rows]
+
+    def limit_state(self, job_id: str) -> LimitState | None:
+        row = self._exec(limit_sql.LIMIT_STATE, (job_id,)).fetchone()
+        if row is None:
+            raise KeyError(job_id)
+        key, concurrency, throttle_limit, per, held_until = row
+        if key is None:
+            return None
+        running = self._exec(limit_sql.RUNNING_WITH_KEY, (key,)).fetchone()[0]
+        starts = (
+            () if per is None else tuple(r[0] for r in self._exec(limit_sql.STARTS_WITH_KEY, (key, self.clock() - per)))
+        )
+        return LimitState(key, concurrency, throttle_limit, per, running, starts, held_until)
+
+    def held_by_key(self) -> list[HeldCount]:
+        running = dict(self._exec(limit_sql.RUNNING_BY_KEY).fetchall())
+        held = self._exec(limit_sql.HELD_BY_KEY).fetchall()
+        return [HeldCount(key, count, running.get(key, 0)) for key, count in sorted(held)]
 
     def retry_failed_job(self, job_id: str) -> bool:
         with self._write() as conn:

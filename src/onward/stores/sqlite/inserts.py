@@ -36,6 +36,10 @@ def insert_params(job: NewJob, now: float, parent_id: str | None, batch_id: str 
         job.scheduled_for,
         job.timeout,
         batch_id,
+        job.limit_key,
+        job.concurrency,
+        job.throttle_limit,
+        job.throttle_per,
     )
 
 

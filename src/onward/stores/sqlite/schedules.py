@@ -18,7 +18,7 @@ from onward.records import ScheduleRecord, schedule_record
 from onward.stores._common import chunk_sizes
 from onward.stores._schedules import PART, Recorded, Sorted, moves, outcomes, parts, recorded, sort_plans
 from onward.stores.base import ScheduleDeclaration, ScheduleState, TickOutcome, TickPlan
-from onward.stores.sqlite import sql
+from onward.stores.sqlite import schedule_sql
 from onward.stores.sqlite.connection import SQLiteConnections
 from onward.stores.sqlite.inserts import insert_jobs, insert_params
 
@@ -42,8 +42,8 @@ class SQLiteSchedules(SQLiteConnections):
             with self._write() as conn:
                 for d in declared[begin : begin + DECLARE_CHUNK]:
                     params = (d.key, d.job_class, d.cron, d.every, d.timezone, d.settings, first, first, at, worker_id)
-                    before = conn.execute(sql.DECLARED, (d.key,)).fetchone()
-                    conn.execute(sql.DECLARE_SCHEDULE, params)
+                    before = conn.execute(schedule_sql.DECLARED, (d.key,)).fetchone()
+                    conn.execute(schedule_sql.DECLARE_SCHEDULE, params)
                     if before is None:
                         states.append(ScheduleState(d.key, first, False))
                     else:
@@ -53,7 +53,7 @@ class SQLiteSchedules(SQLiteConnections):
     def undeclare_schedules(self, keys: Sequence[str], worker_id: str) -> None:
         if keys:
             with self._write() as conn:
-                conn.executemany(sql.UNDECLARE, [(key, worker_id) for key in keys])
+                conn.executemany(schedule_sql.UNDECLARE, [(key, worker_id) for key in keys])
 
     def record_ticks(self, plans: Sequence[TickPlan]) -> list[TickOutcome]:
         if not plans:
@@ -76,10 +76,10 @@ class SQLiteSchedules(SQLiteConnections):
         return outcomes(plans, done, result)
 
     def list_schedules(self) -> list[ScheduleRecord]:
-        return [schedule_record(row) for row in self._exec(sql.LIST_SCHEDULES).fetchall()]
+        return [schedule_record(row) for row in self._exec(schedule_sql.LIST_SCHEDULES).fetchall()]
 
     def set_schedule_paused(self, key: str, paused: bool) -> bool:
-        statement = sql.PAUSE_SCHEDULE if paused else sql.RESUME_SCHEDULE
+        statement = schedule_sql.PAUSE_SCHEDULE if paused else schedule_sql.RESUME_SCHEDULE
         return self._exec_write(statement, (self.clock(), key)).rowcount > 0
 
 
@@ -127,21 +127,21 @@ def _apply_expected(conn: sqlite3.Connection, plans: Sequence[TickPlan], ready: 
     """Apply the plans as expected; ``False`` (having written nothing) when one is not."""
     stored: dict[str, Any] = {}
     for keys in parts(sorted(p.key for p in plans)):
-        stored.update((r[0], r) for r in conn.execute(sql.schedules_for_ticks_sql(len(keys)), keys))
+        stored.update((r[0], r) for r in conn.execute(schedule_sql.schedules_for_ticks_sql(len(keys)), keys))
     for plan in plans:
         row = stored.get(plan.key)
         if row is None or row[2] or float(row[1]) != plan.after or (row[3] and not plan.overlap):
             return False
     recorded = 0
     for size, values in _flat(ready.ticks, ready.count):
-        recorded += len(conn.execute(sql.insert_ticks_sql(size), values).fetchall())
+        recorded += len(conn.execute(schedule_sql.insert_ticks_sql(size), values).fetchall())
     if recorded != ready.count:
         raise _NotAsExpected
     for size, values in _flat(ready.jobs, ready.count):
-        conn.execute(sql.insert_many_sql(size), values)
+        conn.execute(schedule_sql.insert_many_sql(size), values)
     for size, values in _flat(ready.moved, len(plans)):
-        conn.execute(sql.ticked_sql(size), values)
-    conn.executemany(sql.PRUNE_TICKS, ready.pruned)
+        conn.execute(schedule_sql.ticked_sql(size), values)
+    conn.executemany(schedule_sql.PRUNE_TICKS, ready.pruned)
     return True
 
 
@@ -176,7 +176,7 @@ def _apply(
     """Every plan, inside the write transaction (see the module's docstring)."""
     stored: dict[str, tuple[ScheduleState, bool]] = {}
     for keys in parts(sorted({p.key for p in plans})):
-        for key, through, paused, live in conn.execute(sql.schedules_for_ticks_sql(len(keys)), keys):
+        for key, through, paused, live in conn.execute(schedule_sql.schedules_for_ticks_sql(len(keys)), keys):
             stored[key] = (ScheduleState(key, float(through), bool(paused)), bool(live))
     done = sort_plans(plans, stored)
     ticks = [
@@ -184,24 +184,24 @@ def _apply(
     ]
     found: set[tuple[str, float]] = set()
     for part in parts(ticks):
-        statement = sql.insert_ticks_sql(len(part))
+        statement = schedule_sql.insert_ticks_sql(len(part))
         found.update((r[0], r[1]) for r in conn.execute(statement, [v for row in part for v in row]))
     new = {n for n, row in enumerate(ticks) if (row[0], row[1]) in found}
     jobs = [t for n, t in enumerate(done.ticks) if n in new and not t.skipped]
     ids = {t.job.id: t.job.id for t in jobs}
     plain = [params for t in jobs if (params := rows[t.job.id][1]) is not None]
     for chunk in parts(plain):
-        conn.execute(sql.insert_many_sql(len(chunk)), [v for params in chunk for v in params])
+        conn.execute(schedule_sql.insert_many_sql(len(chunk)), [v for params in chunk for v in params])
     for t in jobs:
         if t.job.unique_key is not None:
             [job_id] = insert_jobs(conn, [t.job], now, None)
             if job_id != t.job.id:  # the unique key named a job that exists
-                conn.execute(sql.SET_TICK_JOB, (job_id, plans[t.plan].key, t.at))
+                conn.execute(schedule_sql.SET_TICK_JOB, (job_id, plans[t.plan].key, t.at))
             ids[t.job.id] = job_id
     result = recorded(done, new, ids)
     moved = moves(plans, done, result)
     for some in parts(moved):
         values = [v for m in some for v in (m.key, m.through, m.last_tick, m.last_skipped, m.last_job)]
-        conn.execute(sql.ticked_sql(len(some)), values)
-    conn.executemany(sql.PRUNE_TICKS, [(m.key, m.keep_since) for m in moved if m.keep_since is not None])
+        conn.execute(schedule_sql.ticked_sql(len(some)), values)
+    conn.executemany(schedule_sql.PRUNE_TICKS, [(m.key, m.keep_since) for m in moved if m.keep_since is not None])
     return done, result

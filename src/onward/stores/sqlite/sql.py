@@ -14,7 +14,8 @@ GUARD = " WHERE id = ? AND state = 'running' AND lease_token = ?"
 INSERT = (
     "INSERT INTO onward_jobs (id, job_class, queue, priority, args, kwargs, state, max_attempts,"
     " max_resumptions, scheduled_at, enqueued_at, unique_key, parent_id, trace_context, schedule_key, scheduled_for,"
-    " run_timeout, batch_id) VALUES (?, ?, ?, ?, ?, ?, 'enqueued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " run_timeout, batch_id, limit_key, limit_concurrency, throttle_limit, throttle_per)"
+    " VALUES (?, ?, ?, ?, ?, ?, 'enqueued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 LATEST_WITH_KEY = "SELECT id, state FROM onward_jobs WHERE unique_key = ? ORDER BY seq DESC LIMIT 1"
@@ -29,7 +30,7 @@ RERUN = (
 # An operator's retry: the same, from any state that allows it (see ``lifecycle.ACTIONS``).
 RETRY_JOB = (
     "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = 0, cancel_requested_at = NULL,"
-    " scheduled_at = ?, finished_at = NULL WHERE id = ? AND state IN ({states})"
+    " scheduled_at = ?, finished_at = NULL, held_until = NULL WHERE id = ? AND state IN ({states})"
 )
 RESET_ATTEMPTS = "UPDATE onward_jobs SET attempts = 0, resume_pending = 0, cancel_requested_at = NULL WHERE id = ?"
 
@@ -41,9 +42,23 @@ START_NOW = _TAKE + (
     " finished_at = NULL, attempts = attempts + 1 - resume_pending, progressed = 0"
     f" WHERE id = ? RETURNING {CLAIMED_COLUMNS}"
 )
+# Jobs without limits, among the first ready ones (a job with a limit key is left to
+# ``limits.claim_limited``, which runs only when this claimed fewer than asked).
 CLAIM = _TAKE + (
-    " attempts = attempts + 1 - resume_pending, progressed = 0 WHERE seq IN ({ready}) RETURNING " + CLAIMED_COLUMNS
+    " attempts = attempts + 1 - resume_pending, progressed = 0 WHERE seq IN ({ready}) AND limit_key IS NULL"
+    " RETURNING " + CLAIMED_COLUMNS
 )
+
+
+@lru_cache(maxsize=64)
+def claim_seqs_sql(rows: int) -> str:
+    """Claim the ready jobs whose ``seq`` is given (checked against their limits first)."""
+    marks = ", ".join("?" * rows)
+    return _TAKE + (
+        " attempts = attempts + 1 - resume_pending, progressed = 0, held_until = NULL"
+        f" WHERE seq IN ({marks}) AND state = 'enqueued' RETURNING {CLAIMED_COLUMNS}"
+    )
+
 
 # The renewal returns whether a cancellation was requested: the worker learns of it here.
 HEARTBEAT = "UPDATE onward_jobs SET lease_expires_at = ?" + GUARD + " RETURNING cancel_requested_at IS NOT NULL"
@@ -153,8 +168,10 @@ ADVANCE_WAITING = "UPDATE onward_jobs SET scheduled_at = scheduled_at - ? WHERE 
 # built a list per statement instead, and cost a claim about half as much again.)
 NOT_PAUSED = " AND NOT EXISTS (SELECT 1 FROM onward_queues AS p WHERE p.name = onward_jobs.queue AND p.paused)"
 _READY = (
-    "SELECT seq, priority, scheduled_at FROM onward_jobs INDEXED BY {index} WHERE state = 'enqueued'"
-    " AND scheduled_at <= ?{queue}" + NOT_PAUSED + " ORDER BY priority, scheduled_at, seq LIMIT ?"
+    "SELECT seq, priority, scheduled_at, limit_key FROM onward_jobs INDEXED BY {index} WHERE state = 'enqueued'"
+    " AND held_until IS NULL AND scheduled_at <= ?{queue}"
+    + NOT_PAUSED
+    + " ORDER BY priority, scheduled_at, seq LIMIT ?"
 )
 
 
@@ -165,16 +182,31 @@ def ready_seqs(queues: Sequence[str] | None, now: float, limit: int) -> tuple[st
     to itself, the planner may pick another index and sort every enqueued row). With several
     queues, each queue's index yields its first ``limit`` rows and those are merged.
     """
+    sql, params = ready_rows(queues, now, limit)
+    return f"SELECT seq FROM ({sql})", params
+
+
+def ready_rows(queues: Sequence[str] | None, now: float, limit: int) -> tuple[str, tuple[Any, ...]]:
+    """The next ``limit`` ready jobs as (seq, priority, scheduled_at, limit_key) rows, in
+    claim order (held jobs are not in the ready indexes)."""
     if not queues:
-        return "SELECT seq FROM (" + _READY.format(index="onward_jobs_ready", queue="") + ")", (now, limit)
+        return _READY.format(index="onward_jobs_ready", queue=""), (now, limit)
     one = _READY.format(index="onward_jobs_ready_queue", queue=" AND queue = ?")
     if len(queues) == 1:
-        return f"SELECT seq FROM ({one})", (now, queues[0], limit)
+        return one, (now, queues[0], limit)
     union = " UNION ALL ".join(f"SELECT * FROM ({one})" for _ in queues)
     params: list[Any] = []
     for name in queues:
         params += [now, name, limit]
-    return f"SELECT seq FROM ({union}) ORDER BY priority, scheduled_at, seq LIMIT ?", (*params, limit)
+    return f"SELECT * FROM ({union}) ORDER BY priority, scheduled_at, seq LIMIT ?", (*params, limit)
+
+
+# When the next job is due: the first scheduled one not held, or the first throttled one's window.
+NEXT_DUE = (
+    "SELECT min(due) FROM (SELECT min(scheduled_at) AS due FROM onward_jobs WHERE state = 'enqueued'"
+    " AND held_until IS NULL{queue}" + NOT_PAUSED + " UNION ALL SELECT min(held_until) FROM onward_jobs"
+    " WHERE state = 'enqueued' AND held_until < 1e300{queue})"
+)
 
 
 def queue_filter(queues: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
@@ -192,7 +224,9 @@ CHILDREN = "SELECT id FROM onward_jobs WHERE parent_id = ? ORDER BY seq"
 # index, running ones from the lease index, finished ones from theirs.
 COUNTS = (
     "SELECT queue, 'enqueued', count(*) FROM onward_jobs INDEXED BY onward_jobs_ready_queue"
-    " WHERE state = 'enqueued' GROUP BY queue"
+    " WHERE state = 'enqueued' AND held_until IS NULL GROUP BY queue"
+    " UNION ALL SELECT queue, 'enqueued', count(*) FROM onward_jobs INDEXED BY onward_jobs_held_until"
+    " WHERE state = 'enqueued' AND held_until IS NOT NULL GROUP BY queue"
     " UNION ALL SELECT queue, 'running', count(*) FROM onward_jobs INDEXED BY onward_jobs_lease"
     " WHERE state = 'running' GROUP BY queue"
     " UNION ALL SELECT queue, state, count(*) FROM onward_jobs INDEXED BY onward_jobs_done_queue"
@@ -226,7 +260,7 @@ COUNT_CONTINUATION_FAILED = (
 # Ready jobs per queue, for the dashboard's Prometheus gauges: read off the waiting-jobs index.
 READY_BY_QUEUE = (
     "SELECT queue, count(*), min(scheduled_at) FROM onward_jobs INDEXED BY onward_jobs_ready_queue"
-    " WHERE state = 'enqueued' AND scheduled_at <= ? GROUP BY queue"
+    " WHERE state = 'enqueued' AND held_until IS NULL AND scheduled_at <= ? GROUP BY queue"
 )
 
 STATE_AND_KEY = "SELECT state, unique_key FROM onward_jobs WHERE id = ?"
@@ -243,76 +277,6 @@ def purge_sql(states: int) -> str:
         f" WHERE finished_at IS NOT NULL AND finished_at < ? AND +state IN ({marks})"
         " ORDER BY finished_at LIMIT ?)"
     )
-
-
-# -- schedules ---------------------------------------------------------------------------------
-# A schedule new to the store ticks from its first sight; declaring it again refreshes its
-# settings (and, from a running worker, when a live worker last declared it).
-# (Nothing is written when the settings are the same and no worker declares it.)
-DECLARE_SCHEDULE = (
-    "INSERT INTO onward_schedules (key, job_class, cron, every, timezone, settings, first_seen, ticked_through,"
-    " declared_at, declared_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (key) DO UPDATE SET job_class = excluded.job_class, cron = excluded.cron,"
-    " every = excluded.every, timezone = excluded.timezone, settings = excluded.settings,"
-    " declared_at = coalesce(excluded.declared_at, declared_at),"
-    " declared_by = coalesce(excluded.declared_by, declared_by)"
-    " WHERE excluded.declared_at IS NOT NULL OR job_class IS NOT excluded.job_class OR cron IS NOT excluded.cron"
-    " OR every IS NOT excluded.every OR timezone IS NOT excluded.timezone OR settings IS NOT excluded.settings"
-)
-DECLARED = "SELECT ticked_through, paused, declared_at, declared_by FROM onward_schedules WHERE key = ?"
-UNDECLARE = "UPDATE onward_schedules SET declared_at = NULL, declared_by = NULL WHERE key = ? AND declared_by = ?"
-# Ticking: statements over many schedules or ticks, in a few power-of-two shapes.
-SET_TICK_JOB = "UPDATE onward_schedule_ticks SET job_id = ? WHERE schedule_key = ? AND tick = ?"
-PRUNE_TICKS = "DELETE FROM onward_schedule_ticks WHERE schedule_key = ? AND tick < ?"
-_INSERT_HEAD, _INSERT_ROW = INSERT.split(" VALUES ")
-
-
-@lru_cache(maxsize=16)
-def schedules_for_ticks_sql(keys: int) -> str:
-    """Each schedule's state and whether its latest job is enqueued or running."""
-    return (
-        "SELECT s.key, s.ticked_through, s.paused, j.state IN ('enqueued', 'running') FROM onward_schedules AS s"
-        f" LEFT JOIN onward_jobs AS j ON j.id = s.last_job_id WHERE s.key IN ({', '.join('?' * keys)})"
-    )
-
-
-@lru_cache(maxsize=16)
-def insert_ticks_sql(rows: int) -> str:
-    """Record ticks, each once per schedule; returns those that were new."""
-    values = ", ".join(["(?, ?, ?, ?, ?)"] * rows)
-    return (
-        "INSERT OR IGNORE INTO onward_schedule_ticks (schedule_key, tick, job_id, skipped, recorded_at)"
-        f" VALUES {values} RETURNING schedule_key, tick"
-    )
-
-
-@lru_cache(maxsize=16)
-def insert_many_sql(rows: int) -> str:
-    """:data:`INSERT` for ``rows`` jobs (without unique keys) in one statement."""
-    return f"{_INSERT_HEAD} VALUES " + ", ".join([_INSERT_ROW] * rows)
-
-
-@lru_cache(maxsize=16)
-def ticked_sql(rows: int) -> str:
-    """Move schedules on: (key, ticked_through, last_tick, last_tick_skipped, last_job_id) rows."""
-    values = ", ".join(["(?, ?, ?, ?, ?)"] * rows)
-    return (
-        "UPDATE onward_schedules SET ticked_through = v.column2, last_tick = coalesce(v.column3, last_tick),"
-        " last_tick_skipped = coalesce(v.column4, last_tick_skipped), last_job_id = coalesce(v.column5, last_job_id)"
-        f" FROM (VALUES {values}) AS v WHERE onward_schedules.key = v.column1"
-    )
-
-
-LIST_SCHEDULES = (
-    "SELECT s.*, j.state AS last_job_state FROM onward_schedules AS s"
-    " LEFT JOIN onward_jobs AS j ON j.id = s.last_job_id ORDER BY s.key"
-)
-PAUSE_SCHEDULE = "UPDATE onward_schedules SET paused = 1, paused_at = coalesce(paused_at, ?) WHERE key = ?"
-# Resuming starts again from now: the ticks of the paused time are not caught up.
-RESUME_SCHEDULE = (
-    "UPDATE onward_schedules SET ticked_through = CASE WHEN paused THEN max(ticked_through, ?) ELSE ticked_through END,"
-    " paused = 0, paused_at = NULL WHERE key = ?"
-)
 
 
 # -- queues --------------------------------------------------------------------------------------

@@ -17,10 +17,11 @@ from onward.errors import ConfigurationError, LeaseLost
 from onward.lifecycle import KeyUse, Verdict
 from onward.stores._common import chunk_sizes, claimed_from_row
 from onward.stores.base import Checkpoint, Claimed, Completion, Inserter, NewBatch, NewJob, Renewal, TakenBack
-from onward.stores.sqlite import sql
+from onward.stores.sqlite import limit_sql, sql
 from onward.stores.sqlite.admin import SQLiteAdmin
 from onward.stores.sqlite.connection import SQLiteConnections
 from onward.stores.sqlite.inserts import insert_batches, insert_jobs, insert_params, key_use
+from onward.stores.sqlite.limits import claim_limited
 from onward.stores.sqlite.schedules import SQLiteSchedules
 from onward.stores.sqlite.wake import WalWatch, watch
 
@@ -84,13 +85,27 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         now = self.clock()
         ready_sql, ready_params = sql.ready_seqs(queues, now, limit)
         # Idle (the last claim found nothing): look with a plain read before taking the write lock.
-        if self._found_none and self._exec(f"SELECT 1 FROM ({ready_sql}) LIMIT 1", ready_params).fetchone() is None:
+        if (
+            self._found_none
+            and self._exec(f"SELECT 1 FROM ({ready_sql}) LIMIT 1", ready_params).fetchone() is None
+            and self._exec(limit_sql.HOLDS_DUE, (now,)).fetchone() is None
+        ):
             return []
         rows = self._exec_returning(
             sql.CLAIM.format(ready=ready_sql), (worker_id, lease_timeout, now + lease_timeout, now, *ready_params)
         )
+        if len(rows) < limit and self._limited_waiting(queues, limit, now):
+            with self._write() as conn:  # jobs with limits are among the first ready ones, or held ones are due
+                rows += claim_limited(conn, worker_id, queues, lease_timeout, limit - len(rows), now)
         self._found_none = not rows
         return sorted((claimed_from_row(r) for r in rows), key=_by_priority)  # RETURNING has no order
+
+    def _limited_waiting(self, queues: Sequence[str] | None, limit: int, now: float) -> bool:
+        """Whether jobs with a limit key are among the first ready ones, or held jobs are due."""
+        rows_sql, params = sql.ready_rows(queues, now, limit)
+        if self._exec(f"SELECT 1 FROM ({rows_sql}) WHERE limit_key IS NOT NULL LIMIT 1", params).fetchone():
+            return True
+        return self._exec(limit_sql.HOLDS_DUE, (now,)).fetchone() is not None
 
     def heartbeat(self, leases: Sequence[tuple[str, str]], lease_timeout: float) -> set[str]:
         return self.renew(leases, lease_timeout).lost
@@ -271,10 +286,7 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
     # -- waiting --------------------------------------------------------------------------
     def next_ready_in(self, queues: Sequence[str] | None) -> float | None:
         queue_sql, queue_params = sql.queue_filter(queues)
-        row = self._exec(
-            f"SELECT min(scheduled_at) FROM onward_jobs WHERE state = 'enqueued'{queue_sql}{sql.NOT_PAUSED}",
-            queue_params,
-        ).fetchone()
+        row = self._exec(sql.NEXT_DUE.format(queue=queue_sql), (*queue_params, *queue_params)).fetchone()
         if row is None or row[0] is None:
             return None
         return float(row[0]) - self.clock()

@@ -1,0 +1,66 @@
+"""SQL of schedules on the PostgreSQL store (see ``schedules.py`` beside it)."""
+
+from __future__ import annotations
+
+# Rows travel as one JSON array (see ``_rows``); times as ISO text, so a tick is stored to the
+# microsecond the scheduler computed. Schedules are locked in key order (no deadlock between
+# workers declaring or ticking the same schedules).
+# One statement: the stored state and the declaration found before (``old``: the snapshot the
+# statement started from), and the upsert, which writes nothing when the settings are the same
+# and no worker declares the schedule.
+DECLARE_SCHEDULES = (
+    "WITH d AS (SELECT e->>0 AS key, e->>1 AS job_class, e->>2 AS cron, (e->>3)::float8 AS every,"
+    " e->>4 AS timezone, e->>5 AS settings FROM jsonb_array_elements(%s::jsonb) AS e),"
+    " b AS (SELECT coalesce(%s::timestamptz, now()) AS first,"
+    " CASE WHEN %s::text IS NULL THEN NULL ELSE now() END AS at),"
+    " old AS (SELECT key, ticked_through, paused, declared_at, declared_by FROM onward_schedules"
+    " WHERE key IN (SELECT key FROM d)),"
+    " up AS (INSERT INTO onward_schedules AS s (key, job_class, cron, every, timezone, settings, first_seen,"
+    " ticked_through, declared_at, declared_by) SELECT d.key, d.job_class, d.cron, d.every, d.timezone, d.settings,"
+    " b.first, b.first, b.at, %s FROM d CROSS JOIN b ORDER BY d.key"
+    " ON CONFLICT (key) DO UPDATE SET job_class = excluded.job_class, cron = excluded.cron, every = excluded.every,"
+    " timezone = excluded.timezone, settings = excluded.settings,"
+    " declared_at = coalesce(excluded.declared_at, s.declared_at),"
+    " declared_by = coalesce(excluded.declared_by, s.declared_by)"
+    " WHERE excluded.declared_at IS NOT NULL OR (s.job_class, s.cron, s.every, s.timezone, s.settings)"
+    " IS DISTINCT FROM (excluded.job_class, excluded.cron, excluded.every, excluded.timezone, excluded.settings)"
+    " RETURNING key, ticked_through, paused)"
+    " SELECT d.key, coalesce(old.ticked_through, up.ticked_through), coalesce(old.paused, up.paused),"
+    " old.declared_at, old.declared_by FROM d LEFT JOIN old ON old.key = d.key LEFT JOIN up ON up.key = d.key"
+)
+UNDECLARE = (
+    "UPDATE onward_schedules SET declared_at = NULL, declared_by = NULL WHERE key = ANY(%s) AND declared_by = %s"
+)
+LOCK_SCHEDULES = (
+    "SELECT s.key, s.ticked_through, s.paused, coalesce(j.state IN ('enqueued', 'running'), false)"
+    " FROM onward_schedules AS s LEFT JOIN onward_jobs AS j ON j.id = s.last_job_id"
+    " WHERE s.key = ANY(%s) ORDER BY s.key FOR UPDATE OF s"
+)
+# Each tick once per schedule: the ordinal of every tick that was new.
+INSERT_TICKS = (
+    'WITH t AS (SELECT e->>0 AS key, (e->>1)::timestamptz AS tick, (e->>2) COLLATE "C" AS job_id, e->>3 AS skipped,'
+    " ord FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS r(e, ord)),"
+    " ins AS (INSERT INTO onward_schedule_ticks (schedule_key, tick, job_id, skipped)"
+    " SELECT key, tick, job_id, skipped FROM t ON CONFLICT DO NOTHING RETURNING schedule_key, tick)"
+    " SELECT t.ord FROM t JOIN ins ON ins.schedule_key = t.key AND ins.tick = t.tick"
+)
+SET_TICK_JOB = "UPDATE onward_schedule_ticks SET job_id = %s WHERE schedule_key = %s AND tick = %s::timestamptz"
+TICKED = (
+    "WITH u AS (SELECT e->>0 AS key, (e->>1)::timestamptz AS through, (e->>2)::timestamptz AS last_tick,"
+    ' (e->>3)::boolean AS skipped, (e->>4) COLLATE "C" AS last_job, (e->>5)::timestamptz AS keep_since'
+    " FROM jsonb_array_elements(%s::jsonb) AS e),"
+    " pruned AS (DELETE FROM onward_schedule_ticks AS t USING u WHERE t.schedule_key = u.key AND t.tick < u.keep_since)"
+    " UPDATE onward_schedules AS s SET ticked_through = u.through, last_tick = coalesce(u.last_tick, s.last_tick),"
+    " last_tick_skipped = coalesce(u.skipped, s.last_tick_skipped), last_job_id = coalesce(u.last_job, s.last_job_id)"
+    " FROM u WHERE s.key = u.key"
+)
+LIST_SCHEDULES = (
+    "SELECT s.*, j.state AS last_job_state FROM onward_schedules AS s"
+    " LEFT JOIN onward_jobs AS j ON j.id = s.last_job_id ORDER BY s.key"
+)
+PAUSE_SCHEDULE = "UPDATE onward_schedules SET paused = true, paused_at = coalesce(paused_at, now()) WHERE key = %s"
+# Resuming starts again from now: the ticks of the paused time are not caught up.
+RESUME_SCHEDULE = (
+    "UPDATE onward_schedules SET ticked_through = CASE WHEN paused THEN greatest(ticked_through, now())"
+    " ELSE ticked_through END, paused = false, paused_at = NULL WHERE key = %s"
+)
