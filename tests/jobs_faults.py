@@ -25,7 +25,7 @@ def effect(*words: Any) -> None:
 
 class ChainLink(Job):
     """Link ``i`` of chain ``chain`` (``n`` links): its continuations enqueue the next link
-    and a leaf."""
+    and two leaves in one batch (``perform_all_later``)."""
 
     retry = RETRY
 
@@ -37,14 +37,14 @@ class ChainLink(Job):
     def continuations(self, chain: int, i: int, n: int) -> None:
         if i + 1 < n:
             ChainLink.perform_later(chain, i + 1, n)
-        Leaf.perform_later(chain, i)
+        Leaf.perform_all_later([(chain, i, 0), (chain, i, 1)])
 
 
 class Leaf(Job):
     retry = RETRY
 
-    def perform(self, chain: int, i: int) -> None:
-        effect("leaf", self.id, chain, i)
+    def perform(self, chain: int, i: int, k: int) -> None:
+        effect("leaf", self.id, chain, i, k)
 
 
 class Stepped(Job):

@@ -153,7 +153,18 @@ def to_datetime(value: Any) -> datetime | None:
     return EARLIEST if seconds < EARLIEST_TS else LATEST  # NaN included (fails both tests)
 
 
-def step_records(steps: list[dict[str, Any]], job_running: bool) -> list[StepRecord]:
+def decoded(text: str | None) -> Any:
+    """A stored JSON column, decoded; its raw text when it cannot be (a row written by other
+    means), so that showing a job never fails on its values."""
+    try:
+        return serialization.from_json(text)
+    except (ValueError, TypeError, KeyError, RecursionError):  # SerializationError is a TypeError
+        return text
+
+
+def step_records(steps: Any, job_running: bool) -> list[StepRecord]:
+    if not isinstance(steps, list) or not all(isinstance(s, dict) and "name" in s and "status" in s for s in steps):
+        return []
     out = []
     for s in steps:
         status = s["status"]
@@ -185,7 +196,7 @@ def progress_of(state: State, steps: list[StepRecord]) -> float | None:
 def job_record(row: Mapping[str, Any], children: tuple[str, ...], store: Store | None) -> JobRecord:
     """Build a record from a stored row (JSON columns as text, times as epoch or datetime)."""
     state = State(row["state"])
-    steps = step_records(serialization.from_json(row["steps"]) or [], state == State.RUNNING)
+    steps = step_records(decoded(row["steps"]) or [], state == State.RUNNING)
     scheduled_at = to_datetime(row["scheduled_at"])
     enqueued_at = to_datetime(row["enqueued_at"])
     assert scheduled_at is not None
@@ -195,8 +206,8 @@ def job_record(row: Mapping[str, Any], children: tuple[str, ...], store: Store |
         job_class=row["job_class"],
         queue=row["queue"],
         priority=row["priority"],
-        args=serialization.from_json(row["args"]),
-        kwargs=serialization.from_json(row["kwargs"]),
+        args=decoded(row["args"]),
+        kwargs=decoded(row["kwargs"]),
         state=state,
         attempts=row["attempts"],
         resumptions=row["resumptions"],
@@ -208,8 +219,8 @@ def job_record(row: Mapping[str, Any], children: tuple[str, ...], store: Store |
         continuation_error=row["continuation_error"],
         parent_id=row["parent_id"],
         children=children,
-        result=serialization.from_json(row["result"]),
-        job_state=serialization.from_json(row["job_state"]) or {},
+        result=decoded(row["result"]),
+        job_state=decoded(row["job_state"]) or {},
         steps=steps,
         progress=progress_of(state, steps),
         unique_key=row["unique_key"],

@@ -219,3 +219,19 @@ def test_a_worker_refuses_queue_names_no_job_could_have(queues: list[str]) -> No
 def test_a_worker_refuses_timeouts_and_concurrency_out_of_range(options: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         onward.Worker(**options)
+
+
+def test_a_row_with_values_that_cannot_be_decoded_still_reads(store: Store) -> None:
+    import rawsql
+
+    job_id = Echo.perform_later(1).id
+    rawsql.execute(
+        store,
+        "UPDATE onward_jobs SET args = ?, kwargs = ?, steps = ?, job_state = ? WHERE id = ?",
+        ("[1,", '{"$t": "nope", "v": 1}', '{"not": "a list"}', "[[[", job_id),
+    )
+    record = onward.get_job(job_id)
+    assert record.args == "[1,"  # the raw text
+    assert record.kwargs == '{"$t": "nope", "v": 1}'
+    assert record.steps == []
+    assert [r.id for r in store.list_jobs(JobFilter())] == [job_id]
