@@ -132,9 +132,9 @@ def test_each_page_reads_an_index_and_costs_the_same_at_any_depth_and_size(
         cost_deep, _ = page_cost(meter, ops, query, deep_before(client, query))
         assert cost_deep <= first[i] * 1.2, (query, first[i], cost_deep)
 
-    # For scale: counting one queue's jobs without an index reads the whole table.
+    # For scale: reading one queue's jobs without an index reads the whole table.
     with meter.measure():
-        meter.conn.execute("SELECT count(*) FROM onward_jobs WHERE queue || '' = 'q1'").fetchall()
+        meter.conn.execute("SELECT * FROM onward_jobs WHERE queue || '' = 'q1'").fetchall()
     assert meter.steps > 5 * max(first.values())
 
 

@@ -21,11 +21,11 @@ def spawn(tmp_path: Path, subprocess_env: dict[str, str]) -> Iterator[Callable[.
     """Start worker processes (each in its own process group); kill leftovers after the test."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(store_url: str, *extra: str) -> subprocess.Popen[bytes]:
+    def start(store_url: str, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         with open(tmp_path / f"worker-{len(procs)}.log", "wb") as out:
             proc = subprocess.Popen(
-                worker_command(store_url, *extra), env=subprocess_env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
+                worker_command(store_url, *extra), env={**subprocess_env, **(env or {})}, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         procs.append(proc)
         return proc

@@ -127,18 +127,25 @@ def test_two_classes_returning_the_same_key_share_its_count(store: Store, spawn:
     assert {r.job_class.rsplit(":", 1)[1] for r in records} == {"SharedA", "SharedB"}
 
 
+def host(tmp_path: Path, name: str) -> dict[str, str]:
+    """The environment of a worker on machine ``name`` (its own journal directory)."""
+    return {"ONWARD_JOURNAL_DIR": str(tmp_path / f"journals-{name}")}
+
+
 def test_a_killed_workers_slot_frees_when_its_lease_expires(store: Store, spawn: Spawn, tmp_path: Path) -> None:
     until = tmp_path / "go"
     first = Lingering.perform_later(1, str(until))
     second = Lingering.perform_later(2, str(until))
-    doomed = spawn(store.url, "--lease-timeout", "1.5", "--concurrency", "2")
+    # Two journal directories stand for two machines: the next worker cannot read the dead
+    # one's journal (which would free the slot at once), only its lease can expire.
+    doomed = spawn(store.url, "--lease-timeout", "1.5", "--concurrency", "2", env=host(tmp_path, "a"))
     poll(lambda: str(first.refresh().state) == "running", what="the first job to run")
     time.sleep(0.3)  # (the worker would claim the second now if the limit let it)
     assert str(second.refresh().state) == "enqueued"
     os.killpg(doomed.pid, signal.SIGKILL)
     doomed.wait()
     killed_at = time.time()
-    spawn(store.url, "--lease-timeout", "1.5", "--concurrency", "2")
+    spawn(store.url, "--lease-timeout", "1.5", "--concurrency", "2", env=host(tmp_path, "b"))
 
     def running_again() -> bool:
         again = first.refresh()
