@@ -25,9 +25,11 @@ HELD_FOR_SLOT = "'9999-01-01 00:00:00+00'"
 
 GUARD = " WHERE id = %s AND state = 'running' AND lease_token = %s"
 
-# Paused queues are left out of claims. The list is read once per statement (an init plan
-# over a table of a few rows, usually none).
-NOT_PAUSED = " AND queue <> ALL(ARRAY(SELECT name FROM onward_queues WHERE paused))"
+# Paused queues are left out of claims: a hashed subplan over a table of a few rows (usually
+# none), read once per statement. Written as NOT IN, the planner keeps the ready index's order
+# (it guesses half the rows pass); ``<> ALL(ARRAY(...))`` made it guess one row and sort every
+# ready job on each claim instead.
+NOT_PAUSED = " AND queue NOT IN (SELECT name FROM onward_queues WHERE paused)"
 
 # A job given back to the queue while a cancellation request is pending is cancelled instead:
 # it never runs again by itself.
