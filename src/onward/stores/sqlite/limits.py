@@ -28,7 +28,6 @@ MOST_SEEN = 2000
 @dataclass
 class _Key:
     running: int
-    room: int = 0  # slots left after this claim, as the last claimed job's class counts them
     starts: dict[float, list[float]] = field(default_factory=dict)  # throttle window -> starts in it
 
 
@@ -72,8 +71,6 @@ def claim_limited(
             else:
                 chosen.append(seq)
                 state.running += 1
-                if concurrency is not None:
-                    state.room = concurrency - state.running
                 for kept in state.starts.values():
                     kept.append(now)
                 if per is not None:
@@ -86,9 +83,6 @@ def claim_limited(
         sql.claim_seqs_sql(len(chosen)), (worker_id, lease_timeout, now + lease_timeout, now, *chosen)
     ).fetchall()
     _record_starts(conn, throttled, now)
-    for key, state in keys.items():
-        if state.room > 0:  # jobs held for a slot that is free again (e.g. a larger concurrency)
-            conn.execute(sql.UNHOLD_FOR_SLOT, (key, state.room))
     return claimed
 
 

@@ -334,11 +334,6 @@ HOLD_FOR_WINDOW = (
     "UPDATE onward_jobs SET held_until = ? WHERE limit_key = ? AND state = 'enqueued' AND held_until IS NULL"
     " AND scheduled_at <= ? AND throttle_per = ? AND throttle_limit <= ?"
 )
-# After a claim of the key: jobs held for a slot get it back while the key has room.
-UNHOLD_FOR_SLOT = (
-    "UPDATE onward_jobs SET held_until = NULL WHERE seq IN (SELECT seq FROM onward_jobs WHERE limit_key = ?"
-    " AND state = 'enqueued' AND held_until = 1e300 ORDER BY priority, scheduled_at, seq LIMIT ?)"
-)
 RECORD_START = "INSERT INTO onward_limit_starts (limit_key, started_at) VALUES (?, ?)"
 KEEP_WINDOW = (
     "INSERT INTO onward_limit_windows (limit_key, longest) VALUES (?, ?)"
