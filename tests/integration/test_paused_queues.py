@@ -35,3 +35,17 @@ def test_queues_lists_paused_queues_without_jobs_and_pausing_twice_changes_nothi
     assert admin.queues() == []
     with pytest.raises(ValueError, match="control characters"):
         admin.pause_queue("bad\nname")
+
+
+@pytest.mark.parametrize("served", [None, ["mailers"]])
+def test_jobs_with_limits_in_a_paused_queue_are_not_claimed_either(store: Store, served: list[str] | None) -> None:
+    from jobs_limits import Capped
+
+    admin = Admin(store)
+    admin.pause_queue("mailers")
+    held = [Capped.set(queue="mailers").perform_later(n, "a") for n in range(3)]
+    Worker(store=store, queues=served).run(burst=True)
+    assert {h.refresh().state for h in held} == {"enqueued"}
+    admin.resume_queue("mailers")
+    Worker(store=store, queues=served, concurrency=2).run(burst=True)
+    assert {h.refresh().state for h in held} == {"succeeded"}

@@ -177,11 +177,11 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         due, limited = (found[0][-2], found[0][-1]) if found else (None, False)
         rows = found if found and found[0][0] is not None else []
         if limited and len(rows) < limit:
-            more, busy = self._claim_limited(worker_id, queues, lease_timeout, limit - len(rows))
+            more = self._claim_limited(worker_id, queues, lease_timeout, limit - len(rows))
             self._slots.update(r[0] for r in more)
             rows += more
-            if busy and len(rows) < limit:
-                self._notified(None)  # another claim was deciding about a key: look again at once
+            if len(rows) < limit:  # (a key another claim was deciding about may have room): look again
+                self._notified(None)
         if rows or limited:  # (a key another claim was deciding about may have room: look again)
             self._idle.pop(key, None)
             return [claimed_from_row(r) for r in rows]
@@ -195,10 +195,9 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
 
     def _claim_limited(
         self, worker_id: str, queues: Sequence[str] | None, lease_timeout: float, limit: int
-    ) -> tuple[list[Any], bool]:
-        def run(conn: psycopg.Connection[Any], attempt: int) -> tuple[list[Any], bool]:
-            with conn.transaction():
-                return claim_limited(conn, worker_id, queues, lease_timeout, limit)
+    ) -> list[Any]:
+        def run(conn: psycopg.Connection[Any], attempt: int) -> list[Any]:
+            return claim_limited(conn, worker_id, queues, lease_timeout, limit)
 
         return self._run(run, persist=False)
 
