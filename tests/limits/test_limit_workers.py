@@ -139,17 +139,18 @@ def test_a_killed_workers_slot_frees_when_its_lease_expires(store: Store, spawn:
     # Two journal directories stand for two machines: the next worker cannot read the dead
     # one's journal (which would free the slot at once), only its lease can expire.
     doomed = spawn(store.url, "--lease-timeout", "1.5", "--concurrency", "2", env=host(tmp_path, "a"))
-    poll(lambda: str(first.refresh().state) == "running", what="the first job to run")
-    time.sleep(0.3)  # (the worker would claim the second now if the limit let it)
-    assert str(second.refresh().state) == "enqueued"
+    poll(lambda: "running" in {str(first.refresh().state), str(second.refresh().state)}, what="a job to run")
+    running, waiting = (first, second) if str(first.refresh().state) == "running" else (second, first)
+    time.sleep(0.3)  # (the worker would claim the other one now if the limit let it)
+    assert str(waiting.refresh().state) == "enqueued"
     os.killpg(doomed.pid, signal.SIGKILL)
     doomed.wait()
     killed_at = time.time()
     spawn(store.url, "--lease-timeout", "1.5", "--concurrency", "2", env=host(tmp_path, "b"))
 
     def running_again() -> bool:
-        again = first.refresh()
-        return str(second.refresh().state) == "running" or (str(again.state) == "running" and again.attempts > 1)
+        again = running.refresh()
+        return str(waiting.refresh().state) == "running" or (str(again.state) == "running" and again.attempts > 1)
 
     poll(running_again, what="a job to take the slot")
     assert time.time() - killed_at > 1.0  # not before the dead worker's lease expired
