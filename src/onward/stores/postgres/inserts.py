@@ -73,6 +73,13 @@ def job_params(job: NewJob) -> tuple[Any, ...]:
         job.max_attempts,
         job.max_resumptions,
         job.unique_key,
+        *carried(job),
+    )
+
+
+def carried(job: NewJob) -> tuple[Any, ...]:
+    """The values of the columns every insert carries after ``parent_id`` (``sql._CARRIED``)."""
+    return (
         job.trace_context,
         job.schedule_key,
         job.scheduled_for,
@@ -117,14 +124,7 @@ def insert_jobs(
             float(job.delay),
             base,
             parent_id,
-            job.trace_context,
-            job.schedule_key,
-            job.scheduled_for,
-            job.timeout,
-            job.limit_key,
-            job.concurrency,
-            job.throttle_limit,
-            job.throttle_per,
+            *carried(job),
             batch_id,
         )
         conn.execute(sql.INSERT_ONE, params)
@@ -165,14 +165,7 @@ def insert_jobs(
                 job.delay,
                 start,
                 parent_id,
-                job.trace_context,
-                job.schedule_key,
-                job.scheduled_for,
-                job.timeout,
-                job.limit_key,
-                job.concurrency,
-                job.throttle_limit,
-                job.throttle_per,
+                *carried(job),
                 batch_id,
                 job.unique_key,
             ),
@@ -194,14 +187,7 @@ def _row(j: NewJob) -> tuple[Any, ...]:
         j.max_resumptions,
         j.delay,
         j.run_at,
-        j.trace_context,
-        j.schedule_key,
-        j.scheduled_for,
-        j.timeout,
-        j.limit_key,
-        j.concurrency,
-        j.throttle_limit,
-        j.throttle_per,
+        *carried(j),
     )
 
 
@@ -228,7 +214,7 @@ def insert_batches(
 
 
 def _callback_rows(callbacks: Sequence[tuple[str, NewJob]]) -> str:
-    return json.dumps(
+    return _dumps(
         [
             (
                 kind,
@@ -246,10 +232,7 @@ def _callback_rows(callbacks: Sequence[tuple[str, NewJob]]) -> str:
                 j.trace_context,
             )
             for kind, j in callbacks
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
-        allow_nan=False,
+        ]
     )
 
 
