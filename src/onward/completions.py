@@ -38,6 +38,22 @@ LINGER = 0.005
 LINGER_BATCH = 64
 
 
+def completion(
+    execution: Execution, result: str, checkpoint: Checkpoint, continuation_error: str | None, children: list[NewJob]
+) -> Completion:
+    """The success of ``execution``, to commit with others."""
+    claimed = execution.claimed
+    return Completion(
+        claimed.id,
+        claimed.lease_token,
+        result,
+        checkpoint,
+        continuation_error,
+        children,
+        member=claimed.batch_id is not None,
+    )
+
+
 class Completer:
     """Commits handed-over successes in batches from one thread.
 
@@ -66,16 +82,10 @@ class Completer:
         children: list[NewJob],
     ) -> None:
         """Queue ``execution``'s success (the ``Execution.defer_completion`` hook)."""
-        claimed = execution.claimed
-        item = Completion(
-            claimed.id,
-            claimed.lease_token,
-            result,
-            checkpoint,
-            continuation_error,
-            children,
-            member=claimed.batch_id is not None,
-        )
+        self.put(execution, completion(execution, result, checkpoint, continuation_error, children))
+
+    def put(self, execution: Execution, item: Completion) -> None:
+        """Queue ``item``, the success of ``execution``."""
         with self._cond:
             self._pending.append((execution, item))
             if self._waiting or len(self._pending) >= LINGER_BATCH:

@@ -17,13 +17,13 @@ import time
 from collections import Counter, deque
 from collections.abc import Sequence
 
-from onward.completions import Completer
+from onward.completions import Completer, completion
 from onward.errors import StoreClosed
 from onward.execution import Execution, Outcome
 from onward.journal import Journal
 from onward.leases import LeaseKeeper
 from onward.steps import StopSignal
-from onward.stores.base import Checkpoint, Claimed, Completion, NewJob, Store
+from onward.stores.base import Checkpoint, Claimed, NewJob, Store
 from onward.worker_signals import StopSignals
 
 __all__ = ["Lane", "Lanes", "SharedLoop"]
@@ -348,10 +348,9 @@ class Lanes:
         """Journal a success, then queue it for a batched commit (a crash cannot lose it)."""
         assert self._journal is not None
         assert self._completer is not None
-        claimed = execution.claimed
-        done = Completion(claimed.id, claimed.lease_token, result, checkpoint, continuation_error, children)
+        done = completion(execution, result, checkpoint, continuation_error, children)
         self._journal.succeeded(done)
-        self._completer.add(execution, result, checkpoint, continuation_error, children)
+        self._completer.put(execution, done)
 
     def _committed(self, execution: Execution, lost: bool) -> None:
         """A success handed to the completer was committed (or refused: lease lost)."""
