@@ -19,10 +19,24 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def checkout(revision: str) -> Iterator[Path]:
+    """A detached worktree of ``revision`` in a temporary directory, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="onward-build-") as tmp:
+        tree = Path(tmp) / "build"
+        subprocess.run(["git", "worktree", "add", "--detach", str(tree), revision], cwd=ROOT, check=True)
+        try:
+            yield tree
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
 
 
 def run_build(build: Path, store: str, only: str) -> dict[str, Any]:
@@ -53,18 +67,13 @@ def main() -> None:
     parser.add_argument("--store", default="all", choices=["sqlite", "postgresql", "all"])
     parser.add_argument("--only", default="throughput,throughput_2_processes")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="onward-base-") as tmp:
-        base = Path(tmp) / "base"
-        subprocess.run(["git", "worktree", "add", "--detach", str(base), args.base], cwd=ROOT, check=True)
-        try:
-            runs: dict[str, list[dict[str, float]]] = {"base": [], "this": []}
-            builds = [("base", base), ("this", ROOT)]
-            for rep in range(args.reps):
-                for name, build in builds if rep % 2 == 0 else builds[::-1]:
-                    runs[name].append(rates(run_build(build, args.store, args.only)))
-                    print(f"[compare] rep {rep + 1} {name}: {json.dumps(runs[name][-1])}", file=sys.stderr)
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=False)
+    runs: dict[str, list[dict[str, float]]] = {"base": [], "this": []}
+    with checkout(args.base) as base:
+        builds = [("base", base), ("this", ROOT)]
+        for rep in range(args.reps):
+            for name, build in builds if rep % 2 == 0 else builds[::-1]:
+                runs[name].append(rates(run_build(build, args.store, args.only)))
+                print(f"[compare] rep {rep + 1} {name}: {json.dumps(runs[name][-1])}", file=sys.stderr)
     print(f"| figure (jobs/s) | base {args.base} | this checkout | this / base (paired median) |")
     print("|---|---|---|---|")
     for figure in sorted(runs["this"][0]):

@@ -26,6 +26,7 @@ run alternately, ``--reps`` times each; the benchmark scripts are this checkout'
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -38,12 +39,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.compare_builds import checkout
+
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get("ONWARD_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_DATABASE = "onward_bench_cpu"
 
 
-def _server_cpu() -> float:
+def server_cpu() -> float:
     """CPU seconds used so far by every PostgreSQL process on this machine."""
     total = 0.0
     tick = os.sysconf("SC_CLK_TCK")
@@ -63,7 +66,7 @@ def _server_cpu() -> float:
     return total
 
 
-def _url(store: str, tmp: str) -> str:
+def fresh_url(store: str, tmp: str) -> str:
     if store == "sqlite":
         return f"sqlite:///{tmp}/cpu.sqlite3"
     import psycopg
@@ -80,7 +83,7 @@ def measure(store: str, jobs: int, kind: str, extra: list[str]) -> dict[str, flo
     from bench.jobs import Noop, TenChildren
 
     with tempfile.TemporaryDirectory(prefix="onward-cpu-") as tmp:
-        url = _url(store, tmp)
+        url = fresh_url(store, tmp)
         connection = onward.connect(url)  # the default store of this process, as in 0.1
         if kind == "chains":
             parents = jobs // 11
@@ -91,9 +94,9 @@ def measure(store: str, jobs: int, kind: str, extra: list[str]) -> dict[str, flo
             total = jobs
         connection.close()
         empty = _burst(f"sqlite:///{tmp}/empty.sqlite3", extra)  # start-up and shut-down alone
-        server_before = _server_cpu() if store == "postgresql" else 0.0
+        server_before = server_cpu() if store == "postgresql" else 0.0
         worker = _burst(url, extra)
-        server = _server_cpu() - server_before if store == "postgresql" else 0.0
+        server = server_cpu() - server_before if store == "postgresql" else 0.0
         return {
             "jobs": total,
             "cpu_us_per_job": 1e6 * (worker[0] - empty[0]) / total,
@@ -155,27 +158,19 @@ def main() -> None:
     if args.variant:
         _variants(args, stores)
         return
-    builds: list[tuple[str, Path]] = [("this", ROOT / "src")]
-    with tempfile.TemporaryDirectory(prefix="onward-base-") as tmp:
-        made = []
+    builds = {"this": ROOT / "src"}
+    runs: dict[tuple[str, str], list[dict[str, float]]] = {}
+    with contextlib.ExitStack() as trees:
         for name, revision in (("this", args.this), ("base", args.base)):
             if revision:
-                tree = Path(tmp) / name
-                subprocess.run(["git", "worktree", "add", "--detach", str(tree), revision], cwd=ROOT, check=True)
-                made.append(tree)
-                builds = [b for b in builds if b[0] != name] + [(name, tree / "src")]
-        builds.sort(key=lambda b: b[0] != "this")
-        try:
-            runs: dict[tuple[str, str], list[dict[str, float]]] = {}
-            for rep in range(args.reps):
-                for store in stores:
-                    for name, src in builds if rep % 2 == 0 else builds[::-1]:
-                        result = _run_build(src, store, args.jobs, args.kind)
-                        runs.setdefault((store, name), []).append(result)
-                        print(f"[cpu] rep {rep + 1} {store} {name}: {json.dumps(result)}", file=sys.stderr)
-        finally:
-            for tree in made:
-                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
+                builds[name] = trees.enter_context(checkout(revision)) / "src"
+        order = list(builds.items())
+        for rep in range(args.reps):
+            for store in stores:
+                for name, src in order if rep % 2 == 0 else order[::-1]:
+                    result = _run_build(src, store, args.jobs, args.kind)
+                    runs.setdefault((store, name), []).append(result)
+                    print(f"[cpu] rep {rep + 1} {store} {name}: {json.dumps(result)}", file=sys.stderr)
     _report(runs, stores, args)
 
 

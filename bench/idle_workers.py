@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from bench.cpu_per_job import _server_cpu, _url
+from bench.cpu_per_job import fresh_url, server_cpu
 from bench.harness import ROOT
 
 
@@ -40,7 +40,7 @@ def main() -> None:
     import onward
     from bench.jobs import StartedAt
 
-    url = _url("postgresql", "")
+    url = fresh_url("postgresql", "")
     store = onward.connect(url)
     argv = [sys.executable, "-m", "onward", "worker", "--import", "bench.jobs", "--log-level", "WARNING",
             "--database-url", url]  # fmt: skip
@@ -49,10 +49,10 @@ def main() -> None:
     try:
         time.sleep(5.0)  # start-up: imports, connections, the first reaper and scheduler rounds
         before = [_cpu_seconds(p.pid) for p in procs]
-        server_before = _server_cpu()
+        server_before = server_cpu()
         time.sleep(args.seconds)
         used = [_cpu_seconds(p.pid) - b for p, b in zip(procs, before, strict=True)]
-        server = _server_cpu() - server_before
+        server = server_cpu() - server_before
         shares = sorted(100 * u / args.seconds for u in used)
         print(
             f"{args.workers} idle workers over {args.seconds:.0f} s: each {statistics.median(shares):.2f}% of a core"
