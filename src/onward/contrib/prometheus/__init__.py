@@ -2,7 +2,8 @@
 
 ``onward worker --metrics-port 9464`` serves them at ``/metrics``; with ``--processes N`` the
 supervisor serves one endpoint for the whole group (prometheus-client's multiprocess mode:
-each child writes its figures to a shared directory, the supervisor adds them up). Embedded::
+each child writes its figures to a shared directory, at most a second apart and when it
+stops, and the supervisor adds them up). Embedded::
 
     from onward.contrib import prometheus
 
@@ -19,6 +20,8 @@ Every metric is labelled by ``queue`` and ``job_class`` (the import path):
 - ``onward_job_duration_seconds``: a histogram of execution durations, every outcome.
 - ``onward_jobs_running``: executions running now.
 
+Counting a job's events takes no lock: each thread counts in a table of its own, and the
+tables are added up when Prometheus scrapes (see :mod:`onward.contrib.prometheus.counts`).
 Nothing here is imported unless it is turned on.
 """
 
@@ -29,24 +32,21 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-    start_http_server,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, start_http_server
 from prometheus_client import multiprocess as prometheus_multiprocess
 from prometheus_client.core import GaugeMetricFamily
 
 from onward import events
+from onward.contrib.prometheus.counts import BUCKETS, Counts
+from onward.contrib.prometheus.exposed import FLUSH_INTERVAL, LABELS, Collector, FileWriter
 
 if TYPE_CHECKING:
     from onward.admin_values import ReadyQueue
 
 __all__ = [
+    "BUCKETS",
+    "FLUSH_INTERVAL",
+    "LABELS",
     "MULTIPROCESS_ENV",
     "Metrics",
     "disable",
@@ -60,83 +60,30 @@ __all__ = [
 #: Set by prometheus-client's multiprocess mode: the directory where processes write figures.
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
-LABELS = ("queue", "job_class")
-#: Seconds: from a no-op job to a long import.
-BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0, 3600.0)
-
-_OUTCOMES = {
-    events.SUCCEEDED: "succeeded",
-    events.FAILED: "failed",
-    events.RETRIED: "retried",
-    events.RELEASED: "retried",
-    events.DISCARDED: "discarded",
-    events.INTERRUPTED: "interrupted",
-    events.CANCELLED: "cancelled",
-    events.LOST: "lost",
-}
-
-
-class _Series:
-    """The metrics' children for one ``(queue, job_class)``, looked up once."""
-
-    __slots__ = ("duration", "enqueued", "finished", "running", "started")
-
-    def __init__(self, metrics: Metrics, labels: tuple[str, str]) -> None:
-        self.enqueued = metrics.enqueued.labels(*labels)
-        self.started = metrics.started.labels(*labels)
-        self.running = metrics.running.labels(*labels)
-        self.duration = metrics.duration.labels(*labels)
-        self.finished = {outcome: metrics.finished.labels(*labels, outcome) for outcome in set(_OUTCOMES.values())}
-
 
 class Metrics:
-    """Onward's metrics in ``registry``, updated by :meth:`on_event` (an events subscriber)."""
+    """Onward's worker metrics: :meth:`on_event` (an events subscriber) counts job events,
+    served from ``registry`` at each scrape; with no registry and ``PROMETHEUS_MULTIPROC_DIR``
+    set, written to that directory's multiprocess files instead (every ``flush_interval``
+    seconds, and at exit)."""
 
     #: The event kinds it counts.
-    KINDS = frozenset({events.ENQUEUED, events.STARTED, events.EXECUTION_ENDED, *_OUTCOMES})
+    KINDS = Counts.KINDS
 
-    def __init__(self, registry: CollectorRegistry | None) -> None:
-        self.enqueued = Counter("onward_jobs_enqueued", "Jobs enqueued.", LABELS, registry=registry)
-        self.started = Counter("onward_jobs_started", "Executions started.", LABELS, registry=registry)
-        self.finished = Counter(
-            "onward_jobs_finished", "Executions ended, by outcome.", (*LABELS, "outcome"), registry=registry
-        )
-        self.duration = Histogram(
-            "onward_job_duration_seconds", "How long executions ran.", LABELS, buckets=BUCKETS, registry=registry
-        )
-        self.running = Gauge(
-            "onward_jobs_running", "Executions running now.", LABELS, registry=registry, multiprocess_mode="livesum"
-        )
-        self._series: dict[tuple[str, str], _Series] = {}
-        self._series_lock = threading.Lock()
+    def __init__(self, registry: CollectorRegistry | None, *, flush_interval: float = FLUSH_INTERVAL) -> None:
+        self.counts = Counts()
+        #: The subscriber: counts one event in the calling thread's table.
+        self.on_event: Callable[[events.Event], None] = self.counts.on_event
+        self.files: FileWriter | None = None
+        if registry is not None:
+            registry.register(Collector(self.counts))
+        elif os.environ.get(MULTIPROCESS_ENV):
+            self.files = FileWriter(self.counts, flush_interval)
 
-    def series(self, queue: str | None, job_class: str | None) -> _Series:
-        """The children labelled ``queue`` and ``job_class`` (made on first use)."""
-        key = (queue or "", job_class or "")
-        found = self._series.get(key)
-        if found is None:
-            with self._series_lock:
-                found = self._series.get(key)
-                if found is None:
-                    found = self._series[key] = _Series(self, key)
-        return found
-
-    def on_event(self, event: events.Event) -> None:
-        kind = event.kind
-        if kind == events.STARTED:
-            series = self.series(event.queue, event.job_class)
-            series.started.inc()
-            series.running.inc()
-        elif kind == events.EXECUTION_ENDED:
-            self.series(event.queue, event.job_class).running.dec()
-        elif kind in _OUTCOMES:
-            series = self.series(event.queue, event.job_class)
-            series.finished[_OUTCOMES[kind]].inc()
-            duration = event.duration
-            if duration is not None:
-                series.duration.observe(duration)
-        elif kind == events.ENQUEUED:
-            self.series(event.queue, event.job_class).enqueued.inc()
+    def flush(self) -> None:
+        """Write the figures to the multiprocess files now (when it writes them)."""
+        if self.files is not None:
+            self.files.flush()
 
 
 _lock = threading.Lock()
@@ -153,17 +100,20 @@ def enable(registry: CollectorRegistry | None = None) -> Metrics:
             from prometheus_client import REGISTRY
 
             _metrics = Metrics(None if os.environ.get(MULTIPROCESS_ENV) else registry or REGISTRY)
+        if _unsubscribe is None:
             _unsubscribe = events.subscribe(_metrics.on_event, Metrics.KINDS)
         return _metrics
 
 
 def disable() -> None:
-    """Stop counting (the figures so far stay in their registry)."""
+    """Stop counting (the figures so far stay in their registry, or are written to the files)."""
     global _unsubscribe
     with _lock:
         if _unsubscribe is not None:
             _unsubscribe()
             _unsubscribe = None
+        if _metrics is not None:
+            _metrics.flush()
 
 
 def serve(port: int, host: str = "0.0.0.0", registry: CollectorRegistry | None = None) -> Any:
