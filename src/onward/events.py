@@ -143,6 +143,8 @@ subscribers: tuple[Subscriber, ...] = ()
 #: The kinds some subscriber listens to: ``kind in events.wanted`` before building an event.
 wanted: frozenset[str] = frozenset()
 _table: tuple[tuple[Subscriber, frozenset[str] | None], ...] = ()
+#: For each kind some subscriber listens to, those subscribers in order.
+_routes: dict[str, tuple[Subscriber, ...]] = {}
 _lock = threading.Lock()
 _ALL_KINDS = frozenset(
     {
@@ -170,13 +172,15 @@ _ALL_KINDS = frozenset(
 
 def _publish(table: tuple[tuple[Subscriber, frozenset[str] | None], ...]) -> None:
     """(Under the lock.) Make ``table`` the subscriptions."""
-    global subscribers, wanted, _table
+    global subscribers, wanted, _table, _routes
+    routes: dict[str, list[Subscriber]] = {}
+    for fn, kinds in table:
+        for kind in _ALL_KINDS if kinds is None else kinds:
+            routes.setdefault(kind, []).append(fn)
     _table = table
+    _routes = {kind: tuple(fns) for kind, fns in routes.items()}
     subscribers = tuple(fn for fn, _ in table)
-    found: set[str] = set()
-    for _, kinds in table:
-        found |= _ALL_KINDS if kinds is None else kinds
-    wanted = frozenset(found)
+    wanted = frozenset(routes)
 
 
 def subscribe(fn: Subscriber, kinds: Iterable[str] | None = None) -> Callable[[], None]:
@@ -196,11 +200,7 @@ def subscribe(fn: Subscriber, kinds: Iterable[str] | None = None) -> Callable[[]
 def emit(event: Event) -> None:
     """Hand ``event`` to every subscriber that listens to its kind, in the order they
     subscribed."""
-    if event.kind not in wanted:
-        return
-    for fn, kinds in _table:
-        if kinds is not None and event.kind not in kinds:
-            continue
+    for fn in _routes.get(event.kind, ()):
         try:
             fn(event)
         except Exception:
