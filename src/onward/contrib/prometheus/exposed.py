@@ -116,7 +116,7 @@ class FileWriter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._start()
-        atexit.register(self.flush)
+        atexit.register(self._at_exit)
         os.register_at_fork(after_in_child=self._forked)
 
     def _start(self) -> None:
@@ -131,6 +131,10 @@ class FileWriter:
         self._values, self._written = {}, {}
         if not self._stop.is_set():
             self._start()
+
+    def _at_exit(self) -> None:
+        if not self._stop.is_set():
+            self.stop()
 
     def stop(self) -> None:
         """Write the figures a last time and stop writing."""
