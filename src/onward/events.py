@@ -53,6 +53,7 @@ __all__ = [
     "Event",
     "emit",
     "enqueued",
+    "event",
     "subscribe",
 ]
 
@@ -134,6 +135,35 @@ class Event:
     def step(self) -> str | None:
         value = self.data.get("step")
         return value if isinstance(value, str) else None
+
+
+_new_event = object.__new__
+_now = time.time
+
+
+def event(
+    kind: str,
+    job_id: str | None,
+    job_class: str | None,
+    queue: str | None,
+    attempt: int,
+    resumptions: int,
+    worker_id: str | None,
+    data: dict[str, Any],
+) -> Event:
+    """``Event(kind, job_id, job_class, queue, attempt=..., resumptions=..., worker_id=...,
+    data=...)``, built in half the time (no keyword arguments to bind): for emitters on a hot path."""
+    e: Event = _new_event(Event)
+    e.kind = kind
+    e.job_id = job_id
+    e.job_class = job_class
+    e.queue = queue
+    e.attempt = attempt
+    e.resumptions = resumptions
+    e.worker_id = worker_id
+    e.data = data
+    e.time = _now()
+    return e
 
 
 Subscriber = Callable[[Event], None]

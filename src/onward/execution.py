@@ -103,18 +103,7 @@ class Execution:
         """Announce ``kind`` for this execution (see :mod:`onward.events`)."""
         if kind in events.wanted:
             c = self.claimed
-            events.emit(
-                events.Event(
-                    kind,
-                    c.id,
-                    c.job_class,
-                    c.queue,
-                    attempt=c.attempts,
-                    resumptions=c.resumptions,
-                    worker_id=self.worker_id,
-                    data=data,
-                )
-            )
+            events.emit(events.event(kind, c.id, c.job_class, c.queue, c.attempts, c.resumptions, self.worker_id, data))
 
     def _checkpointed(self) -> None:
         if events.CHECKPOINTED in events.wanted:

@@ -152,3 +152,14 @@ def test_a_group_child_writes_its_figures_for_the_group_endpoint(
         assert group.get_sample_value("onward_jobs_started_total", send) == 3
     finally:
         metrics.files.stop()
+
+
+def test_the_quick_event_constructor_builds_the_same_event() -> None:
+    quick = events.event(events.STARTED, "j1", "a:B", "q", 2, 1, "w1", {"step": "load"})
+    plain = E(events.STARTED, "j1", "a:B", "q", attempt=2, resumptions=1, worker_id="w1", data={"step": "load"})
+    assert isinstance(quick, events.Event)
+    for name in events.Event.__slots__:
+        if name != "time":
+            assert getattr(quick, name) == getattr(plain, name), name
+    assert abs(quick.time - plain.time) < 5
+    assert quick.step == "load"
