@@ -29,6 +29,7 @@ __all__ = [
     "json_rows",
     "key_use",
     "lock_keys",
+    "one_insert",
     "parented_rows",
 ]
 
@@ -91,6 +92,30 @@ def carried(job: NewJob) -> tuple[Any, ...]:
     )
 
 
+def one_insert(
+    job: NewJob, parent_id: str | None = None, base: datetime | None = None, batch_id: str | None = None
+) -> tuple[str, tuple[Any, ...]]:
+    """The statement inserting ``job`` (without a unique key) and notifying its queue, one
+    round trip, and its parameters."""
+    return sql.INSERT_ONE, (
+        job.id,
+        job.job_class,
+        job.queue,
+        job.priority,
+        job.args,
+        job.kwargs,
+        job.max_attempts,
+        job.max_resumptions,
+        job.run_at,
+        base,
+        float(job.delay),
+        base,
+        parent_id,
+        *carried(job),
+        batch_id,
+    )
+
+
 def _run_at(job: NewJob) -> datetime | None:
     return None if job.run_at is None else datetime.fromtimestamp(job.run_at, UTC)
 
@@ -109,26 +134,8 @@ def insert_jobs(
     if not jobs:
         return []
     if len(jobs) == 1 and jobs[0].unique_key is None:
-        job = jobs[0]
-        params = (
-            job.id,
-            job.job_class,
-            job.queue,
-            job.priority,
-            job.args,
-            job.kwargs,
-            job.max_attempts,
-            job.max_resumptions,
-            job.run_at,
-            base,
-            float(job.delay),
-            base,
-            parent_id,
-            *carried(job),
-            batch_id,
-        )
-        conn.execute(sql.INSERT_ONE, params)
-        return [job.id]
+        conn.execute(*one_insert(jobs[0], parent_id, base, batch_id))
+        return [jobs[0].id]
     if all(job.unique_key is None for job in jobs):
         for first in range(0, len(jobs), INSERT_CHUNK):
             chunk = jobs[first : first + INSERT_CHUNK]
