@@ -36,6 +36,16 @@ __all__ = [
 #: Jobs per ``INSERT_BATCH`` statement at most (a batch of 100,000 members is several statements).
 INSERT_CHUNK = 10_000
 
+#: ``sql.INSERT_ONE`` for a job due now with nothing but its class, queue, priority, arguments
+#: and attempts (the common ``perform_later``): the same row (the columns left out are NULL,
+#: ``scheduled_at`` is ``now()`` as a delay of 0 makes it), from 8 parameters instead of 22.
+INSERT_PLAIN = (
+    "WITH new AS (INSERT INTO onward_jobs (id, job_class, queue, priority, args, kwargs, state, max_attempts,"
+    " max_resumptions, scheduled_at, enqueued_at) VALUES (%s, %s, %s, %s::int, %s, %s, 'enqueued', %s::int,"
+    f" %s::int, now(), now()) RETURNING queue) SELECT pg_notify('{sql.CHANNEL}', queue) FROM new"
+)
+_NOTHING_CARRIED = (None,) * 8
+
 
 def lock_keys(conn: psycopg.Connection[Any], keys: Sequence[str | None]) -> None:
     """Serialise, until the transaction ends, everything done with these unique keys.
@@ -97,6 +107,24 @@ def one_insert(
 ) -> tuple[str, tuple[Any, ...]]:
     """The statement inserting ``job`` (without a unique key) and notifying its queue, one
     round trip, and its parameters."""
+    if (
+        job.run_at is None
+        and not job.delay
+        and parent_id is None
+        and base is None
+        and batch_id is None
+        and carried(job) == _NOTHING_CARRIED
+    ):
+        return INSERT_PLAIN, (
+            job.id,
+            job.job_class,
+            job.queue,
+            job.priority,
+            job.args,
+            job.kwargs,
+            job.max_attempts,
+            job.max_resumptions,
+        )
     return sql.INSERT_ONE, (
         job.id,
         job.job_class,
