@@ -35,9 +35,10 @@ _ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii
 # The C encoder behind ``_ENCODER``, built once: ``JSONEncoder.encode`` builds one per call.
 # :func:`tag` has already refused what it would (cycles nest past MAX_DEPTH, NaN and
 # infinities are refused there), so it runs without its own cycle check.
+_MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)
 _C_ENCODE = (
-    json.encoder.c_make_encoder(None, None, json.encoder.encode_basestring, None, ":", ",", False, False, False)
-    if json.encoder.c_make_encoder is not None
+    _MAKE_ENCODER(None, None, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+    if _MAKE_ENCODER is not None
     else None
 )
 _SCALARS = (str, bool, type(None))
