@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -61,6 +62,89 @@ def fresh_store(kind: str) -> Iterator[tuple[onward.Store, str]]:
         close_connections()
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
+
+
+class RawInserts:
+    """What the disk allows one writer, beside ``perform_later``: single-row ``INSERT`` +
+    ``COMMIT`` of a row of about the width of a job's (an id, a class path, a queue, a priority,
+    the arguments, two times) into a table of its own with a primary key only, through the
+    bare driver, on the store's own database with the same durability: SQLite's file in WAL
+    mode with ``synchronous=NORMAL`` (the ``sqlite3`` module, autocommit, so each statement is
+    its own transaction), or a psycopg connection in autocommit mode (each statement commits
+    with the server's ``synchronous_commit``, prepared as Onward's are).
+
+    :meth:`jobs_statement` sends, the same bare way, the very ``INSERT`` ``perform_later``
+    sends for a no-op job into ``onward_jobs``: the schema's share (the table's indexes) is
+    what separates the two, and Onward's own Python what separates it from ``perform_later``."""
+
+    TABLE = "onward_bench_raw"
+
+    def __init__(self, store: onward.Store, url: str) -> None:
+        self.sqlite = hasattr(store, "_exec")
+        self._jobs: list[tuple[str, Any]] = []
+        self.n = 0
+        self.conn: Any
+        columns = (
+            "id {text} PRIMARY KEY, job_class {text} NOT NULL, queue {text} NOT NULL, priority {int} NOT NULL,"
+            " args {text} NOT NULL, kwargs {text} NOT NULL, max_attempts {int} NOT NULL, scheduled_at {time} NOT NULL,"
+            " enqueued_at {time} NOT NULL"
+        )
+        if self.sqlite:
+            self.conn = sqlite3.connect(store.path, isolation_level=None)  # type: ignore[attr-defined]
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            self.conn.execute(f"CREATE TABLE {self.TABLE} ({columns.format(text='TEXT', int='INTEGER', time='REAL')})")
+            self._insert = f"INSERT INTO {self.TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            mode = self.conn.execute("PRAGMA journal_mode").fetchone()[0]
+            sync = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}[self.conn.execute("PRAGMA synchronous").fetchone()[0]]
+            self.durability = f"journal_mode={mode} synchronous={sync}"
+        else:
+            import psycopg
+
+            self.conn = psycopg.connect(url, autocommit=True, prepare_threshold=0)
+            self.conn.execute(
+                f"CREATE TABLE {self.TABLE} ({columns.format(text='text', int='integer', time='timestamptz')})"
+            )
+            self._insert = f"INSERT INTO {self.TABLE} VALUES (%s, %s, %s, %s, %s, %s, %s, now(), now())"
+            self.durability = "synchronous_commit=" + self.conn.execute("SHOW synchronous_commit").fetchone()[0]
+
+    def one(self) -> None:
+        """One row, committed."""
+        self.n += 1
+        n = self.n
+        if self.sqlite:
+            now = time.time()
+            self.conn.execute(self._insert, (f"{n:032x}", "bench.jobs:Noop", "bench", 0, f"[{n}]", "{}", 25, now, now))
+        else:
+            self.conn.execute(self._insert, (f"{n:032x}", "bench.jobs:Noop", "bench", 0, f"[{n}]", "{}", 25))
+
+    def prepare_jobs(self, count: int) -> None:
+        """Build the parameters of ``count`` calls of :meth:`jobs_statement` (before timing)."""
+        from bench.jobs import Noop
+        from onward.job import Configured
+        from onward.options import NO_OPTIONS
+
+        jobs = [Configured(Noop, NO_OPTIONS).new_job((i,), {}) for i in range(count)]
+        if self.sqlite:
+            from onward.stores.sqlite import inserts as sqlite_inserts
+            from onward.stores.sqlite import sql as sqlite_sql
+
+            now = time.time()
+            self._jobs = [(sqlite_sql.INSERT, sqlite_inserts.insert_params(job, now, None)) for job in jobs]
+        else:
+            from onward.stores.postgres import inserts as pg_inserts
+
+            self._jobs = [pg_inserts.one_insert(job) for job in jobs]
+        self._jobs.reverse()
+
+    def jobs_statement(self) -> None:
+        """The ``INSERT`` (and, on PostgreSQL, its ``NOTIFY``) of one no-op job into
+        ``onward_jobs`` as ``perform_later`` sends it, committed (see :meth:`prepare_jobs`)."""
+        statement, params = self._jobs.pop()
+        self.conn.execute(statement, params)
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 _PG_CONNECTIONS: dict[str, Any] = {}

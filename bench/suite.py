@@ -15,21 +15,74 @@ import sys
 import time
 from typing import Any
 
-from bench.harness import ROOT, WorkerProcess, enqueued, fresh_store, sql, wait_until
+from bench.harness import ROOT, RawInserts, WorkerProcess, enqueued, fresh_store, sql, wait_until
 from bench.jobs import Noop, StartedAt, TenChildren
 
 CHUNK = 20_000
 
 
-def enqueue_one_by_one(kind: str, n: int) -> dict[str, Any]:
-    """``perform_later`` called ``n`` times from one thread, one transaction each."""
-    with fresh_store(kind):
-        for i in range(20):
-            Noop.perform_later(i)  # warm: connection, statements
-        t = time.perf_counter()
-        for i in range(n):
-            Noop.perform_later(i)
-        return {"jobs": n, "per_s": n / (time.perf_counter() - t)}
+def enqueue_one_by_one(kind: str, n: int, reps: int = 5, slice_: int = 100) -> dict[str, Any]:
+    """``perform_later`` called ``n`` times from one thread, one transaction each, beside what
+    the disk allows one writer on the same store (:class:`bench.harness.RawInserts`): ``n``
+    single-row ``INSERT`` + ``COMMIT`` of a row of similar width through the bare driver, and
+    ``n`` of the jobs table's own ``INSERT`` sent the same bare way. Each repetition runs the
+    three in turns of ``slice_`` calls (their order turning), so that all three see the same
+    moments of a shared machine; rates are medians of ``reps`` repetitions, the ratio
+    ``perform_later`` ÷ raw the median of the ratios paired within each (target: 0.80)."""
+    with fresh_store(kind) as (store, url):
+        raw = RawInserts(store, url)
+        try:
+            raw.prepare_jobs(n * reps + 20)
+            for i in range(20):  # warm: connections, prepared statements
+                Noop.perform_later(i)
+                raw.one()
+                raw.jobs_statement()
+
+            def onward_calls(count: int) -> None:
+                for i in range(count):
+                    Noop.perform_later(i)
+
+            def raw_rows(count: int) -> None:
+                for _ in range(count):
+                    raw.one()
+
+            def bare_statements(count: int) -> None:
+                for _ in range(count):
+                    raw.jobs_statement()
+
+            sides = {"perform_later": onward_calls, "raw": raw_rows, "jobs_statement": bare_statements}
+            rates: dict[str, list[float]] = {name: [] for name in sides}
+            order = list(sides)
+            for _ in range(reps):
+                spent = dict.fromkeys(sides, 0.0)
+                for start in range(0, n, slice_):
+                    count = min(slice_, n - start)
+                    for name in order:
+                        t = time.perf_counter()
+                        sides[name](count)
+                        spent[name] += time.perf_counter() - t
+                    order = order[1:] + order[:1]
+                for name, seconds in spent.items():
+                    rates[name].append(n / seconds)
+            durability = raw.durability
+        finally:
+            raw.close()
+    ratios = [a / b for a, b in zip(rates["perform_later"], rates["raw"], strict=True)]
+    to_statement = [a / b for a, b in zip(rates["perform_later"], rates["jobs_statement"], strict=True)]
+    return {
+        "jobs": n,
+        "reps": reps,
+        "per_s": statistics.median(rates["perform_later"]),
+        "raw_per_s": statistics.median(rates["raw"]),
+        "jobs_statement_per_s": statistics.median(rates["jobs_statement"]),
+        "ratio": statistics.median(ratios),
+        "target": 0.80,
+        "ratio_to_jobs_statement": statistics.median(to_statement),
+        "runs": rates,
+        "ratios": ratios,
+        "durability": durability,
+        "load_average": os.getloadavg()[0],
+    }
 
 
 def enqueue_bulk(kind: str, n: int, repeat: int = 3) -> dict[str, Any]:

@@ -10,7 +10,13 @@ __all__ = ["new_id", "new_ids"]
 
 def new_id() -> str:
     """A new job id."""
-    return new_ids(1)[0]
+    rand = os.urandom(10)
+    h = (
+        (time.time_ns() // 1_000_000 & (2**48 - 1)).to_bytes(6, "big")
+        + bytes((0x70 | rand[0] & 0x0F, rand[1], 0x80 | rand[2] & 0x3F))
+        + rand[3:]
+    ).hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def new_ids(n: int) -> list[str]:

@@ -51,55 +51,11 @@ class Configured:
         return f"<{self.job_class.__qualname__} with {self.options}>"
 
     def new_job(self, args: Sequence[Any], kwargs: dict[str, Any], job_id: str | None = None) -> NewJob:
-        cls = self.job_class
-        path = job_path(cls)
-        try:
-            encoded_args, encoded_kwargs = serialization.encode_args(args, kwargs)
-        except SerializationError as exc:
-            raise SerializationError(f"{cls.__qualname__}: {exc}") from None
-        key = cls().unique_key(*args, **kwargs) if cls.unique_key is not Job.unique_key else None
-        if key is not None and not isinstance(key, str):
-            raise TypeError(f"{cls.__qualname__}.unique_key must return a str or None, got {key!r}")
-        if key is not None and ("\x00" in key or not key.isascii()):
-            serialization.check(key, f"{cls.__qualname__}.unique_key")  # a lone surrogate
-            if "\x00" in key:
-                raise ValueError(f"{cls.__qualname__}.unique_key must not hold a NUL character, got {key!r}")
-        opts = self.options
-        job_id = job_id or new_id()
-        queue = opts.queue or cls.queue
-        limited = cls.concurrency is not None or cls.throttle is not None
-        limit_key = check_limit_key(cls, cls().limit_key(*args, **kwargs)) if limited else None
-        throttle = cls.throttle
-        return NewJob(
-            id=job_id,
-            job_class=path,
-            queue=queue,
-            priority=cls.priority if opts.priority is None else opts.priority,
-            args=encoded_args,
-            kwargs=encoded_kwargs,
-            max_attempts=cls.retry.attempts,
-            max_resumptions=cls.max_resumptions,
-            delay=opts.delay,
-            run_at=opts.run_at,
-            unique_key=key,
-            fresh=opts.fresh,
-            trace_context=tracing.inject(queue, path, job_id) if tracing.inject is not None else None,
-            timeout=opts.timeout,
-            limit_key=limit_key,
-            concurrency=cls.concurrency if limited else None,
-            throttle_limit=throttle.limit if limited and throttle is not None else None,
-            throttle_per=throttle.per if limited and throttle is not None else None,
-        )
+        return _new_job(self.job_class, self.options, args, kwargs, job_id)
 
     def perform_later(self, *args: Any, **kwargs: Any) -> JobHandle:
         """Store the job and return at once (inside ``continuations``: on the parent's success)."""
-        job = self.new_job(args, kwargs)
-        collected = collecting.gather((job,))
-        if collected is not None:
-            return collected[0]
-        store = connecting.default()
-        [job_id] = _store_jobs(store, [job])
-        return JobHandle(job_id, store)
+        return _perform_later(self.job_class, self.options, args, kwargs)
 
     def perform_all_later(self, calls: Iterable[Sequence[Any] | Args]) -> list[JobHandle]:
         """Enqueue many jobs in one transaction. Each call is a tuple of positional arguments
@@ -127,6 +83,74 @@ class Configured:
     def perform_now(self, *args: Any, **kwargs: Any) -> Any:
         """Run the job here, recorded in the store; returns ``perform``'s result."""
         return perform_now.perform_now(self.new_job(args, kwargs))
+
+
+def _new_job(
+    cls: type[Job], opts: Options, args: Sequence[Any], kwargs: dict[str, Any], job_id: str | None = None
+) -> NewJob:
+    """The row to insert for ``cls(*args, **kwargs)`` enqueued with ``opts``; a bad argument,
+    unique key or limit key is refused here. Only what the class uses is looked at: its
+    ``unique_key`` when it defines one, its ``limit_key`` when it has limits, the tracing
+    hook when one is installed."""
+    path = job_path(cls)
+    try:
+        encoded_args, encoded_kwargs = serialization.encode_args(args, kwargs)
+    except SerializationError as exc:
+        raise SerializationError(f"{cls.__qualname__}: {exc}") from None
+    key = None if cls.unique_key is Job.unique_key else _unique_key(cls, cls().unique_key(*args, **kwargs))
+    job_id = job_id or new_id()
+    queue = opts.queue or cls.queue
+    limit_key = concurrency = throttle_limit = throttle_per = None
+    if cls.concurrency is not None or cls.throttle is not None:
+        limit_key = check_limit_key(cls, cls().limit_key(*args, **kwargs))
+        concurrency = cls.concurrency
+        throttle = cls.throttle
+        if throttle is not None:
+            throttle_limit, throttle_per = throttle.limit, throttle.per
+    inject = tracing.inject
+    return NewJob(
+        id=job_id,
+        job_class=path,
+        queue=queue,
+        priority=cls.priority if opts.priority is None else opts.priority,
+        args=encoded_args,
+        kwargs=encoded_kwargs,
+        max_attempts=cls.retry.attempts,
+        max_resumptions=cls.max_resumptions,
+        delay=opts.delay,
+        run_at=opts.run_at,
+        unique_key=key,
+        fresh=opts.fresh,
+        trace_context=None if inject is None else inject(queue, path, job_id),
+        timeout=opts.timeout,
+        limit_key=limit_key,
+        concurrency=concurrency,
+        throttle_limit=throttle_limit,
+        throttle_per=throttle_per,
+    )
+
+
+def _unique_key(cls: type[Job], key: object) -> str | None:
+    """``key`` as ``cls.unique_key`` returned it, if it is one a store can keep."""
+    if key is not None and not isinstance(key, str):
+        raise TypeError(f"{cls.__qualname__}.unique_key must return a str or None, got {key!r}")
+    if key is not None and ("\x00" in key or not key.isascii()):
+        serialization.check(key, f"{cls.__qualname__}.unique_key")  # a lone surrogate
+        if "\x00" in key:
+            raise ValueError(f"{cls.__qualname__}.unique_key must not hold a NUL character, got {key!r}")
+    return key
+
+
+def _perform_later(cls: type[Job], opts: Options, args: Sequence[Any], kwargs: dict[str, Any]) -> JobHandle:
+    """``perform_later``: one job, stored now in a transaction of its own (or in the
+    framework transaction it joins), or collected by the enclosing block."""
+    job = _new_job(cls, opts, args, kwargs)
+    collected = collecting.gather((job,))
+    if collected is not None:
+        return collected[0]
+    store = connecting.default()
+    [job_id] = _store_jobs(store, (job,))
+    return JobHandle(job_id, store)
 
 
 def _store_jobs(store: Store, jobs: Sequence[NewJob]) -> list[str]:
@@ -248,7 +272,7 @@ class Job:
     @classmethod
     def perform_later(cls, *args: Any, **kwargs: Any) -> JobHandle:
         """Store the job and return at once."""
-        return Configured(cls, NO_OPTIONS).perform_later(*args, **kwargs)
+        return _perform_later(cls, NO_OPTIONS, args, kwargs)
 
     @classmethod
     def perform_all_later(cls, calls: Iterable[Sequence[Any] | Args]) -> list[JobHandle]:

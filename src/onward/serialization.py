@@ -32,6 +32,15 @@ MAX_INT_DIGITS = 4300
 MAX_SIZE = 64 * 1024 * 1024
 
 _ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+# The C encoder behind ``_ENCODER``, built once: ``JSONEncoder.encode`` builds one per call.
+# :func:`tag` has already refused what it would (cycles nest past MAX_DEPTH, NaN and
+# infinities are refused there), so it runs without its own cycle check.
+_MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)
+_C_ENCODE = (
+    _MAKE_ENCODER(None, None, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+    if _MAKE_ENCODER is not None
+    else None
+)
 _SCALARS = (str, bool, type(None))
 _PLAIN = frozenset((bool, type(None)))
 _BIG = 10**MAX_INT_DIGITS
@@ -43,7 +52,8 @@ def to_json(value: Any, path: str = "value", depth: int = 1) -> str:
     a job's positional arguments)."""
     if value is None:
         return "null"
-    text = _ENCODER.encode(tag(value, path, depth))
+    plain = tag(value, path, depth)
+    text = "".join(_C_ENCODE(plain, 0)) if _C_ENCODE is not None else _ENCODER.encode(plain)
     if len(text) > MAX_SIZE:
         raise SerializationError(
             f"{path}: {len(text):,} characters once encoded, more than the {MAX_SIZE:,} Onward stores; "
@@ -165,7 +175,9 @@ def _parse_datetime(raw: str) -> datetime:
 
 def encode_args(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[str, str]:
     """Encode a job's arguments, naming ``args[i]`` / ``kwargs['k']`` on error."""
-    return to_json(list(args), "args", 0), to_json(kwargs, "kwargs", 0) if kwargs else "{}"
+    # ``tag`` turns a tuple of positional arguments into the list it encodes.
+    positional = args if type(args) is tuple or type(args) is list else list(args)
+    return to_json(positional, "args", 0), to_json(kwargs, "kwargs", 0) if kwargs else "{}"
 
 
 _DECODER = json.JSONDecoder(object_hook=_untag)

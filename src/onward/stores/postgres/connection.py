@@ -166,8 +166,14 @@ class PostgresConnections:
             self._check_open()
             conn: psycopg.Connection[Any] | None = None
             try:
-                with self._pool.connection() as conn:
+                # getconn/putconn rather than the pool's context manager: in autocommit mode
+                # there is nothing to commit on the way out, and whatever ``fn`` leaves open is
+                # rolled back (or the connection replaced) by ``putconn``.
+                conn = self._pool.getconn()
+                try:
                     return fn(conn, attempt)
+                finally:
+                    self._pool.putconn(conn)
             except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
                 if self._closed:
                     raise self._closed_error() from exc

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -38,6 +39,7 @@ from onward.stores.postgres.inserts import (
     json_rows,
     key_use,
     lock_keys,
+    one_insert,
 )
 from onward.stores.postgres.limits import claim_limited
 from onward.stores.postgres.schedules import PostgresSchedules
@@ -65,6 +67,10 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
     def enqueue(self, jobs: Sequence[NewJob], batches: Sequence[NewBatch] = ()) -> list[str]:
         if not jobs and not batches:
             return []
+        if len(jobs) == 1 and not batches and jobs[0].unique_key is None:
+            ids = self._run(partial(_insert_one, jobs[0]))  # perform_later: one statement
+            self._notified(None)
+            return ids
         unique = any(job.unique_key is not None for job in jobs)
         several = len(jobs) > INSERT_CHUNK  # more than one statement: one transaction
 
@@ -417,6 +423,15 @@ def _lease_lost(job_id: str) -> LeaseLost:
 def _members_after_commit(conn: psycopg.Connection[Any], batches: Sequence[NewBatch]) -> list[str]:
     """The members' ids an ``enqueue`` of ``batches`` returned, after its reply was lost."""
     return [r[0] for b in batches for r in conn.execute(batch_sql.BATCH_MEMBERS, (b.id,)).fetchall()]
+
+
+def _insert_one(job: NewJob, conn: psycopg.Connection[Any], attempt: int) -> list[str]:
+    """``perform_later``'s job, one statement committing on its own (after a lost reply, the
+    job the first try committed is found and not inserted again)."""
+    if attempt and conn.execute("SELECT 1 FROM onward_jobs WHERE id = %s", (job.id,)).fetchone():
+        return [job.id]
+    conn.execute(*one_insert(job))
+    return [job.id]
 
 
 def _ids_after_commit(conn: psycopg.Connection[Any], jobs: Sequence[NewJob]) -> list[str]:

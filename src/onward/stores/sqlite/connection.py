@@ -175,9 +175,22 @@ class SQLiteConnections:
             conn.execute("COMMIT")
 
     def _exec_write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        """One write statement in autocommit mode, under the writer lock."""
-        with self._writer() as conn:
-            return conn.execute(sql, params)
+        """One write statement in autocommit mode, under the writer lock (what :meth:`_writer`
+        does, without a generator: this is every ``perform_later``)."""
+        self._check_open()
+        conn = self._conn()
+        with self._wlock:
+            fd = self._lock_fd()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                return conn.execute(sql, params)
+            except sqlite3.DatabaseError as exc:
+                problem = self._file_error(exc)
+                if problem is None:
+                    raise
+                raise problem from exc
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
     def _exec_returning(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._writer() as conn:
