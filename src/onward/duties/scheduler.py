@@ -41,7 +41,7 @@ __all__ = ["PLANS_PER_WRITE", "TICK_HISTORY", "Scheduler", "Ticked"]
 log = logging.getLogger("onward.scheduler")
 
 #: Schedules whose ticks are recorded in one transaction.
-PLANS_PER_WRITE = 128
+PLANS_PER_WRITE = 1024
 #: Tick records kept per schedule: about this many ticks, and a day at most.
 TICK_HISTORY = 100
 _DAY = 86400.0
