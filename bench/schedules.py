@@ -117,7 +117,11 @@ def one_run(kind: str, schedules: int, serve_ticks: bool, backlog: int, warmup: 
                 time.sleep(0.02)
             time.sleep(warmup)
             n1, t1, (main1, all1) = done(store, counted), time.perf_counter(), cpu_seconds(worker.proc.pid)
-            visible = watch_visibility(store, window) if schedules else None
+            visible = None
+            if schedules:
+                visible = watch_visibility(store, window)
+            else:
+                time.sleep(window)
             n2, t2, (main2, all2) = done(store, counted), time.perf_counter(), cpu_seconds(worker.proc.pid)
             if done(store, "bench") >= backlog:
                 raise RuntimeError(f"the backlog of {backlog} ran out during the window: give a larger --backlog")
