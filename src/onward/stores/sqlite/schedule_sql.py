@@ -55,8 +55,9 @@ def move_on_sql(rows: int) -> str:
 
 @lru_cache(maxsize=32)
 def record_ticks_sql(rows: int) -> str:
-    """Record ticks, each once per schedule (the cursor's ``rowcount`` is how many were new)."""
-    values = ", ".join(["(?, ?, ?, ?, ?)"] * rows)
+    """Record ticks, each once per schedule (the cursor's ``rowcount`` is how many were new):
+    (key, tick, job_id, recorded_at) rows."""
+    values = ", ".join(["(?, ?, ?, NULL, ?)"] * rows)
     return (
         "INSERT OR IGNORE INTO onward_schedule_ticks (schedule_key, tick, job_id, skipped, recorded_at)"
         f" VALUES {values}"
@@ -71,6 +72,15 @@ def insert_ticks_sql(rows: int) -> str:
         "INSERT OR IGNORE INTO onward_schedule_ticks (schedule_key, tick, job_id, skipped, recorded_at)"
         f" VALUES {values} RETURNING schedule_key, tick"
     )
+
+
+@lru_cache(maxsize=32)
+def insert_nulls_sql(nulls: tuple[bool, ...], rows: int) -> str:
+    """:data:`INSERT` for ``rows`` jobs whose parameters marked in ``nulls`` are ``None``,
+    written as ``NULL`` (binding ``None`` costs the driver far more than an int or a str)."""
+    parts = _INSERT_ROW.split("?")
+    row = parts[0] + "".join(("NULL" if null else "?") + rest for null, rest in zip(nulls, parts[1:], strict=True))
+    return f"{_INSERT_HEAD} VALUES " + ", ".join([row] * rows)
 
 
 @lru_cache(maxsize=32)

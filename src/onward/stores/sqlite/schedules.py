@@ -100,7 +100,7 @@ class _Expected:
     def __init__(self, plans: Sequence[TickPlan], now: float) -> None:
         self.usable = len({p.key for p in plans}) == len(plans)
         self.ticks: list[Any] = []
-        self.jobs: list[Any] = []
+        self.jobs: dict[tuple[bool, ...], list[Any]] = {}  # the jobs' parameters but None, by where None is
         self.moved: list[Any] = []
         self.count = 0
         for plan in plans:
@@ -108,14 +108,19 @@ class _Expected:
             for job in jobs:
                 if job.unique_key is not None:
                     self.usable = False
-                self.ticks += (plan.key, job.scheduled_for, job.id, None, now)
-                self.jobs += insert_params(job, now, None)
+                self.ticks += (plan.key, job.scheduled_for, job.id, now)
+                params = insert_params(job, now, None)
+                nulls = tuple(v is None for v in params)
+                values = self.jobs.get(nulls)
+                if values is None:
+                    values = self.jobs[nulls] = []
+                values += (v for v in params if v is not None)
             self.count += len(jobs)
             if jobs:
                 last = jobs[-1]
-                self.moved += (plan.key, plan.after, plan.through, last.scheduled_for, last.id, plan.overlap)
+                self.moved += (plan.key, plan.after, plan.through, last.scheduled_for, last.id, int(plan.overlap))
             else:
-                self.moved += (plan.key, plan.after, plan.through, None, None, plan.overlap)
+                self.moved += (plan.key, plan.after, plan.through, None, None, int(plan.overlap))
         self.pruned = [(p.key, p.keep_since) for p in plans if p.keep_since is not None]
 
     def outcomes(self, plans: Sequence[TickPlan]) -> list[TickOutcome]:
@@ -141,8 +146,9 @@ def _apply_expected(conn: sqlite3.Connection, plans: Sequence[TickPlan], ready: 
     for size, values in _flat(ready.ticks, ready.count):
         if conn.execute(schedule_sql.record_ticks_sql(size), values).rowcount != size:
             raise _NotAsExpected
-    for size, values in _flat(ready.jobs, ready.count):
-        conn.execute(schedule_sql.insert_many_sql(size), values)
+    for nulls, params in ready.jobs.items():
+        for size, values in _flat(params, len(params) // (len(nulls) - sum(nulls))):
+            conn.execute(schedule_sql.insert_nulls_sql(nulls, size), values)
     if ready.pruned:
         conn.executemany(schedule_sql.PRUNE_TICKS, ready.pruned)
 
