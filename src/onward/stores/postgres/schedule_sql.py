@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from onward.stores.postgres.sql import _ARRAYS, _CARRIED, _INSERT_COLUMNS, CHANNEL
 
-# Rows travel as one JSON array (see ``_rows``); times as ISO text, so a tick is stored to the
-# microsecond the scheduler computed. Schedules are locked in key order (no deadlock between
+# Rows travel as one JSON array; times as ISO text or as epoch seconds (``to_timestamp``: the
+# same microsecond as the ISO text of the same float), so a tick is stored to the microsecond
+# the scheduler computed. Schedules are locked in key order (no deadlock between
 # workers declaring or ticking the same schedules).
 # One statement: the stored state and the declaration found before (``old``: the snapshot the
 # statement started from), and the upsert, which writes nothing when the settings are the same
@@ -56,7 +57,7 @@ INSERT_TICKS = (
 # of every tick recorded here; kind 2 rows, one per queue notified. Parameters: the plans,
 # the ticks and the jobs (``inserts.job_rows``), each a JSON array.
 RECORD_TICKS = (
-    "WITH p AS (SELECT e->>0 AS key, (e->>1)::timestamptz AS after, (e->>2)::timestamptz AS through,"
+    "WITH p AS (SELECT e->>0 AS key, to_timestamp((e->>1)::float8) AS after, to_timestamp((e->>2)::float8) AS through,"
     " (e->>3)::boolean AS overlap FROM jsonb_array_elements(%s::jsonb) AS e),"
     " s AS MATERIALIZED (SELECT s.key, s.ticked_through, s.paused,"
     " coalesce(j.state IN ('enqueued', 'running'), false) AS live"
@@ -64,7 +65,7 @@ RECORD_TICKS = (
     " WHERE s.key IN (SELECT key FROM p) ORDER BY s.key FOR UPDATE OF s),"
     " ok AS MATERIALIZED (SELECT p.key, p.through, s.live AND NOT p.overlap AS skip"
     " FROM p JOIN s ON s.key = p.key WHERE NOT s.paused AND s.ticked_through = p.after),"
-    ' t AS MATERIALIZED (SELECT e->>0 AS key, (e->>1)::timestamptz AS tick, (e->>2) COLLATE "C" AS job_id, ord'
+    ' t AS MATERIALIZED (SELECT e->>0 AS key, to_timestamp((e->>1)::float8) AS tick, (e->>2) COLLATE "C" AS job_id, ord'
     " FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS r(e, ord)),"
     " ins AS (INSERT INTO onward_schedule_ticks (schedule_key, tick, job_id, skipped)"
     " SELECT t.key, t.tick, CASE WHEN ok.skip THEN NULL ELSE t.job_id END, CASE WHEN ok.skip THEN 'overlap' END"
@@ -87,7 +88,8 @@ PRUNE_TICKS = (
 )
 SET_TICK_JOB = "UPDATE onward_schedule_ticks SET job_id = %s WHERE schedule_key = %s AND tick = %s::timestamptz"
 TICKED = (
-    "WITH u AS (SELECT e->>0 AS key, (e->>1)::timestamptz AS through, (e->>2)::timestamptz AS last_tick,"
+    "WITH u AS (SELECT e->>0 AS key, to_timestamp((e->>1)::float8) AS through,"
+    " to_timestamp((e->>2)::float8) AS last_tick,"
     ' (e->>3)::boolean AS skipped, (e->>4) COLLATE "C" AS last_job FROM jsonb_array_elements(%s::jsonb) AS e)'
     " UPDATE onward_schedules AS s SET ticked_through = u.through, last_tick = coalesce(u.last_tick, s.last_tick),"
     " last_tick_skipped = coalesce(u.skipped, s.last_tick_skipped), last_job_id = coalesce(u.last_job, s.last_job_id)"

@@ -107,10 +107,7 @@ def _apply(conn: psycopg.Connection[Any], plans: Sequence[TickPlan]) -> list[Tic
     result = recorded(done, new, ids)
     moved = moves(plans, done, result)
     if moved:
-        rows = [
-            [m.key, _iso(m.through), None if m.last_tick is None else _iso(m.last_tick), m.last_skipped, m.last_job]
-            for m in moved
-        ]
+        rows = [[m.key, m.through, m.last_tick, m.last_skipped, m.last_job] for m in moved]
         conn.execute(schedule_sql.TICKED, (_json(rows),))
         pruned = [[m.key, _iso(m.keep_since)] for m in moved if m.keep_since is not None]
         if pruned:
@@ -123,8 +120,8 @@ def _record(conn: psycopg.Connection[Any], plans: Sequence[TickPlan]) -> tuple[S
     ``done.ticks``) of the ticks recorded now."""
     jobs = [job for p in plans for job in p.jobs]
     params = (
-        _json([[p.key, _iso(p.after), _iso(p.through), p.overlap] for p in plans]),
-        _json([[p.key, _iso(job.scheduled_for or 0.0), job.id] for p in plans for job in p.jobs]),
+        _json([[p.key, p.after, p.through, p.overlap] for p in plans]),
+        _json([[p.key, job.scheduled_for, job.id] for p in plans for job in p.jobs]),
         job_rows(jobs),
     )
     rows = conn.execute(schedule_sql.RECORD_TICKS, params).fetchall()
