@@ -20,6 +20,10 @@ schedules' progress every 0.1 s during the window and counts the whole seconds w
 were committed more than 1 s after them), and CPU time from ``/proc``: the worker's main
 thread (where the scheduler runs) per second, and the whole worker's per backlog job. On a
 machine shared with other work, the CPU figures vary far less than the rates.
+
+``--instructions`` counts instead, under valgrind, the instructions per tick of a process
+that runs scheduler passes over the same 1,000 schedules (the database server's not counted):
+a figure the machine's load does not move.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
+import subprocess
 import sys
 import time
 from typing import Any
@@ -186,6 +192,41 @@ def measure(kind: str, reps: int, backlog: int, warmup: float, window: float) ->
     }
 
 
+# One process: the schedules of bench.schedule_app, then ``passes`` scheduler passes at
+# successive whole seconds (``at``: no waiting), each enqueuing 1,000 ticks.
+_PASSES = """
+import math, sys
+import onward, bench.schedule_app
+from onward.duties.scheduler import Scheduler
+passes, url = int(sys.argv[1]), sys.argv[2]
+store = onward.connect(url)
+scheduler = Scheduler(None, at=1_800_000_000.0)
+scheduler.tick(store)
+scheduler._declare_at = math.inf  # declared once: the passes below only tick
+for k in range(1, passes + 1):
+    scheduler._at = 1_800_000_000.0 + k
+    assert len(scheduler.tick(store)) == SCHEDULES
+store.close()
+"""
+
+
+def instructions(kind: str) -> float:
+    """Instructions per tick of the scheduler's process (valgrind; the database server's not
+    counted): the difference between 3 passes and 1, over 2,000 ticks."""
+    counts = []
+    for passes in (1, 3):
+        with fresh_store(kind) as (_store, url):
+            env = {**os.environ, "ONWARD_BENCH_SCHEDULES": str(SCHEDULES)}
+            argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable]
+            script = _PASSES.replace("SCHEDULES", str(SCHEDULES))
+            done = subprocess.run([*argv, "-c", script, str(passes), url], env=env, capture_output=True, text=True)
+            found = re.search(r"Collected : (\d+)", done.stderr)
+            if done.returncode != 0 or found is None:
+                raise RuntimeError(f"valgrind failed:\n{done.stderr[-2000:]}")
+            counts.append(int(found.group(1)))
+    return (counts[1] - counts[0]) / (2 * SCHEDULES)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.schedules", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--store", choices=["sqlite", "postgresql", "all"], default="all")
@@ -193,7 +234,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backlog", type=int, default=200_000, help="no-op jobs queued before each run")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds after the first job before measuring")
     parser.add_argument("--window", type=float, default=8.0, help="seconds measured")
+    parser.add_argument(
+        "--instructions", action="store_true", help="only count instructions per tick (valgrind), load-independent"
+    )
     args = parser.parse_args(argv)
+    if args.instructions:
+        for kind in ["sqlite", "postgresql"] if args.store == "all" else [args.store]:
+            print(f"{kind}: {instructions(kind):,.0f} instructions per tick")
+        return
     results: dict[str, Any] = {}
     for kind in ["sqlite", "postgresql"] if args.store == "all" else [args.store]:
         why = postgres_unavailable() if kind == "postgresql" else None
