@@ -127,9 +127,15 @@ class Schedule:
             max_resumptions=t.max_resumptions,
             run_at=tick,
             unique_key=t.unique_key,
+            fresh=t.fresh,
+            trace_context=tracing.inject(t.queue, t.job_class, job_id) if tracing.inject is not None else None,
             schedule_key=self.key,
             scheduled_for=tick,
-            trace_context=tracing.inject(t.queue, t.job_class, job_id) if tracing.inject is not None else None,
+            timeout=t.timeout,
+            limit_key=t.limit_key,
+            concurrency=t.concurrency,
+            throttle_limit=t.throttle_limit,
+            throttle_per=t.throttle_per,
         )
 
 

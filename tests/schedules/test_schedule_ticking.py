@@ -13,6 +13,7 @@ import pytest
 
 import onward
 import rawsql
+from jobs_limits import Capped
 from jobs_schedules import HoldUntilFile, Keyed, Tick
 from onward import Store, Worker, schedules
 from onward.admin import Admin, ScheduleNotFound
@@ -29,6 +30,14 @@ def jobs_of(store: Store, key: str) -> list[onward.JobRecord]:
 
 def ticks_of(store: Store, key: str) -> list[datetime]:
     return [j.scheduled_for for j in jobs_of(store, key) if j.scheduled_for is not None]
+
+
+def test_a_tick_job_carries_its_class_limits(store: Store) -> None:
+    onward.schedule("capped", Capped, every=60, args=(1, "acme"))
+    run_schedules(T0 + timedelta(seconds=30))
+    [handle] = run_schedules(T0 + timedelta(seconds=61))
+    record = handle.refresh()
+    assert record.limit_key == "account:acme" == Capped.perform_later(2, "acme").refresh().limit_key
 
 
 def test_a_new_schedule_starts_after_it_is_first_seen_and_each_tick_enqueues_one_job(store: Store) -> None:

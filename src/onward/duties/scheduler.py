@@ -41,8 +41,9 @@ __all__ = ["PLANS_PER_WRITE", "TICK_HISTORY", "Scheduler", "Ticked"]
 log = logging.getLogger("onward.scheduler")
 
 #: Schedules whose ticks are recorded in one transaction.
-PLANS_PER_WRITE = 128
-#: Tick records kept per schedule: about this many ticks, and a day at most.
+PLANS_PER_WRITE = 1024
+#: Tick records kept per schedule: this many ticks (a day at most), pruned whenever half as
+#: many again have accumulated.
 TICK_HISTORY = 100
 _DAY = 86400.0
 
@@ -66,6 +67,7 @@ class _Watched:
     paused: bool
     due: float = field(default=0.0)  # its next tick after ``after``
     pruned: float = field(default=-math.inf)  # the tick up to which tick records were last pruned
+    history: float = field(default=0.0)  # the span of tick records kept then
 
 
 class Scheduler:
@@ -195,10 +197,10 @@ class Scheduler:
         plans = []
         for watched, (ticks, through) in zip(chunk, found, strict=True):
             schedule = watched.schedule
-            history = min(_DAY, TICK_HISTORY * (schedule.rule.next_after(through) - through))
             keep_since = None
-            if through - watched.pruned >= history / 2:  # now and then: the tick records older than that go
-                keep_since = watched.pruned = through - history
+            if through - watched.pruned >= 1.5 * watched.history:  # now and then: tick records older than history go
+                watched.history = min(_DAY, TICK_HISTORY * (schedule.rule.next_after(through) - through))
+                keep_since = watched.pruned = through - watched.history
             jobs = [schedule.new_job(t, next(ids)) for t in ticks]
             plans.append(TickPlan(schedule.key, watched.after, through, jobs, schedule.overlap, keep_since))
         return plans
@@ -206,6 +208,9 @@ class Scheduler:
     def _ticks(self, watched: _Watched, now: float) -> tuple[list[float], float]:
         """The ticks to enqueue for ``watched``, and the latest tick due (to record as dealt with)."""
         schedule, rule, after = watched.schedule, watched.schedule.rule, watched.after
+        if after >= watched.since:  # the usual case: every tick due came due while this scheduler ran it
+            late = rule.recent(after, now, MAX_CATCH_UP)
+            return late, late[-1] if late else after
         wanted = MAX_CATCH_UP if schedule.missed == "all" else 2
         missed = rule.recent(after, min(now, watched.since), wanted)  # came due while no worker ran it
         late = rule.recent(max(after, watched.since), now, MAX_CATCH_UP)  # came due while this one ran it

@@ -4,8 +4,10 @@ A mixin of :class:`onward.stores.postgres.PostgresStore`. Ticking is one transac
 the plans of a scheduler's pass: the schedules are locked (``FOR UPDATE``, in key order) and
 checked (not paused, still at the ``ticked_through`` the plan was computed from); each tick is
 inserted into ``onward_schedule_ticks`` with ``ON CONFLICT DO NOTHING`` and only the jobs of
-the ticks that were new are inserted; then the schedules move on. A few statements whatever
-the number of schedules.
+the ticks that were new are inserted; then the schedules move on. That is one statement
+(``schedule_sql.RECORD_TICKS``), one round trip to the server, whatever the number of
+schedules; when a tick's job has a unique key (decided under the key's lock, one job at a
+time), a few statements in one transaction.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ import psycopg
 from psycopg.rows import dict_row
 
 from onward.records import ScheduleRecord, schedule_record
-from onward.stores._schedules import moves, outcomes, recorded, sort_plans
+from onward.stores._schedules import Sorted, moves, outcomes, recorded, sort_plans
 from onward.stores.base import ScheduleDeclaration, ScheduleState, TickOutcome, TickPlan
 from onward.stores.postgres import schedule_sql
 from onward.stores.postgres.connection import PostgresConnections
-from onward.stores.postgres.inserts import insert_jobs
+from onward.stores.postgres.inserts import insert_jobs, job_rows
 
 __all__ = ["PostgresSchedules"]
 
@@ -97,6 +99,41 @@ class PostgresSchedules(PostgresConnections):
 
 def _apply(conn: psycopg.Connection[Any], plans: Sequence[TickPlan]) -> list[TickOutcome]:
     """Every plan, inside one transaction (see the module's docstring)."""
+    if len({p.key for p in plans}) == len(plans) and all(j.unique_key is None for p in plans for j in p.jobs):
+        done, new = _record(conn, plans)
+        ids = {t.job.id: t.job.id for t in done.ticks}
+    else:  # jobs with unique keys (each decided under its key's lock), or a schedule twice
+        done, new, ids = _record_keyed(conn, plans)
+    result = recorded(done, new, ids)
+    moved = moves(plans, done, result)
+    if moved:
+        rows = [[m.key, m.through, m.last_tick, m.last_skipped, m.last_job] for m in moved]
+        conn.execute(schedule_sql.TICKED, (_json(rows),))
+        pruned = [[m.key, _iso(m.keep_since)] for m in moved if m.keep_since is not None]
+        if pruned:
+            conn.execute(schedule_sql.PRUNE_TICKS, (_json(pruned),))
+    return outcomes(plans, done, result)
+
+
+def _record(conn: psycopg.Connection[Any], plans: Sequence[TickPlan]) -> tuple[Sorted, set[int]]:
+    """``RECORD_TICKS``: the plans sorted against their schedules, and the indexes (in
+    ``done.ticks``) of the ticks recorded now."""
+    jobs = [job for p in plans for job in p.jobs]
+    params = (
+        _json([[p.key, p.after, p.through, p.overlap] for p in plans]),
+        _json([[p.key, job.scheduled_for, job.id] for p in plans for job in p.jobs]),
+        job_rows(jobs),
+    )
+    rows = conn.execute(schedule_sql.RECORD_TICKS, params).fetchall()
+    stored = {r[1]: (ScheduleState(r[1], r[2].timestamp(), bool(r[3])), bool(r[4])) for r in rows if r[0] == 0}
+    done = sort_plans(plans, stored)
+    recorded_ids = {jobs[int(r[5]) - 1].id for r in rows if r[0] == 1}
+    return done, {n for n, t in enumerate(done.ticks) if t.job.id in recorded_ids}
+
+
+def _record_keyed(conn: psycopg.Connection[Any], plans: Sequence[TickPlan]) -> tuple[Sorted, set[int], dict[str, str]]:
+    """As :func:`_record`, a statement at a time, for jobs with unique keys; also the id of
+    the job that exists for each job inserted (a unique key may name another)."""
     locked = conn.execute(schedule_sql.LOCK_SCHEDULES, (sorted({p.key for p in plans}),)).fetchall()
     done = sort_plans(plans, {r[0]: (ScheduleState(r[0], r[1].timestamp(), bool(r[2])), bool(r[3])) for r in locked})
     rows = [
@@ -110,19 +147,4 @@ def _apply(conn: psycopg.Connection[Any], plans: Sequence[TickPlan]) -> list[Tic
     for t, job_id in zip(jobs, inserted, strict=True):
         if job_id != t.job.id:  # a unique key named a job that exists
             conn.execute(schedule_sql.SET_TICK_JOB, (job_id, plans[t.plan].key, _iso(t.at)))
-    result = recorded(done, new, ids)
-    moved = moves(plans, done, result)
-    if moved:
-        rows_moved: list[list[Any]] = [
-            [
-                m.key,
-                _iso(m.through),
-                None if m.last_tick is None else _iso(m.last_tick),
-                m.last_skipped,
-                m.last_job,
-                None if m.keep_since is None else _iso(m.keep_since),
-            ]
-            for m in moved
-        ]
-        conn.execute(schedule_sql.TICKED, (_json(rows_moved),))
-    return outcomes(plans, done, result)
+    return done, new, ids

@@ -36,6 +36,34 @@ def schedules_for_ticks_sql(keys: int) -> str:
     )
 
 
+@lru_cache(maxsize=32)
+def move_on_sql(rows: int) -> str:
+    """Move schedules on as their plans expect, each only if it is still where its plan
+    started, not paused, and (without ``overlap``) its latest job is not enqueued or running:
+    (key, after, through, last_tick, last_job_id, overlap) rows."""
+    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+    return (
+        "UPDATE onward_schedules SET ticked_through = v.column3, last_tick = coalesce(v.column4, last_tick),"
+        " last_tick_skipped = CASE WHEN v.column4 IS NULL THEN last_tick_skipped ELSE 0 END,"
+        " last_job_id = coalesce(v.column5, last_job_id)"
+        f" FROM (VALUES {values}) AS v WHERE onward_schedules.key = v.column1"
+        " AND onward_schedules.ticked_through = v.column2 AND NOT onward_schedules.paused"
+        " AND (v.column6 OR NOT EXISTS (SELECT 1 FROM onward_jobs AS j WHERE j.id = onward_schedules.last_job_id"
+        " AND j.state IN ('enqueued', 'running')))"
+    )
+
+
+@lru_cache(maxsize=32)
+def record_ticks_sql(rows: int) -> str:
+    """Record ticks, each once per schedule (the cursor's ``rowcount`` is how many were new):
+    (key, tick, job_id, recorded_at) rows."""
+    values = ", ".join(["(?, ?, ?, NULL, ?)"] * rows)
+    return (
+        "INSERT OR IGNORE INTO onward_schedule_ticks (schedule_key, tick, job_id, skipped, recorded_at)"
+        f" VALUES {values}"
+    )
+
+
 @lru_cache(maxsize=16)
 def insert_ticks_sql(rows: int) -> str:
     """Record ticks, each once per schedule; returns those that were new."""
@@ -46,7 +74,16 @@ def insert_ticks_sql(rows: int) -> str:
     )
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=32)
+def insert_nulls_sql(nulls: tuple[bool, ...], rows: int) -> str:
+    """:data:`INSERT` for ``rows`` jobs whose parameters marked in ``nulls`` are ``None``,
+    written as ``NULL`` (binding ``None`` costs the driver far more than an int or a str)."""
+    parts = _INSERT_ROW.split("?")
+    row = parts[0] + "".join(("NULL" if null else "?") + rest for null, rest in zip(nulls, parts[1:], strict=True))
+    return f"{_INSERT_HEAD} VALUES " + ", ".join([row] * rows)
+
+
+@lru_cache(maxsize=32)
 def insert_many_sql(rows: int) -> str:
     """:data:`INSERT` for ``rows`` jobs (without unique keys) in one statement."""
     return f"{_INSERT_HEAD} VALUES " + ", ".join([_INSERT_ROW] * rows)

@@ -15,8 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from onward.records import ScheduleRecord, schedule_record
-from onward.stores._common import chunk_sizes
-from onward.stores._schedules import PART, Recorded, Sorted, moves, outcomes, parts, recorded, sort_plans
+from onward.stores._schedules import Recorded, Sorted, moves, outcomes, parts, recorded, sort_plans
 from onward.stores.base import ScheduleDeclaration, ScheduleState, TickOutcome, TickPlan
 from onward.stores.sqlite import schedule_sql
 from onward.stores.sqlite.connection import SQLiteConnections
@@ -60,17 +59,19 @@ class SQLiteSchedules(SQLiteConnections):
             return []
         now = self.clock()
         # The rows are built before the writer lock is taken, which is then held only to run
-        # statements: first as the plans expect to be applied (the common case), else one by one.
+        # statements: first as the plans expect to be applied (the common case), else, when a
+        # plan is not (that transaction rolled back), sorted against what is stored.
         ready = _Expected(plans, now)
-        try:
-            with self._write() as conn:
-                if ready.usable and _apply_expected(conn, plans, ready):
-                    self._notify()
-                    return ready.outcomes(plans)
-                done, result = _apply(conn, plans, _rows(plans, now), now)
-        except _NotAsExpected:
-            with self._write() as conn:
-                done, result = _apply(conn, plans, _rows(plans, now), now)
+        if ready.usable:
+            try:
+                with self._write() as conn:
+                    _apply_expected(conn, plans, ready)
+                self._notify()
+                return ready.outcomes(plans)
+            except _NotAsExpected:
+                pass
+        with self._write() as conn:
+            done, result = _apply(conn, plans, _rows(plans, now), now)
         if result.enqueued:
             self._notify()
         return outcomes(plans, done, result)
@@ -84,7 +85,12 @@ class SQLiteSchedules(SQLiteConnections):
 
 
 class _NotAsExpected(Exception):
-    """A tick of a plan applied as expected was recorded already: start again, one by one."""
+    """A plan applied as expected was not: roll back, and sort the plans against what is stored."""
+
+
+#: Rows per statement at most when plans are applied as expected (the jobs' rows take 21
+#: parameters each: well under SQLite's limit of 32,766).
+EXPECTED_PART = 512
 
 
 class _Expected:
@@ -94,21 +100,27 @@ class _Expected:
     def __init__(self, plans: Sequence[TickPlan], now: float) -> None:
         self.usable = len({p.key for p in plans}) == len(plans)
         self.ticks: list[Any] = []
-        self.jobs: list[Any] = []
+        self.jobs: dict[tuple[bool, ...], list[Any]] = {}  # the jobs' parameters but None, by where None is
         self.moved: list[Any] = []
         self.count = 0
         for plan in plans:
-            for job in plan.jobs:
+            jobs = plan.jobs
+            for job in jobs:
                 if job.unique_key is not None:
                     self.usable = False
-                self.ticks += (plan.key, job.scheduled_for, job.id, None, now)
-                self.jobs += insert_params(job, now, None)
-            last = plan.jobs[-1] if plan.jobs else None
-            self.count += len(plan.jobs)
-            if last is None:
-                self.moved += (plan.key, plan.through, None, None, None)
+                self.ticks += (plan.key, job.scheduled_for, job.id, now)
+                params = insert_params(job, now, None)
+                nulls = tuple(v is None for v in params)
+                values = self.jobs.get(nulls)
+                if values is None:
+                    values = self.jobs[nulls] = []
+                values += (v for v in params if v is not None)
+            self.count += len(jobs)
+            if jobs:
+                last = jobs[-1]
+                self.moved += (plan.key, plan.after, plan.through, last.scheduled_for, last.id, int(plan.overlap))
             else:
-                self.moved += (plan.key, plan.through, last.scheduled_for, False, last.id)
+                self.moved += (plan.key, plan.after, plan.through, None, None, int(plan.overlap))
         self.pruned = [(p.key, p.keep_since) for p in plans if p.keep_since is not None]
 
     def outcomes(self, plans: Sequence[TickPlan]) -> list[TickOutcome]:
@@ -123,35 +135,31 @@ class _Expected:
         ]
 
 
-def _apply_expected(conn: sqlite3.Connection, plans: Sequence[TickPlan], ready: _Expected) -> bool:
-    """Apply the plans as expected; ``False`` (having written nothing) when one is not."""
-    stored: dict[str, Any] = {}
-    for keys in parts(sorted(p.key for p in plans)):
-        stored.update((r[0], r) for r in conn.execute(schedule_sql.schedules_for_ticks_sql(len(keys)), keys))
-    for plan in plans:
-        row = stored.get(plan.key)
-        if row is None or row[2] or float(row[1]) != plan.after or (row[3] and not plan.overlap):
-            return False
-    recorded = 0
-    for size, values in _flat(ready.ticks, ready.count):
-        recorded += len(conn.execute(schedule_sql.insert_ticks_sql(size), values).fetchall())
-    if recorded != ready.count:
-        raise _NotAsExpected
-    for size, values in _flat(ready.jobs, ready.count):
-        conn.execute(schedule_sql.insert_many_sql(size), values)
+def _apply_expected(conn: sqlite3.Connection, plans: Sequence[TickPlan], ready: _Expected) -> None:
+    """Apply the plans as expected: the schedules move on, then their ticks are recorded and
+    their jobs inserted, a few statements over many rows each, none read back. Raises
+    :class:`_NotAsExpected` (the transaction is then rolled back) when a schedule did not move
+    on as its plan expected or a tick was recorded already."""
     for size, values in _flat(ready.moved, len(plans)):
-        conn.execute(schedule_sql.ticked_sql(size), values)
-    conn.executemany(schedule_sql.PRUNE_TICKS, ready.pruned)
-    return True
+        if conn.execute(schedule_sql.move_on_sql(size), values).rowcount != size:
+            raise _NotAsExpected
+    for size, values in _flat(ready.ticks, ready.count):
+        if conn.execute(schedule_sql.record_ticks_sql(size), values).rowcount != size:
+            raise _NotAsExpected
+    for nulls, params in ready.jobs.items():
+        for size, values in _flat(params, len(params) // (len(nulls) - sum(nulls))):
+            conn.execute(schedule_sql.insert_nulls_sql(nulls, size), values)
+    if ready.pruned:
+        conn.executemany(schedule_sql.PRUNE_TICKS, ready.pruned)
 
 
 def _flat(values: list[Any], rows: int) -> Iterator[tuple[int, list[Any]]]:
-    """``values`` (``rows`` rows of equal width, one after the other) in parts of power-of-two rows."""
+    """``values`` (``rows`` rows of equal width, one after the other) in parts of at most
+    :data:`EXPECTED_PART` rows (the last one holding the rest)."""
     width = len(values) // rows if rows else 0
-    start = 0
-    for size in chunk_sizes(rows, PART):
-        yield size, values[start : start + size * width]
-        start += size * width
+    for start in range(0, rows, EXPECTED_PART):
+        size = min(EXPECTED_PART, rows - start)
+        yield size, values[start * width : (start + size) * width]
 
 
 def _rows(plans: Sequence[TickPlan], now: float) -> dict[str, tuple[tuple[Any, ...], tuple[Any, ...] | None]]:
