@@ -23,6 +23,7 @@ def with_limits(ready: str) -> str:
         f" FROM ({ready}) AS r CROSS JOIN onward_jobs AS j ON j.seq = r.seq ORDER BY r.priority, r.scheduled_at, r.seq"
     )
 
+
 STARTS_WITH_KEY = (
     "SELECT started_at FROM onward_limit_starts WHERE limit_key = ? AND started_at > ? ORDER BY started_at"
 )
