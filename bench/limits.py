@@ -6,7 +6,9 @@ For each store, ``--reps`` times, the runs interleaved (same machine, same load)
   threads, burst mode): jobs per second;
 - **concurrency=2 over 1,000 keys**: the same number of no-op jobs of a class with
   ``concurrency = 2`` and ``limit_key`` spreading them over 1,000 keys: jobs per second, and the
-  ratio to the run without limits (target: at least 0.80);
+  ratio to the run without limits (target: at least 0.80); and for both, the CPU per job of
+  the worker's process plus the database server's processes serving it (PostgreSQL), which the
+  machine's load moves far less than the rates (the ratio no limits / with limits);
 - **claim cost**: microseconds per ``claim`` of one job without limits, with an empty queue
   ahead, then with 10,000 jobs of one key held back by ``concurrency = 1`` ahead of it (higher
   priority); the ratio (target: equal within noise).
@@ -19,7 +21,9 @@ Durability as in ``bench/suite.py`` (the store's defaults).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -38,13 +42,34 @@ ROUNDS = 40
 BATCH = 25
 
 
-def run_jobs(kind: str, job: type[onward.Job], jobs: int, concurrency: int) -> float:
-    """Jobs per second of ``jobs`` no-op jobs of ``job`` on one burst worker."""
+def server_cpu() -> dict[int, float]:
+    """CPU seconds used so far by each server process serving the benchmark's database."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (PG_DATABASE,))]
+    used = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            used[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return used
+
+
+def run_jobs(kind: str, job: type[onward.Job], jobs: int, concurrency: int) -> tuple[float, float]:
+    """Jobs per second of ``jobs`` no-op jobs of ``job`` on one burst worker, and the CPU
+    microseconds per job of the worker's process plus (PostgreSQL) the server processes of its
+    database: a figure the load of the machine moves far less than the rate."""
     with fresh_store(kind):
         job.perform_all_later([(i,) for i in range(jobs)])
-        started = time.perf_counter()
+        before = server_cpu() if kind == "postgresql" else {}
+        cpu, started = time.process_time(), time.perf_counter()
         onward.Worker(queues=["bench"], concurrency=concurrency, lease_timeout=30).run(burst=True)
-        return jobs / (time.perf_counter() - started)
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        after = server_cpu() if kind == "postgresql" else {}
+        cpu += sum(used - before.get(pid, 0.0) for pid, used in after.items())
+        return jobs / elapsed, 1e6 * cpu / jobs
 
 
 @contextmanager
@@ -114,21 +139,34 @@ def claim_costs(kind: str) -> tuple[float, float]:
 
 
 def measure(kind: str, reps: int, jobs: int, concurrency: int) -> dict[str, Any]:
-    runs: dict[str, list[float]] = {"no_limits": [], "two_per_key": [], "claim_empty": [], "claim_held": []}
+    runs: dict[str, list[float]] = {
+        "no_limits": [],
+        "two_per_key": [],
+        "cpu_no_limits": [],
+        "cpu_two_per_key": [],
+        "claim_empty": [],
+        "claim_held": [],
+    }
     for _ in range(reps):
-        runs["no_limits"].append(run_jobs(kind, Noop, jobs, concurrency))
-        runs["two_per_key"].append(run_jobs(kind, TwoPerKey, jobs, concurrency))
+        for name, job in (("no_limits", Noop), ("two_per_key", TwoPerKey)):
+            rate, cpu = run_jobs(kind, job, jobs, concurrency)
+            runs[name].append(rate)
+            runs[f"cpu_{name}"].append(cpu)
         empty, held = claim_costs(kind)
         runs["claim_empty"].append(empty)
         runs["claim_held"].append(held)
         print(f"[bench] {kind} limits: {json.dumps({k: round(v[-1], 1) for k, v in runs.items()})}", file=sys.stderr)
     keyed = [k / n for k, n in zip(runs["two_per_key"], runs["no_limits"], strict=True)]
     claims = [h / e for h, e in zip(runs["claim_held"], runs["claim_empty"], strict=True)]
+    cpus = [n / k for k, n in zip(runs["cpu_two_per_key"], runs["cpu_no_limits"], strict=True)]
     return {
         "reps": reps,
         "no_limits_per_s": statistics.median(runs["no_limits"]),
         "two_per_key_per_s": statistics.median(runs["two_per_key"]),
         "two_per_key_ratio": statistics.median(keyed),
+        "cpu_us_per_job_no_limits": statistics.median(runs["cpu_no_limits"]),
+        "cpu_us_per_job_two_per_key": statistics.median(runs["cpu_two_per_key"]),
+        "cpu_ratio": statistics.median(cpus),
         "claim_us_empty": statistics.median(runs["claim_empty"]),
         "claim_us_10000_held_ahead": statistics.median(runs["claim_held"]),
         "claim_ratio": statistics.median(claims),
@@ -154,6 +192,8 @@ def main() -> None:
         print(
             f"{kind}: no limits {found['no_limits_per_s']:,.0f} jobs/s; concurrency=2 over 1,000 keys"
             f" {found['two_per_key_per_s']:,.0f} jobs/s (ratio {found['two_per_key_ratio']:.2f}, target >= 0.80);"
+            f" CPU per job {found['cpu_us_per_job_no_limits']:,.0f} us without limits,"
+            f" {found['cpu_us_per_job_two_per_key']:,.0f} us with (no limits / with: {found['cpu_ratio']:.2f});"
             f" claim {found['claim_us_empty']:,.0f} us with an empty queue ahead,"
             f" {found['claim_us_10000_held_ahead']:,.0f} us with {HELD:,} held jobs ahead"
             f" (ratio {found['claim_ratio']:.2f}, target 1 within noise)"

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from onward.stores.postgres.sql import CLAIM_COLUMNS
+from onward.stores._common import CLAIMED_COLUMNS
 
 #: First key of the advisory locks on limit keys: a claim deciding about a key holds it
 #: exclusively (trying, never waiting); the trigger that gives a slot back takes it shared.
 LIMIT_LOCK_CLASS = 7237240
-# Jobs with limits, claimed by the function of migration 9 (see ``limits.py``).
-CLAIM_LIMITED = f"SELECT {CLAIM_COLUMNS} FROM onward_claim_limited(%s, %s::text[], %s, %s)"
+# Jobs claimed with their limits applied, by the function of migration 10 (see ``limits.py``):
+# whether each has a limit key, and the last two columns order the claimed rows.
+CLAIM_LIMITED = (
+    f"SELECT {CLAIMED_COLUMNS}, limit_key IS NOT NULL, scheduled_at, seq"
+    " FROM onward_claim_limited(%s, %s::text[], %s, %s)"
+)
 RUNNING_WITH_KEY = "SELECT count(*) FROM onward_jobs WHERE state = 'running' AND limit_key = %s"
 STARTS_WITH_KEY = (
     "SELECT extract(epoch FROM started_at)::float8 FROM onward_limit_starts"

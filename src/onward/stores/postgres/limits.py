@@ -2,13 +2,18 @@
 
 The claim statement (``sql.claim_sql``) claims jobs without limits and says whether jobs
 with a limit key were among the first ready ones (or held ones are due again); then
-:func:`claim_limited` calls ``onward_claim_limited`` (migration 9), which goes through the
-first ready jobs in claim order, in one transaction and one round trip. For each limit key it
-takes an advisory lock exclusively, *trying* (a claim never waits: when another claim decides
-about the key, it is passed over this time), counts the key's running jobs and recent starts
-in statements of their own (so they see what was committed before the lock was taken), and
-claims the job or *holds* the key's ready jobs (``held_until``), which takes them out of the
-ready indexes: a held key costs the claim nothing however many jobs wait. The trigger that
+:func:`claim_limited` calls ``onward_claim_limited`` (migration 10), which goes through the
+first ready jobs in claim order, in one transaction and one round trip. While a worker's
+queues have jobs with limits, its claims call the function alone (it claims jobs without
+limits too), until a claim finds fewer jobs than it asked for or none with limits.
+
+The function reads the ready jobs a page at a time, in a few statements per page however many
+jobs it holds: the page's rows are locked (``SKIP LOCKED``) and the advisory locks of its new
+limit keys *tried* together (a claim never waits: when another claim decides about a key, it is
+passed over this time); then the running jobs of the keys locked are counted together, in a
+statement of its own (so it sees what was committed before the lock was taken). In claim order
+it then claims the job or *holds* the key's ready jobs (``held_until``), which takes them out of
+the ready indexes: a held key costs the claim nothing however many jobs wait. The trigger that
 gives a slot back takes the same lock shared, so it sees every hold a claim committed; the
 clock is the database's at the claim (``clock_timestamp()``).
 """

@@ -59,6 +59,9 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         # Jobs claimed with their limits applied: when one stops running, its key's slot is given
         # back (by the trigger, in that transaction), so this process looks for ready jobs again.
         self._slots: set[str] = set()
+        # Workers (with their queues) whose last claim met jobs with limits: their next claim is
+        # one call of the function that applies limits (it claims jobs without limits too).
+        self._limited: set[tuple[str, tuple[str, ...] | None]] = set()
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.url!r})"
@@ -166,6 +169,16 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         ):
             return []  # nothing was notified since this worker last found nothing
 
+        if key in self._limited:
+            rows = self._claim_limited(worker_id, queues, lease_timeout, limit)
+            if len(rows) < limit:  # the queues may have run out of jobs with limits: the claim statement says
+                self._limited.discard(key)
+                self._notified(None)  # (a key another claim was deciding about may have room: look again)
+            elif not any(r[-3] for r in rows):  # none had limits: the claim statement takes such jobs
+                self._limited.discard(key)
+            if rows:
+                self._idle.pop(key, None)
+                return [claimed_from_row(r) for r in rows]
         lease = (worker_id, lease_timeout, lease_timeout)
         params: tuple[Any, ...]
         if not queues:
@@ -183,11 +196,11 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         due, limited = (found[0][-2], found[0][-1]) if found else (None, False)
         rows = found if found and found[0][0] is not None else []
         if limited and len(rows) < limit:
-            more = self._claim_limited(worker_id, queues, lease_timeout, limit - len(rows))
-            self._slots.update(r[0] for r in more)
-            rows += more
+            rows += self._claim_limited(worker_id, queues, lease_timeout, limit - len(rows))
             if len(rows) < limit:  # (a key another claim was deciding about may have room): look again
                 self._notified(None)
+            else:
+                self._limited.add(key)
         if rows or limited:  # (a key another claim was deciding about may have room: look again)
             self._idle.pop(key, None)
             return [claimed_from_row(r) for r in rows]
@@ -205,7 +218,9 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
         def run(conn: psycopg.Connection[Any], attempt: int) -> list[Any]:
             return claim_limited(conn, worker_id, queues, lease_timeout, limit)
 
-        return self._run(run, persist=False)
+        rows = self._run(run, persist=False)
+        self._slots.update(r[0] for r in rows if r[-3])  # (the jobs with a limit key)
+        return rows
 
     def heartbeat(self, leases: Sequence[tuple[str, str]], lease_timeout: float) -> set[str]:
         return self.renew(leases, lease_timeout).lost

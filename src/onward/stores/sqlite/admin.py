@@ -92,7 +92,7 @@ class SQLiteAdmin(CancelWatchers, SQLiteConnections):
     def held_by_key(self) -> list[HeldCount]:
         running = dict(self._exec(limit_sql.RUNNING_BY_KEY).fetchall())
         held = self._exec(limit_sql.HELD_BY_KEY).fetchall()
-        return [HeldCount(key, count, running.get(key, 0)) for key, count in sorted(held)]
+        return [HeldCount(key, count, running.get(key, 0)) for key, count in sorted((r[0], r[1]) for r in held)]
 
     def retry_failed_job(self, job_id: str) -> bool:
         with self._write() as conn:

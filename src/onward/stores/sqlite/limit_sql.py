@@ -7,8 +7,23 @@ from __future__ import annotations
 HELD_FOR_SLOT = 1e300
 UNHOLD_DUE = "UPDATE onward_jobs SET held_until = NULL WHERE state = 'enqueued' AND held_until <= ?"
 HOLDS_DUE = "SELECT 1 FROM onward_jobs INDEXED BY onward_jobs_held_until WHERE state = 'enqueued' AND held_until <= ?"
-READY_LIMITS = "SELECT limit_key, limit_concurrency, throttle_limit, throttle_per FROM onward_jobs WHERE seq = ?"
 RUNNING_WITH_KEY = "SELECT count(*) FROM onward_jobs WHERE state = 'running' AND limit_key = ?"
+# The running jobs of each of the keys given (a JSON array), in one statement.
+RUNNING_WITH_KEYS = (
+    "SELECT limit_key, count(*) FROM onward_jobs INDEXED BY onward_jobs_limit_running WHERE state = 'running'"
+    " AND limit_key IN (SELECT value FROM json_each(?)) GROUP BY limit_key"
+)
+
+
+def with_limits(ready: str) -> str:
+    """The rows of ``ready`` (``sql.ready_rows``) with their limits, in claim order: seq, limit
+    key, concurrency, throttle limit and window (the ready rows first, then each row by its seq)."""
+    return (
+        "SELECT j.seq, j.limit_key, j.limit_concurrency, j.throttle_limit, j.throttle_per"
+        f" FROM ({ready}) AS r CROSS JOIN onward_jobs AS j ON j.seq = r.seq ORDER BY r.priority, r.scheduled_at, r.seq"
+    )
+
+
 STARTS_WITH_KEY = (
     "SELECT started_at FROM onward_limit_starts WHERE limit_key = ? AND started_at > ? ORDER BY started_at"
 )

@@ -12,6 +12,7 @@ given back when its window frees.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,30 +39,33 @@ def claim_limited(
     lease_timeout: float,
     limit: int,
     now: float,
-) -> list[sqlite3.Row]:
-    """Claim up to ``limit`` ready jobs, limits applied; call inside a write transaction."""
+) -> tuple[list[sqlite3.Row], int]:
+    """Claim up to ``limit`` ready jobs, limits applied; call inside a write transaction.
+    Returns the claimed rows and how many of them have a limit key."""
     conn.execute(limit_sql.UNHOLD_DUE, (now,))
     keys: dict[str, _Key] = {}
     chosen: list[int] = []
+    limited = 0
     throttled: list[tuple[str, float]] = []
     seen: set[int] = set()
     while len(chosen) < limit and len(seen) < MOST_SEEN:
         ready_sql, params = sql.ready_rows(queues, now, limit - len(chosen) + len(seen))
-        rows = [r for r in conn.execute(ready_sql, params).fetchall() if r["seq"] not in seen]
+        rows = [r for r in conn.execute(limit_sql.with_limits(ready_sql), params).fetchall() if r[0] not in seen]
         if not rows:
             break
-        for row in rows:
-            seq = row["seq"]
+        new = list({r[1] for r in rows if r[1] is not None and r[1] not in keys})
+        if new:  # the running jobs of the keys met for the first time, in one statement
+            running = dict(conn.execute(limit_sql.RUNNING_WITH_KEYS, (json.dumps(new),)).fetchall())
+            for key in new:
+                keys[key] = _Key(running.get(key, 0))
+        for seq, key, concurrency, throttle_limit, per in rows:
             seen.add(seq)
-            if row["limit_key"] is None:
+            if key is None:
                 chosen.append(seq)
                 if len(chosen) >= limit:
                     break
                 continue
-            key, concurrency, throttle_limit, per = conn.execute(limit_sql.READY_LIMITS, (seq,)).fetchone()
-            state = keys.get(key)
-            if state is None:
-                state = keys[key] = _Key(conn.execute(limit_sql.RUNNING_WITH_KEY, (key,)).fetchone()[0])
+            state = keys[key]
             starts = _starts(conn, state, key, per, now) if per is not None else []
             if concurrency is not None and state.running >= concurrency:
                 conn.execute(limit_sql.HOLD_FOR_SLOT, (limit_sql.HELD_FOR_SLOT, key, now, state.running))
@@ -70,6 +74,7 @@ def claim_limited(
                 conn.execute(limit_sql.HOLD_FOR_WINDOW, (free_at, key, now, per, len(starts)))
             else:
                 chosen.append(seq)
+                limited += 1
                 state.running += 1
                 for kept in state.starts.values():
                     kept.append(now)
@@ -78,12 +83,12 @@ def claim_limited(
             if len(chosen) >= limit:
                 break
     if not chosen:
-        return []
+        return [], 0
     claimed = conn.execute(
         sql.claim_seqs_sql(len(chosen)), (worker_id, lease_timeout, now + lease_timeout, now, *chosen)
     ).fetchall()
     _record_starts(conn, throttled, now)
-    return claimed
+    return claimed, limited
 
 
 def _starts(conn: sqlite3.Connection, state: _Key, key: str, per: float, now: float) -> list[float]:

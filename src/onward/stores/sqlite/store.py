@@ -40,6 +40,9 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
     def __init__(self, url: str, *, clock: Callable[[], float] = time.time, must_exist: bool = False) -> None:
         SQLiteConnections.__init__(self, url, clock, must_exist=must_exist)
         self._found_none = False  # the last claim found nothing ready
+        # Workers (with their queues) whose last claim met jobs with limits: their next claim
+        # applies limits at once (claiming jobs without limits too), in one write transaction.
+        self._limited: set[tuple[str, tuple[str, ...] | None]] = set()
         self._watch: WalWatch | Literal[False] | None = None  # see _wal_watch
 
     def __repr__(self) -> str:
@@ -83,6 +86,15 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
     # -- running --------------------------------------------------------------------------
     def claim(self, worker_id: str, queues: Sequence[str] | None, lease_timeout: float, limit: int) -> list[Claimed]:
         now = self.clock()
+        key = (worker_id, tuple(queues) if queues else None)
+        if key in self._limited:
+            with self._write() as conn:
+                rows, limited = claim_limited(conn, worker_id, queues, lease_timeout, limit, now)
+            if len(rows) < limit or not limited:  # the claim statement looks again (and says what waits)
+                self._limited.discard(key)
+            if rows:
+                self._found_none = False
+                return sorted((claimed_from_row(r) for r in rows), key=_by_priority)
         ready_sql, ready_params = sql.ready_seqs(queues, now, limit)
         # Idle (the last claim found nothing): look with a plain read before taking the write lock.
         if (
@@ -96,7 +108,10 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         )
         if len(rows) < limit and self._limited_waiting(queues, limit, now):
             with self._write() as conn:  # jobs with limits are among the first ready ones, or held ones are due
-                rows += claim_limited(conn, worker_id, queues, lease_timeout, limit - len(rows), now)
+                more, limited = claim_limited(conn, worker_id, queues, lease_timeout, limit - len(rows), now)
+            rows += more
+            if len(rows) == limit and limited:
+                self._limited.add(key)
         self._found_none = not rows
         return sorted((claimed_from_row(r) for r in rows), key=_by_priority)  # RETURNING has no order
 
