@@ -24,6 +24,7 @@ from onward.journal import Journal
 from onward.leases import LeaseKeeper
 from onward.steps import StopSignal
 from onward.stores.base import Checkpoint, Claimed, NewJob, Store
+from onward.wakeups import Wakeup
 from onward.worker_signals import StopSignals
 
 __all__ = ["Lane", "Lanes", "SharedLoop"]
@@ -79,7 +80,7 @@ class Lanes:
     _running: dict[str, Execution]
     _lock: threading.Lock
     _cond: threading.Condition
-    _wake: threading.Event
+    _wake: Wakeup
     _signals: StopSignals
     _lanes: list[Lane]
     _loop: SharedLoop | None
@@ -90,7 +91,8 @@ class Lanes:
     _generation: int
     _idle_lanes: int
     _poller: Lane | None
-    _tick: threading.Event
+    _tick: Wakeup
+    _watch_until: float
     _finished_count: int
     _found_nothing_at: int
     _burst_done: bool
@@ -173,7 +175,7 @@ class Lanes:
                 return
         try:
             if generation == self._generation:
-                store.wait_for_jobs(self.queues, min(self.poll_interval, SIGNAL_CHECK), self._wake)
+                store.wait_for_jobs(self.queues, self.poll_interval, self._wake)
         except Exception as exc:
             self._back_off(exc, 0)
         finally:
@@ -231,6 +233,8 @@ class Lanes:
                 if limit is not None:  # the main thread's watchdog abandons it after that long
                     with self._lock:
                         lane.deadline = time.monotonic() + limit
+                        if lane.deadline < self._watch_until:
+                            self._tick.set()  # the main thread sleeps longer: it has to end this one
                 execution.run()
         except BaseException as exc:
             error = exc
