@@ -315,35 +315,41 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         if watcher is None:
             self._poll_for_jobs(conn, version, queues, deadline, wake)
         else:
-            self._watch_for_jobs(watcher, conn, version, deadline, wake)
-        self._local.waited = (conn, conn.execute("PRAGMA data_version").fetchone()[0])
+            # The version a commit wakes it with: the next wait looks at once only if another
+            # commit follows (otherwise the entry's: the next wait looks at once on any commit).
+            self._local.waited = (conn, self._watch_for_jobs(watcher, conn, version, deadline, wake))
 
     def _watch_for_jobs(
         self, watcher: WalWatch, conn: Any, version: int, deadline: float, wake: threading.Event
-    ) -> None:
+    ) -> int:
+        """Sleep on the WAL watch (and ``wake``, when it has a ``fileno()``); returns the
+        ``data_version`` a commit by another connection changed ``version`` to, else ``version``."""
         fileno = getattr(wake, "fileno", None)
         also = fileno() if callable(fileno) else None
         while not wake.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self._closed:
-                return
+                break
             if not watcher.wait(remaining if also is not None else min(remaining, WAKE_CHECK), also):
                 continue  # the time is up, or (a wake without fileno()) look at it again
-            if wake.is_set() or self._settled(conn, version):
-                return
+            if wake.is_set():
+                break
+            current = self._settled(conn, version)
+            if current != version:
+                return current
+        return version
 
-    def _settled(self, conn: Any, version: int) -> bool:
-        """After a write to the WAL: whether another connection committed, looking again for
-        up to ``SETTLE`` seconds (a commit shows in ``data_version`` only once complete, and
-        no other write may follow to wake the watch). It looks at once, then after yielding
-        the processor, then every half millisecond."""
+    def _settled(self, conn: Any, version: int) -> int:
+        """After a write to the WAL: ``data_version``, looking again until it differs from
+        ``version`` for up to ``SETTLE`` seconds (a commit shows only once complete, and no
+        other write may follow to wake the watch): at once, then after yielding the
+        processor, then every half millisecond."""
         settle = time.monotonic() + SETTLE
         pause = 0.0
         while True:
-            if conn.execute("PRAGMA data_version").fetchone()[0] != version:
-                return True  # someone committed: the claim that follows looks (one read if nothing is ready)
-            if time.monotonic() >= settle:
-                return False
+            current: int = conn.execute("PRAGMA data_version").fetchone()[0]
+            if current != version or time.monotonic() >= settle:
+                return current  # changed: someone committed, and the claim that follows looks
             time.sleep(pause)
             pause = 0.0005
 
