@@ -5,13 +5,14 @@
 
 Starts ``--workers`` separate worker processes (one thread each, the default options) on a
 fresh database with no job, lets them settle (until none uses 1% of a core), then reads from
-``/proc`` the CPU each worker process uses over ``--seconds``, as a share of one core, and
-on PostgreSQL that of the server: the backends serving this benchmark's database (the
-workers' connections), and every ``postgres`` process (which counts whatever else uses that
-server meanwhile), and the transactions per second the workers ask of it. Then it
+``/proc`` over ``--seconds`` the CPU each worker process uses (a share of one core) and how
+often its threads were woken (voluntary context switches: independent of the machine's
+load); on PostgreSQL also the CPU of the backends serving this benchmark's database (the
+workers' connections) and of every ``postgres`` process (which counts whatever else uses
+that server meanwhile), and the transactions per second the workers ask of it. Then it
 enqueues one job at a time, ``--probes`` times, each after 0.2 s idle, and reports the
-enqueue-to-start latency with all of them listening (no thundering herd: one worker claims
-the job, the others stay asleep).
+enqueue-to-start latency with all of them listening and, on PostgreSQL, the transactions
+each job cost (a herd of workers all claiming on every ``NOTIFY`` shows here).
 """
 
 from __future__ import annotations
@@ -34,6 +35,21 @@ def _cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wakeups(pid: int) -> int:
+    """Voluntary context switches so far of every thread of ``pid``: how often it slept and
+    was woken (a load-independent measure of an idle process's cost)."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
 
 
 def _backends_cpu(database: str) -> dict[int, float]:
@@ -111,16 +127,20 @@ def main() -> None:
                  for _ in range(args.workers)]  # fmt: skip
         try:
             before = _settled(procs)
+            woken_before = [_wakeups(p.pid) for p in procs]
             pg = args.store == "postgresql"
             backends_before = _backends_cpu(DATABASE) if pg else {}
             server_before = server_cpu() if pg else 0.0
             xacts_before = _transactions(DATABASE) if pg else 0
+            xacts = 0
             time.sleep(args.seconds)
             used = [_cpu_seconds(p.pid) - b for p, b in zip(procs, before, strict=True)]
+            woken = [_wakeups(p.pid) - b for p, b in zip(procs, woken_before, strict=True)]
             shares = sorted(100 * u / args.seconds for u in used)
             line = (
                 f"{args.workers} idle workers on {args.store} over {args.seconds:.0f} s: each"
-                f" {statistics.median(shares):.2f}% of a core (median; max {shares[-1]:.2f}%)"
+                f" {statistics.median(shares):.2f}% of a core (median; max {shares[-1]:.2f}%),"
+                f" woken {statistics.median(woken) / args.seconds:.1f} times a second (median, all its threads)"
             )
             if pg:
                 server = server_cpu() - server_before
@@ -134,16 +154,22 @@ def main() -> None:
                 )
             print(line, flush=True)
             latencies = []
+            probes_from, xacts_from = time.monotonic(), _transactions(DATABASE) if pg else 0
             for _ in range(args.probes):
                 time.sleep(0.2)
                 sent = time.time()
                 handle = StartedAt.perform_later()
                 latencies.append(1000 * (float(handle.wait(30).result) - sent))
             latencies.sort()
-            print(
+            line = (
                 f"enqueue-to-start with {args.workers} workers listening: p50 {statistics.median(latencies):.2f} ms,"
                 f" max {latencies[-1]:.2f} ms over {args.probes} jobs"
             )
+            if pg:  # what each job asks of the server, beyond what the idle workers ask anyway
+                idle_rate = xacts / args.seconds
+                spent = _transactions(DATABASE) - xacts_from - 1 - idle_rate * (time.monotonic() - probes_from)
+                line += f"; {spent / args.probes:.1f} transactions per job (all of them, the enqueue included)"
+            print(line)
         finally:
             for p in procs:
                 p.terminate()
