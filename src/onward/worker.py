@@ -80,7 +80,10 @@ class Worker(Lanes):
     ``schedules`` runs the schedules declared in this process (``onward.schedule``).
     ``journal_dir``: where to keep the journal of the jobs it starts (default: a directory of
     this machine's workers of the same store), so that its jobs are taken over at once if its
-    process dies (:mod:`onward.journal`).
+    process dies (:mod:`onward.journal`). ``poll_interval``: the longest an idle worker sleeps
+    before it looks for jobs on its own; it is woken at once when a job is enqueued (by this
+    process, or by another through ``NOTIFY`` or SQLite's WAL file) and when a scheduled job
+    comes due.
     """
 
     def __init__(
