@@ -4,6 +4,7 @@
 #   bash bench/peers/run_side_by_side.sh                       # 3 repetitions of 5,000 jobs
 #   REPS=1 JOBS=2000 bash bench/peers/run_side_by_side.sh      # a quick look
 #   PEERS="huey procrastinate" ONWARD="sqlite postgresql" bash bench/peers/run_side_by_side.sh
+#   PEERS=huey ONWARD=sqlite,postgresql REPS=3 bash bench/peers/run_side_by_side.sh  # commas work too
 #
 # Each repetition runs every peer, then every Onward variant, with the same protocol
 # (bench-peers' bench_common.py: same no-op job doing one Redis round trip, concurrency 2).
@@ -19,6 +20,8 @@ REPS=${REPS:-3}
 JOBS=${JOBS:-5000}
 PEERS=${PEERS:-"celery rq dramatiq huey procrastinate"}
 ONWARD=${ONWARD:-"sqlite sqlite-p2 postgresql postgresql-p2"}
+PEERS=${PEERS//,/ }   # commas or spaces between names
+ONWARD=${ONWARD//,/ }
 PEER_TIMEOUT=${PEER_TIMEOUT:-900}
 OUT=${OUT:-/tmp/onward-side-by-side/$(date +%Y%m%d-%H%M%S)}
 PEER_PY=${BENCH_VENV:-/tmp/bench-peers-venv}/bin/python

@@ -24,6 +24,7 @@ from onward.journal import Journal
 from onward.leases import LeaseKeeper
 from onward.steps import StopSignal
 from onward.stores.base import Checkpoint, Claimed, NewJob, Store
+from onward.wakeups import Wakeup
 from onward.worker_signals import StopSignals
 
 __all__ = ["Lane", "Lanes", "SharedLoop"]
@@ -79,7 +80,7 @@ class Lanes:
     _running: dict[str, Execution]
     _lock: threading.Lock
     _cond: threading.Condition
-    _wake: threading.Event
+    _wake: Wakeup
     _signals: StopSignals
     _lanes: list[Lane]
     _loop: SharedLoop | None
@@ -90,7 +91,8 @@ class Lanes:
     _generation: int
     _idle_lanes: int
     _poller: Lane | None
-    _tick: threading.Event
+    _tick: Wakeup
+    _watch_until: float
     _finished_count: int
     _found_nothing_at: int
     _burst_done: bool
@@ -125,6 +127,7 @@ class Lanes:
     def _lane_loop(self, lane: Lane, store: Store, burst: bool) -> None:
         self._signals.block_here()  # stop signals go to the main thread (see worker_signals)
         failures = 0
+        woken = False  # this lane has just waited on the store: claim the first job alone
         while True:
             stop_signal = self._signals.arrived()  # before the next job or claim, not a tick later
             with self._lock:
@@ -140,8 +143,10 @@ class Lanes:
                 self._completer.commit_here()
             self._wake.clear()  # a notification from now on is seen by this claim or wakes the poller
             try:
-                claimed = store.claim(self.worker_id, self.queues, self.lease_timeout, self._batch_size())
+                limit = 1 if woken else self._batch_size()
+                claimed = store.claim(self.worker_id, self.queues, self.lease_timeout, limit)
                 failures = 0
+                woken = False
             except StoreClosed as exc:
                 self._fatal = exc
                 self.stop()
@@ -152,12 +157,15 @@ class Lanes:
             if claimed:
                 self._hold(lane, store, claimed)
                 continue
-            self._idle(lane, store, burst, generation, finished)
+            woken = self._idle(lane, store, burst, generation, finished)
         self._give_back_held(lane)
 
-    def _idle(self, lane: Lane, store: Store, burst: bool, generation: int, finished: int) -> None:
+    def _idle(self, lane: Lane, store: Store, burst: bool, generation: int, finished: int) -> bool:
         """Nothing was ready. One idle lane (the poller) waits on the store for new jobs and
-        claims as soon as one is announced; the others sleep until a lane finds jobs."""
+        claims as soon as one is announced; the others sleep until a lane finds jobs.
+        ``True`` when this lane waited on the store: its next claim takes one job, the
+        quickest claim (on SQLite, a claim that finds fewer jobs than it asked for also looks
+        for jobs held by limits), and more are claimed once it holds that one."""
         with self._lock:
             self._found_nothing_at = max(self._found_nothing_at, finished)
             self._idle_lanes += 1
@@ -170,16 +178,18 @@ class Lanes:
                 while generation == self._generation and not (self.stopping or self._burst_done):
                     self._cond.wait()
                 self._idle_lanes -= 1
-                return
+                return False
         try:
             if generation == self._generation:
-                store.wait_for_jobs(self.queues, min(self.poll_interval, SIGNAL_CHECK), self._wake)
+                store.wait_for_jobs(self.queues, self.poll_interval, self._wake)
+                return True
         except Exception as exc:
             self._back_off(exc, 0)
         finally:
             with self._lock:
                 self._poller = None
                 self._idle_lanes -= 1
+        return False
 
     def _batch_size(self) -> int:
         """How many jobs to claim: one, plus prefetch while jobs are short."""
@@ -231,6 +241,8 @@ class Lanes:
                 if limit is not None:  # the main thread's watchdog abandons it after that long
                     with self._lock:
                         lane.deadline = time.monotonic() + limit
+                        if lane.deadline < self._watch_until:
+                            self._tick.set()  # the main thread sleeps longer: it has to end this one
                 execution.run()
         except BaseException as exc:
             error = exc

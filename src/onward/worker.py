@@ -6,8 +6,9 @@ and stops the worker gracefully. Heartbeats come from their own thread.
 
 A lane does everything for its jobs on one thread: no hand-over between threads per job, and
 with one lane per process (``--processes N --concurrency 1``) no thread competes for the GIL.
-Signal handlers only set a flag, which the main thread reads at least every ``SIGNAL_CHECK``
-seconds.
+Signal handlers only set a flag and wake the main thread. An idle worker sleeps: the main
+thread until its next duty, the lane waiting on the store until a job may be ready
+(:mod:`onward.wakeups`).
 """
 
 from __future__ import annotations
@@ -36,12 +37,14 @@ from onward.leases import LeaseKeeper
 from onward.options import MAX_CONCURRENCY, MAX_TIMEOUT, check_queue
 from onward.retry import backoff as backoff_after
 from onward.stores.base import Store
+from onward.wakeups import Wakeup
 from onward.worker_signals import StopSignals
 
 log = logging.getLogger("onward.worker")
 
 MAX_ERROR_BACKOFF = 5.0
 MEMORY_CHECK = 1.0  # seconds between looks at the process's memory (max_memory_mb)
+WATCH_MAX = 5.0  # longest the main thread sleeps with nothing due (it is woken for anything sooner)
 
 
 def resident_mb() -> float | None:
@@ -77,7 +80,10 @@ class Worker(Lanes):
     ``schedules`` runs the schedules declared in this process (``onward.schedule``).
     ``journal_dir``: where to keep the journal of the jobs it starts (default: a directory of
     this machine's workers of the same store), so that its jobs are taken over at once if its
-    process dies (:mod:`onward.journal`).
+    process dies (:mod:`onward.journal`). ``poll_interval``: the longest an idle worker sleeps
+    before it looks for jobs on its own; it is woken at once when a job is enqueued (by this
+    process, or by another through ``NOTIFY`` or SQLite's WAL file) and when a scheduled job
+    comes due.
     """
 
     def __init__(
@@ -131,7 +137,7 @@ class Worker(Lanes):
         self._running: dict[str, Execution] = {}  # every claimed job: started or held ahead
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)  # idle lanes wait on it
-        self._wake = threading.Event()  # set by the store when jobs may be ready; the poller waits on it
+        self._wake = Wakeup()  # set by the store when jobs may be ready; the poller waits on it
         self._stop = threading.Event()
         self._signals = StopSignals()
         self._lanes: list[Lane] = []
@@ -143,7 +149,8 @@ class Worker(Lanes):
         self._generation = 0  # bumped by the main thread: idle lanes look for jobs again
         self._idle_lanes = 0  # lanes that found nothing, the poller included
         self._poller: Lane | None = None  # the idle lane waiting on the store for new jobs
-        self._tick = threading.Event()  # wakes the main thread
+        self._tick = Wakeup()  # wakes the main thread (poked by the stop signals' handler)
+        self._watch_until = 0.0  # when the sleeping main thread wakes on its own (monotonic)
         self._finished_count = 0  # jobs ended so far; tells burst mode that nothing changed
         self._found_nothing_at = -1  # _finished_count when a claim last found nothing
         self._burst_done = False
@@ -184,7 +191,7 @@ class Worker(Lanes):
         store = self.store if self.store is not None else connecting.default()
         self.store = store
         self._burst = burst
-        self._signals.install()
+        self._signals.install(self._tick.poke)
         self._keeper = LeaseKeeper(store, self.lease_timeout)
         self._completer = Completer(store, self._committed)
         self._journal = self._open_journal(store)
@@ -261,7 +268,7 @@ class Worker(Lanes):
                 with self._lock:
                     if burst and self._burst_finished():
                         break
-                self._tick.wait(min(SIGNAL_CHECK, max(0.0, min(due, default=SIGNAL_CHECK) - time.monotonic())))
+                self._tick.sleep(self._sleep_for(due, memory_due, burst))
                 self._tick.clear()
                 failures = 0
             except StoreClosed:
@@ -270,6 +277,22 @@ class Worker(Lanes):
                 failures = self._back_off(exc, failures)
         if burst and self._completer is not None:
             self._completer.flush()
+
+    def _sleep_for(self, due: list[float], memory_due: float, burst: bool) -> float:
+        """How long the main thread may sleep: until the next duty, memory check or job
+        timeout (a lane that starts a job ending sooner wakes it; see ``_execute``). A burst
+        also looks every ``SIGNAL_CHECK`` seconds whether it is over."""
+        now = time.monotonic()
+        until = min(due, default=now + WATCH_MAX)
+        until = min(until, now + (SIGNAL_CHECK if burst else WATCH_MAX))
+        if self.max_memory_mb is not None:
+            until = min(until, memory_due)
+        with self._lock:
+            for lane in self._lanes:
+                if lane.deadline is not None:
+                    until = min(until, lane.deadline)
+            self._watch_until = until
+        return max(0.0, until - now)
 
     def _do_duties(self, store: Store, due: list[float]) -> None:
         for i, duty in enumerate(self._duties):

@@ -1,4 +1,5 @@
-"""SIGTERM and SIGINT for a worker: handlers that only set a flag, seen at once by every lane.
+"""SIGTERM and SIGINT for a worker: handlers that only set a flag (and wake the main thread),
+seen at once by every lane.
 
 Python runs a signal handler on the main thread only, possibly some milliseconds after the
 signal arrived. So the worker also installs a wake-up socket, written at once by the
@@ -12,6 +13,7 @@ from __future__ import annotations
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -27,14 +29,20 @@ class StopSignals:
         self.received = False
         self._previous: dict[int, Any] | None = None
         self._wakeup: tuple[socket.socket, socket.socket, int] | None = None
+        self._poke: Callable[[], None] | None = None
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.received = True
+        if self._poke is not None:
+            self._poke()
 
-    def install(self) -> None:
-        """Handle SIGTERM and SIGINT, when called on the main thread (else do nothing)."""
+    def install(self, poke: Callable[[], None] | None = None) -> None:
+        """Handle SIGTERM and SIGINT, when called on the main thread (else do nothing). The
+        handler sets :attr:`received` and calls ``poke`` (which must take no lock: it runs
+        on the main thread, between any two of its steps), to wake a sleeping main thread."""
         if threading.current_thread() is not threading.main_thread():
             return
+        self._poke = poke
         self._previous = {signum: signal.signal(signum, self._on_signal) for signum in STOP_SIGNALS}
         reader, writer = socket.socketpair()
         reader.setblocking(False)
@@ -81,3 +89,4 @@ class StopSignals:
         for signum, handler in (self._previous or {}).items():
             signal.signal(signum, handler)
         self._previous = None
+        self._poke = None

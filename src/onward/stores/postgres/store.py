@@ -13,6 +13,7 @@ worker clocks do not matter. Idle workers sleep until ``NOTIFY`` wakes them
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -211,6 +212,16 @@ class PostgresStore(PostgresAdmin, PostgresSchedules):
             self._idle.clear()
         self._idle[key] = (generation, time.monotonic() + wait)
         return []
+
+    def wait_for_jobs(self, queues: Sequence[str] | None, timeout: float, wake: threading.Event) -> None:
+        """Sleep until a notification for ``queues`` arrives, ``timeout`` passes, or the
+        claim that found nothing looks again on its own (a scheduled job comes due)."""
+        served = tuple(queues) if queues else None
+        now = time.monotonic()
+        for (_, idle_queues), (_, until) in list(self._idle.items()):
+            if idle_queues == served:
+                timeout = min(timeout, max(0.0, until - now))
+        super().wait_for_jobs(queues, timeout, wake)
 
     def _claim_limited(
         self, worker_id: str, queues: Sequence[str] | None, lease_timeout: float, limit: int

@@ -36,6 +36,14 @@ class WalWatch:
             while os.read(self.fd, 65536):
                 pass
 
+    def pending(self) -> bool:
+        """Whether the file was written since the notifications were last read."""
+        try:
+            ready, _, _ = select.select([self.fd], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(ready)
+
     def wait(self, timeout: float, also: int | None = None) -> bool:
         """Sleep until the file is written (or ``also`` is readable), at most ``timeout``
         seconds; ``True`` if something happened."""
