@@ -323,8 +323,9 @@ class Execution:
     def deferred_committed(self) -> int:
         """Announce a success committed by the worker's completer, with its continuations;
         returns how many continuations it enqueued."""
-        children, self._deferred_children = self._deferred_children, []
+        children = self._deferred_children
         if children:
+            self._deferred_children = []
             events.enqueued(children, [c.id for c in children])
         self.succeeded(len(children))
         return len(children)

@@ -151,6 +151,13 @@ class Journal:
         with self._lock:
             self._live.pop(job_id, None)
 
+    def forget(self, job_ids: list[str]) -> None:
+        """The outcomes of these jobs are in the store (``committed`` for many)."""
+        with self._lock:
+            pop = self._live.pop
+            for job_id in job_ids:
+                pop(job_id, None)
+
     def close(self) -> None:
         """The worker stopped cleanly: nothing to take over; the file is removed."""
         with self._lock:

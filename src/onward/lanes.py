@@ -384,21 +384,22 @@ class Lanes:
         self._journal.succeeded(deferred[1])
         self._completer.put(*deferred)
 
-    def _committed(self, execution: Execution, lost: bool) -> None:
-        """A success handed to the completer was committed (or refused: lease lost)."""
+    def _committed(self, batch: list[tuple[Execution, Completion]], lost: set[str]) -> None:
+        """Successes handed to the completer were committed, but those in ``lost`` (refused:
+        their lease was lost)."""
         if self._journal is not None:
-            self._journal.committed(execution.job_id)
-        if not lost:
-            enqueued = execution.deferred_committed()
-            if enqueued or execution.claimed.batch_id is not None:
-                # Its continuations, or its batch's callbacks, may be ready: look before a
-                # burst ends.
+            self._journal.forget([item.id for _, item in batch])
+        look = False
+        for execution, item in batch:
+            if lost and item.id in lost:
+                execution.lost()
                 with self._lock:
-                    self._found_nothing_at = -1
-                    self._look_again()
-            return
-        execution.lost()
-        with self._lock:
-            self.outcomes[str(Outcome.SUCCEEDED)] -= 1
-            self.outcomes[str(Outcome.LOST)] += 1
-        execution.outcome = Outcome.LOST
+                    self.outcomes[str(Outcome.SUCCEEDED)] -= 1
+                    self.outcomes[str(Outcome.LOST)] += 1
+                execution.outcome = Outcome.LOST
+            elif execution.deferred_committed() or item.member:
+                look = True
+        if look:  # continuations, or a batch's callbacks, may be ready: look before a burst ends
+            with self._lock:
+                self._found_nothing_at = -1
+                self._look_again()

@@ -7,6 +7,7 @@ is in :mod:`onward.stores.sqlite.sql`, reading and administration in
 
 from __future__ import annotations
 
+import operator
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +27,11 @@ from onward.stores.sqlite.schedules import SQLiteSchedules
 from onward.stores.sqlite.wake import WalWatch, watch
 
 __all__ = ["SQLiteStore"]
+
+_PRIORITY = operator.itemgetter(3)  # of a claimed row (``CLAIMED_COLUMNS``)
+_FIRST = operator.itemgetter(0)
+_ID = operator.attrgetter("id")
+_MEMBER = operator.attrgetter("member")
 
 #: Longest an idle worker sleeps on the WAL watch before it looks at its own wake-up event.
 WAKE_CHECK = 0.01
@@ -98,7 +104,7 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
             with self._write() as conn:  # jobs with limits are among the first ready ones, or held ones are due
                 rows += claim_limited(conn, worker_id, queues, lease_timeout, limit - len(rows), now)
         self._found_none = not rows
-        return sorted((claimed_from_row(r) for r in rows), key=_by_priority)  # RETURNING has no order
+        return [claimed_from_row(r) for r in sorted(rows, key=_PRIORITY)]  # RETURNING has no order
 
     def _limited_waiting(self, queues: Sequence[str] | None, limit: int, now: float) -> bool:
         """Whether jobs with a limit key are among the first ready ones, or held jobs are due."""
@@ -183,9 +189,9 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         with self._write() as conn:
             written = _complete_in(conn, done, now)
             inserted = _insert_children(conn, done, written, now)
-        if inserted or any(c.member for c in done):
+        if inserted or any(map(_MEMBER, done)):
             self._notify()
-        return {c.id for c in done} - written
+        return set() if len(written) == len(done) else set(map(_ID, done)) - written
 
     def take_over(self, worker_id: str, ran: Sequence[tuple[str, str]], succeeded: Sequence[Completion]) -> int:
         now = self.clock()
@@ -352,7 +358,7 @@ def _complete_in(conn: Any, done: Sequence[Completion], now: float) -> set[str]:
         for c in done[start : start + size]:
             cp = c.checkpoint
             params += (c.id, c.token, c.result, cp.steps, cp.job_state, c.continuation_error)
-        written.update(row[0] for row in conn.execute(sql.complete_many_sql(size), params))
+        written.update(map(_FIRST, conn.execute(sql.complete_many_sql(size), params)))
         start += size
     return written
 
@@ -399,6 +405,3 @@ def _guarded(rowcount: int, job_id: str) -> None:
     if rowcount == 0:
         raise LeaseLost(f"job {job_id} is no longer running under this execution's lease")
 
-
-def _by_priority(job: Claimed) -> int:
-    return job.priority
