@@ -98,7 +98,7 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         ):
             return []
         rows = self._exec_returning(
-            sql.CLAIM.format(ready=ready_sql), (worker_id, lease_timeout, now + lease_timeout, now, *ready_params)
+            sql.claim_sql(queues), (worker_id, lease_timeout, now + lease_timeout, now, *ready_params)
         )
         if len(rows) < limit and self._limited_waiting(queues, limit, now):
             with self._write() as conn:  # jobs with limits are among the first ready ones, or held ones are due
