@@ -28,7 +28,6 @@ class StopSignals:
         self.received = False
         self._previous: dict[int, Any] | None = None
         self._wakeup: tuple[socket.socket, socket.socket, int] | None = None
-        self._readable = select.poll()  # the wake-up socket's reader, once installed
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.received = True
@@ -43,7 +42,6 @@ class StopSignals:
         writer.setblocking(False)
         try:
             self._wakeup = (reader, writer, signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False))
-            self._readable.register(reader, select.POLLIN)
         except ValueError:  # not supported here: lanes rely on the handler alone
             reader.close()
             writer.close()
@@ -65,11 +63,12 @@ class StopSignals:
         if not STOP_SIGNALS.isdisjoint(signal.sigpending()):
             self.received = True
             return True
-        if not self._readable.poll(0):  # nothing arrived (an empty socket would raise, at a cost per job)
-            return False
+        reader = self._wakeup[0]
         try:
-            data = self._wakeup[0].recv(64)
-        except OSError:  # the socket is closed
+            if not select.select((reader,), (), (), 0)[0]:  # nothing arrived (an empty read would raise, per job)
+                return False
+            data = reader.recv(64)
+        except (OSError, ValueError):  # the socket is closed
             return False
         if signal.SIGTERM in data or signal.SIGINT in data:
             self.received = True
@@ -81,7 +80,6 @@ class StopSignals:
             reader, writer, old_fd = self._wakeup
             signal.set_wakeup_fd(old_fd)
             self._wakeup = None
-            self._readable.unregister(reader)
             reader.close()
             writer.close()
         for signum, handler in (self._previous or {}).items():
