@@ -3,8 +3,9 @@
     python -m bench.compare_builds --base 7fadb87                 # no-op throughput, both stores
     python -m bench.compare_builds --base HEAD~3 --reps 5 --only throughput --store sqlite
 
-Makes a worktree of ``--base`` (a git revision) in a temporary directory, then runs
-``python -m bench --only ...`` alternately from the base and from this checkout, ``--reps``
+Makes a worktree of ``--base`` (a git revision) in a temporary directory, then runs this
+checkout's ``python -m bench --only ...`` with the base's ``onward`` and with this checkout's
+on the path (``PYTHONPATH=BUILD/src:.``), alternately, ``--reps``
 times each (the same machine, interleaved, so that load and thermal drift hit both alike), and
 prints the median of every figure and the ratio this checkout / base, paired per repetition.
 Durability as in ``bench/suite.py``.
@@ -40,10 +41,11 @@ def checkout(revision: str) -> Iterator[Path]:
 
 
 def run_build(build: Path, store: str, only: str) -> dict[str, Any]:
+    """Run this checkout's benchmark code with the ``onward`` of ``build``: only Onward differs."""
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(build / "src"), str(build)]))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(build / "src"), str(ROOT)]))
         command = [sys.executable, "-m", "bench", "--store", store, "--only", only, "--json-out", out.name]
-        subprocess.run(command, cwd=build, env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(command, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
         document: dict[str, Any] = json.loads(Path(out.name).read_text())
     return document
 

@@ -57,11 +57,14 @@ def completion(
 class Completer:
     """Commits handed-over successes in batches from one thread.
 
-    ``committed(execution, lost)`` is called after each commit (``lost``: the lease had been
-    taken back and nothing was written).
+    ``committed(batch, lost)`` is called after each commit with the batch's (execution,
+    success) pairs and the ids in ``lost`` whose lease had been taken back (nothing was
+    written for those).
     """
 
-    def __init__(self, store: WorkerStore, committed: Callable[[Execution, bool], None]) -> None:
+    def __init__(
+        self, store: WorkerStore, committed: Callable[[list[tuple[Execution, Completion]], set[str]], None]
+    ) -> None:
         self.store = store
         self.committed = committed
         self._pending: list[tuple[Execution, Completion]] = []
@@ -161,8 +164,6 @@ class Completer:
             # Not committed: the jobs stay running under their leases and are taken back
             # when those expire, as after a crash. Say so once per job.
             log.exception("could not record %d successful job(s); they will run again", len(batch))
-            for execution, _ in batch:
-                self.committed(execution, True)
+            self.committed(batch, {item.id for _, item in batch})
             return
-        for execution, item in batch:
-            self.committed(execution, item.id in lost)
+        self.committed(batch, lost)

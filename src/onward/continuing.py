@@ -23,19 +23,13 @@ Continued = tuple[collecting.Collector | None, str | None]
 _NONE: Continued = (None, None)
 
 
-def _prepared(job: Job, result: Any) -> bool:
-    if not type(job).has_continuations():
-        return False
-    job.result = result
-    return True
-
-
 def run_continuations(
     job: Job, store: Store, args: list[Any], kwargs: dict[str, Any], result: Any, failed: Callable[[Exception], str]
 ) -> Continued:
     """Call ``job.continuations`` (a sync job's); ``failed(exc)`` gives the error text to keep."""
-    if not _prepared(job, result):
+    if not type(job).has_continuations():
         return _NONE
+    job.result = result
     with collecting.collecting(store) as pending:
         try:
             outcome = job.continuations(*args, **kwargs)
@@ -50,8 +44,9 @@ async def run_continuations_async(
     job: Job, store: Store, args: list[Any], kwargs: dict[str, Any], result: Any, failed: Callable[[Exception], str]
 ) -> Continued:
     """Call ``job.continuations`` of an async job, awaiting it if it is a coroutine."""
-    if not _prepared(job, result):
+    if not type(job).has_continuations():
         return _NONE
+    job.result = result
     with collecting.collecting(store) as pending:
         try:
             outcome = job.continuations(*args, **kwargs)

@@ -15,7 +15,6 @@ import inspect
 import time
 import weakref
 from collections.abc import Callable
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from onward import events, lifecycle, serialization
@@ -32,7 +31,7 @@ from onward.errors import (
     SerializationError,
     format_error,
 )
-from onward.lifecycle import Verdict
+from onward.lifecycle import Outcome, Verdict
 from onward.registry import load_job_class
 from onward.steps import StepRunner, StopSignal, encode_state
 from onward.stores.base import Checkpoint, Claimed, NewJob, Store
@@ -45,17 +44,6 @@ __all__ = ["Execution", "Outcome", "format_error"]
 
 # Whether a job class's perform is ``async def``, asked once per class.
 _async_classes: weakref.WeakKeyDictionary[type[Job], bool] = weakref.WeakKeyDictionary()
-
-
-class Outcome(StrEnum):
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    DISCARDED = "discarded"
-    RETRYING = "retrying"
-    RESUMING = "resuming"
-    INTERRUPTED = "interrupted"
-    CANCELLED = "cancelled"
-    LOST = "lost"
 
 
 class Execution:
@@ -83,7 +71,7 @@ class Execution:
         self.exception: BaseException | None = None
         self.started = 0.0
         self._state_json = claimed.job_state
-        self.writer = CheckpointWriter(store, claimed, self.signal, self.checkpoint, self._checkpointed)
+        self._checkpoints: CheckpointWriter | None = None
         # Set by a worker that batches completions: a success (with its continuations, when
         # none has a unique key) is handed to it instead of being committed here (see
         # ``onward.completions``).
@@ -105,10 +93,20 @@ class Execution:
             c = self.claimed
             events.emit(events.event(kind, c.id, c.job_class, c.queue, c.attempts, c.resumptions, self.worker_id, data))
 
-    def _checkpointed(self) -> None:
+    def _saved(self) -> None:
         if events.CHECKPOINTED in events.wanted:
             step = self.runner.current if self.runner is not None else None
             self.emit(events.CHECKPOINTED, step=step.name if step else None, cursor=step.cursor if step else None)
+
+    @property
+    def writer(self) -> CheckpointWriter:
+        """What saves this execution's checkpoints, made on first use (most jobs save none)."""
+        if self._checkpoints is None:
+            self._checkpoints = CheckpointWriter(self.store, self.claimed, self.signal, self.checkpoint, self._saved)
+        return self._checkpoints
+
+    def _save(self, force: bool) -> None:
+        self.writer.save(force)
 
     def duration(self) -> float:
         return time.monotonic() - self.started if self.started else 0.0
@@ -157,15 +155,15 @@ class Execution:
         job.batch_id = claimed.batch_id
         job.parent_batch_id = claimed.parent_batch_id
         job._store = self.store
-        writer = self.writer
+        writer = self.writer if async_mode else None
         runner = StepRunner(
             job,
             serialization.from_json(claimed.steps) or [],
             self.signal,
-            writer.save_async if async_mode else writer.save,
+            self._save if writer is None else writer.save_async,
             interval=float(cls.checkpoint_interval),
             max_run_time=cls.max_run_time,
-            flush=writer.flush if async_mode else None,
+            flush=None if writer is None else writer.flush,
             notify=self.emit,
         )
         job._runner = runner
@@ -244,7 +242,8 @@ class Execution:
         return self._ended(self._finish_error(timeout_error(self.name, limit), abandoned=True))
 
     def _ended(self, outcome: Outcome) -> Outcome:
-        self.emit(events.EXECUTION_ENDED, outcome=outcome.value)
+        if events.EXECUTION_ENDED in events.wanted:
+            self.emit(events.EXECUTION_ENDED, outcome=outcome.value)
         return outcome
 
     def _runner_done(self) -> None:
@@ -276,7 +275,7 @@ class Execution:
             checkpoint = self.checkpoint()
         except SerializationError as exc:
             return self._finish_error(exc)
-        if not batches and self.defer_completion is not None and all(c.unique_key is None for c in children):
+        if self.defer_completion is not None and not batches and not (children and _keyed(children)):
             # The worker commits this success (and its continuations, whose ids are already
             # final) with others in one transaction, after this thread has moved on; it
             # announces the success (or the lost lease) once committed. Batches opened in
@@ -307,13 +306,15 @@ class Execution:
 
     def succeeded(self, continuations: int = 0) -> None:
         """Announce the committed success."""
-        self.emit(events.SUCCEEDED, continuations=continuations, duration=self.duration())
+        if events.SUCCEEDED in events.wanted:
+            self.emit(events.SUCCEEDED, continuations=continuations, duration=self.duration())
 
     def deferred_committed(self) -> int:
         """Announce a success committed by the worker's completer, with its continuations;
         returns how many continuations it enqueued."""
-        children, self._deferred_children = self._deferred_children, []
+        children = self._deferred_children
         if children:
+            self._deferred_children = []
             events.enqueued(children, [c.id for c in children])
         self.succeeded(len(children))
         return len(children)
@@ -430,3 +431,8 @@ class Execution:
     def _set(self, outcome: Outcome) -> Outcome:
         self.outcome = outcome
         return outcome
+
+
+def _keyed(children: list[NewJob]) -> bool:
+    """Whether a continuation has a unique key (its id is known only once its key is looked up)."""
+    return any(c.unique_key is not None for c in children)

@@ -98,8 +98,18 @@ def _encode(line: str) -> bytes:
     return line.encode("utf-8", "surrogatepass")
 
 
-def _maybe(text: str | None) -> str:
-    return "null" if text is None else _quote(text)
+def _success_line(done: Completion) -> bytes:
+    """The line of a success queued for commit, with what committing it needs."""
+    steps, job_state, progressed = done.checkpoint
+    error = done.continuation_error
+    children = ""
+    if done.children:
+        children = "," + json.dumps([dataclasses.asdict(c) for c in done.children], ensure_ascii=False)
+    return (
+        f'["c",{_quote(done.id)},{_quote(done.token)},{_quote(done.result)},'
+        f"{'null' if steps is None else _quote(steps)},{'null' if job_state is None else _quote(job_state)},"
+        f"{'true' if progressed else 'false'},{'null' if error is None else _quote(error)}{children}]\n"
+    ).encode("utf-8", "surrogatepass")
 
 
 class Journal:
@@ -114,23 +124,20 @@ class Journal:
         self._size = 0
         self._open(self._header)
 
-    def started(self, job_id: str, token: str) -> None:
-        """The job is about to run: a crash from now on costs it a try."""
-        self._write(job_id, _encode(f'["s",{_quote(job_id)},{_quote(token)}]\n'))
+    def started(self, job_id: str, token: str, after: Completion | None = None) -> None:
+        """The job is about to run: a crash from now on costs it a try. ``after``: a success
+        of the same thread not journaled yet, written first in the same ``write`` (its line
+        is on disk before it may be handed over for commit)."""
+        line = f'["s",{_quote(job_id)},{_quote(token)}]\n'.encode("utf-8", "surrogatepass")
+        if after is None:
+            self._write(job_id, line)
+        else:
+            self._write_two(after.id, _success_line(after), job_id, line)
 
     def succeeded(self, done: Completion) -> None:
         """The job succeeded; its success (with its continuations) is queued for a batched
         commit."""
-        cp = done.checkpoint
-        children = ""
-        if done.children:
-            children = "," + json.dumps([dataclasses.asdict(c) for c in done.children], ensure_ascii=False)
-        line = (
-            f'["c",{_quote(done.id)},{_quote(done.token)},{_quote(done.result)},{_maybe(cp.steps)},'
-            f"{_maybe(cp.job_state)},{'true' if cp.progressed else 'false'},{_maybe(done.continuation_error)}"
-            f"{children}]\n"
-        )
-        self._write(done.id, _encode(line))
+        self._write(done.id, _success_line(done))
 
     def ended(self, job_id: str) -> None:
         """The job's execution wrote its own outcome (a success queued for commit stays)."""
@@ -143,6 +150,13 @@ class Journal:
         """The job's outcome is in the store: the journal may forget it."""
         with self._lock:
             self._live.pop(job_id, None)
+
+    def forget(self, job_ids: list[str]) -> None:
+        """The outcomes of these jobs are in the store (``committed`` for many)."""
+        with self._lock:
+            pop = self._live.pop
+            for job_id in job_ids:
+                pop(job_id, None)
 
     def close(self) -> None:
         """The worker stopped cleanly: nothing to take over; the file is removed."""
@@ -165,6 +179,20 @@ class Journal:
             else:
                 os.write(self._fd, line)
                 self._size += len(line)
+
+    def _write_two(self, first_id: str, first: bytes, second_id: str, second: bytes) -> None:
+        with self._lock:
+            if self._fd < 0:
+                return
+            live = self._live
+            live[first_id] = first
+            live[second_id] = second
+            both = first + second
+            if self._size + len(both) > ROTATE_AT:
+                self._open(self._header + b"".join(live.values()))
+            else:
+                os.write(self._fd, both)
+                self._size += len(both)
 
     def _open(self, content: bytes) -> None:
         """(Under the lock, or from ``__init__``.) Make the file hold ``content`` exactly."""

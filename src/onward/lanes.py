@@ -11,11 +11,12 @@ Idle lanes sleep; one of them (the poller) waits on the store for new jobs. This
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from onward.completions import Completer, completion
 from onward.errors import StoreClosed
@@ -23,7 +24,7 @@ from onward.execution import Execution, Outcome
 from onward.journal import Journal
 from onward.leases import LeaseKeeper
 from onward.steps import StopSignal
-from onward.stores.base import Checkpoint, Claimed, NewJob, Store
+from onward.stores.base import Checkpoint, Claimed, Completion, NewJob, Store
 from onward.wakeups import Wakeup
 from onward.worker_signals import StopSignals
 
@@ -45,11 +46,14 @@ PREFETCH_BELOW = 0.02
 class Lane:
     """One of the worker's ``concurrency`` threads and the jobs it holds."""
 
-    __slots__ = ("ahead", "current", "deadline", "retired", "thread")
+    __slots__ = ("ahead", "current", "deadline", "deferred", "retired", "thread")
 
     def __init__(self) -> None:
         self.ahead: deque[Execution] = deque()  # claimed, not started yet
         self.current: Execution | None = None
+        # The success of the job it ran last, not journaled yet: written with the next job's
+        # start line in one ``write``, then handed to the completer (see ``_hand_over``).
+        self.deferred: tuple[Execution, Completion] | None = None
         self.deadline: float | None = None  # when the current job's timeout passes (monotonic)
         self.retired = False  # its thread was abandoned in a job that timed out; a new lane took its place
         self.thread: threading.Thread | None = None
@@ -139,6 +143,8 @@ class Lanes:
             if execution is not None:
                 self._execute(lane, execution)
                 continue
+            if lane.deferred is not None:
+                self._hand_over(lane)
             if self._completer is not None:
                 self._completer.commit_here()
             self._wake.clear()  # a notification from now on is seen by this claim or wakes the poller
@@ -158,6 +164,8 @@ class Lanes:
                 self._hold(lane, store, claimed)
                 continue
             woken = self._idle(lane, store, burst, generation, finished)
+        if lane.deferred is not None:
+            self._hand_over(lane)
         self._give_back_held(lane)
 
     def _idle(self, lane: Lane, store: Store, burst: bool, generation: int, finished: int) -> bool:
@@ -201,10 +209,12 @@ class Lanes:
     def _hold(self, lane: Lane, store: Store, claimed: list[Claimed]) -> None:
         assert self._keeper is not None
         executions = []
+        defer: Callable[[Execution, str, Checkpoint, str | None, list[NewJob]], None] | None = None
+        if self._completer is not None:
+            defer = self._completer.add if self._journal is None else functools.partial(self._defer, lane)
         for job in claimed:
             execution = Execution(store, job, StopSignal(), worker_id=self.worker_id)
-            if self._completer is not None:
-                execution.defer_completion = self._completer.add if self._journal is None else self._defer
+            execution.defer_completion = defer
             executions.append(execution)
             self._keeper.add(job.id, job.lease_token, execution.signal)
         with self._lock:
@@ -218,6 +228,8 @@ class Lanes:
 
     def _execute(self, lane: Lane, execution: Execution) -> None:
         if execution.signal.stopping:  # stopped or lease lost before it started: never start it
+            if lane.deferred is not None:
+                self._hand_over(lane)
             if execution.signal.lost:
                 self._forget([execution])
             else:
@@ -228,7 +240,14 @@ class Lanes:
         error: BaseException | None = None
         journal = self._journal
         if journal is not None:  # from here on, a crash of this process costs this job a try
-            journal.started(execution.job_id, execution.claimed.lease_token)
+            deferred = lane.deferred
+            if deferred is None:
+                journal.started(execution.claimed.id, execution.claimed.lease_token)
+            else:  # the last job's success first, in the same write; then it may be committed
+                lane.deferred = None
+                journal.started(execution.claimed.id, execution.claimed.lease_token, deferred[1])
+                assert self._completer is not None
+                self._completer.put(*deferred)
         started = time.monotonic()
         try:
             if not execution.prepare():
@@ -248,14 +267,17 @@ class Lanes:
             error = exc
         with self._lock:
             lane.deadline = None
-            if lane.retired:  # timed out: the watchdog has ended it, and a new lane took this one's place
-                return
+            retired = lane.retired
+        if retired:  # timed out: the watchdog has ended it, and a new lane took this one's place
+            if lane.deferred is not None:  # it succeeded as it timed out: the lease guard decides
+                self._hand_over(lane)
+            return
         seconds = time.monotonic() - started
         avg = self._avg_run
         self._avg_run = seconds if avg is None else avg + (seconds - avg) * 0.2
         if error is not None:
             log.error("job %s: unexpected error in the worker", execution.job_id, exc_info=error)
-        if journal is not None:
+        if journal is not None and lane.deferred is None:  # (a deferred success stays journaled)
             journal.ended(execution.job_id)
         assert self._keeper is not None
         with self._lock:
@@ -351,34 +373,45 @@ class Lanes:
 
     def _defer(
         self,
+        lane: Lane,
         execution: Execution,
         result: str,
         checkpoint: Checkpoint,
         continuation_error: str | None,
         children: list[NewJob],
     ) -> None:
-        """Journal a success, then queue it for a batched commit (a crash cannot lose it)."""
+        """(The ``defer_completion`` of a worker with a journal.) Keep a success on its lane
+        until it is journaled: with the lane's next start line, or alone before the lane
+        claims, waits or stops (:meth:`_hand_over`). Until then a crash costs its job a try,
+        as if it were still running; once journaled, a crash cannot lose it."""
+        lane.deferred = (execution, completion(execution, result, checkpoint, continuation_error, children))
+
+    def _hand_over(self, lane: Lane) -> None:
+        """Journal the lane's deferred success on its own, then queue it for a batched commit."""
+        deferred = lane.deferred
+        assert deferred is not None
         assert self._journal is not None
         assert self._completer is not None
-        done = completion(execution, result, checkpoint, continuation_error, children)
-        self._journal.succeeded(done)
-        self._completer.put(execution, done)
+        lane.deferred = None
+        self._journal.succeeded(deferred[1])
+        self._completer.put(*deferred)
 
-    def _committed(self, execution: Execution, lost: bool) -> None:
-        """A success handed to the completer was committed (or refused: lease lost)."""
+    def _committed(self, batch: list[tuple[Execution, Completion]], lost: set[str]) -> None:
+        """Successes handed to the completer were committed, but those in ``lost`` (refused:
+        their lease was lost)."""
         if self._journal is not None:
-            self._journal.committed(execution.job_id)
-        if not lost:
-            enqueued = execution.deferred_committed()
-            if enqueued or execution.claimed.batch_id is not None:
-                # Its continuations, or its batch's callbacks, may be ready: look before a
-                # burst ends.
+            self._journal.forget([item.id for _, item in batch])
+        look = False
+        for execution, item in batch:
+            if lost and item.id in lost:
+                execution.lost()
                 with self._lock:
-                    self._found_nothing_at = -1
-                    self._look_again()
-            return
-        execution.lost()
-        with self._lock:
-            self.outcomes[str(Outcome.SUCCEEDED)] -= 1
-            self.outcomes[str(Outcome.LOST)] += 1
-        execution.outcome = Outcome.LOST
+                    self.outcomes[str(Outcome.SUCCEEDED)] -= 1
+                    self.outcomes[str(Outcome.LOST)] += 1
+                execution.outcome = Outcome.LOST
+            elif execution.deferred_committed() or item.member:
+                look = True
+        if look:  # continuations, or a batch's callbacks, may be ready: look before a burst ends
+            with self._lock:
+                self._found_nothing_at = -1
+                self._look_again()

@@ -23,6 +23,7 @@ __all__ = [
     "CancelEffect",
     "Decision",
     "KeyUse",
+    "Outcome",
     "Verdict",
     "actions_for",
     "after_error",
@@ -35,6 +36,19 @@ __all__ = [
     "resume_limit_error",
     "unique_key_use",
 ]
+
+
+class Outcome(StrEnum):
+    """How an execution of a job ended (what a worker counts)."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DISCARDED = "discarded"
+    RETRYING = "retrying"
+    RESUMING = "resuming"
+    INTERRUPTED = "interrupted"
+    CANCELLED = "cancelled"
+    LOST = "lost"
 
 
 class Verdict(StrEnum):

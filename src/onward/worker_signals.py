@@ -10,6 +10,7 @@ sees a signal still pending for the process or already caught.
 
 from __future__ import annotations
 
+import select
 import signal
 import socket
 import threading
@@ -70,9 +71,12 @@ class StopSignals:
         if not STOP_SIGNALS.isdisjoint(signal.sigpending()):
             self.received = True
             return True
+        reader = self._wakeup[0]
         try:
-            data = self._wakeup[0].recv(64)
-        except OSError:  # nothing arrived (or the socket is closed)
+            if not select.select((reader,), (), (), 0)[0]:  # nothing arrived (an empty read would raise, per job)
+                return False
+            data = reader.recv(64)
+        except (OSError, ValueError):  # the socket is closed
             return False
         if signal.SIGTERM in data or signal.SIGINT in data:
             self.received = True

@@ -144,7 +144,7 @@ def test_successes_committed_from_several_threads_at_once_are_each_reported_once
     store.enqueue([new_job(n) for n in range(200)])
     claimed = store.claim("w", None, 30.0, 200)
     reported: list[tuple[str, bool]] = []
-    completer = Completer(store, lambda execution, lost: reported.append((execution.job_id, lost)))  # type: ignore[arg-type]
+    completer = Completer(store, lambda batch, lost: reported.extend((c.id, c.id in lost) for _, c in batch))
     try:
 
         def hand_over(part: list[Claimed]) -> None:

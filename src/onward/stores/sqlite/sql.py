@@ -182,23 +182,52 @@ def ready_seqs(queues: Sequence[str] | None, now: float, limit: int) -> tuple[st
     to itself, the planner may pick another index and sort every enqueued row). With several
     queues, each queue's index yields its first ``limit`` rows and those are merged.
     """
-    sql, params = ready_rows(queues, now, limit)
-    return f"SELECT seq FROM ({sql})", params
+    return _seqs_sql(len(queues) if queues else 0), _ready_params(queues, now, limit)
 
 
 def ready_rows(queues: Sequence[str] | None, now: float, limit: int) -> tuple[str, tuple[Any, ...]]:
     """The next ``limit`` ready jobs as (seq, priority, scheduled_at, limit_key) rows, in
     claim order (held jobs are not in the ready indexes)."""
+    return _rows_sql(len(queues) if queues else 0), _ready_params(queues, now, limit)
+
+
+def claim_sql(queues: Sequence[str] | None) -> str:
+    """``CLAIM`` of the jobs ``ready_seqs`` finds (its parameters follow the claim's own)."""
+    return _claim_sql(len(queues) if queues else 0)
+
+
+def _ready_params(queues: Sequence[str] | None, now: float, limit: int) -> tuple[Any, ...]:
     if not queues:
-        return _READY.format(index="onward_jobs_ready", queue=""), (now, limit)
-    one = _READY.format(index="onward_jobs_ready_queue", queue=" AND queue = ?")
+        return (now, limit)
     if len(queues) == 1:
-        return one, (now, queues[0], limit)
-    union = " UNION ALL ".join(f"SELECT * FROM ({one})" for _ in queues)
+        return (now, queues[0], limit)
     params: list[Any] = []
     for name in queues:
         params += [now, name, limit]
-    return f"SELECT * FROM ({union}) ORDER BY priority, scheduled_at, seq LIMIT ?", (*params, limit)
+    return (*params, limit)
+
+
+# The text of a claim depends only on how many queues it names (their names are parameters):
+# each is built once, not at every claim.
+@lru_cache(maxsize=64)
+def _rows_sql(queues: int) -> str:
+    if not queues:
+        return _READY.format(index="onward_jobs_ready", queue="")
+    one = _READY.format(index="onward_jobs_ready_queue", queue=" AND queue = ?")
+    if queues == 1:
+        return one
+    union = " UNION ALL ".join(f"SELECT * FROM ({one})" for _ in range(queues))
+    return f"SELECT * FROM ({union}) ORDER BY priority, scheduled_at, seq LIMIT ?"
+
+
+@lru_cache(maxsize=64)
+def _seqs_sql(queues: int) -> str:
+    return f"SELECT seq FROM ({_rows_sql(queues)})"
+
+
+@lru_cache(maxsize=64)
+def _claim_sql(queues: int) -> str:
+    return CLAIM.format(ready=_seqs_sql(queues))
 
 
 # When the next job is due: the first scheduled one not held, or the first throttled one's window.

@@ -7,6 +7,7 @@ is in :mod:`onward.stores.sqlite.sql`, reading and administration in
 
 from __future__ import annotations
 
+import operator
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +27,11 @@ from onward.stores.sqlite.schedules import SQLiteSchedules
 from onward.stores.sqlite.wake import WalWatch, watch
 
 __all__ = ["SQLiteStore"]
+
+_PRIORITY = operator.itemgetter(3)  # of a claimed row (``CLAIMED_COLUMNS``)
+_FIRST = operator.itemgetter(0)
+_ID = operator.attrgetter("id")
+_MEMBER = operator.attrgetter("member")
 
 #: Longest an idle worker sleeps on the WAL watch before it looks at its own wake-up event,
 #: when that event cannot be waited for in ``select`` (a plain :class:`threading.Event`).
@@ -95,7 +101,7 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
                 self._limited.discard(key)
             if rows:
                 self._found_none = False
-                return sorted((claimed_from_row(r) for r in rows), key=_by_priority)
+                return [claimed_from_row(r) for r in sorted(rows, key=_PRIORITY)]
         ready_sql, ready_params = sql.ready_seqs(queues, now, limit)
         # Idle (the last claim found nothing): look with a plain read before taking the write lock.
         if (
@@ -105,7 +111,7 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         ):
             return []
         rows = self._exec_returning(
-            sql.CLAIM.format(ready=ready_sql), (worker_id, lease_timeout, now + lease_timeout, now, *ready_params)
+            sql.claim_sql(queues), (worker_id, lease_timeout, now + lease_timeout, now, *ready_params)
         )
         if len(rows) < limit and self._limited_waiting(queues, limit, now):
             with self._write() as conn:  # jobs with limits are among the first ready ones, or held ones are due
@@ -114,7 +120,7 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
             if len(rows) == limit and limited:
                 self._limited.add(key)
         self._found_none = not rows
-        return sorted((claimed_from_row(r) for r in rows), key=_by_priority)  # RETURNING has no order
+        return [claimed_from_row(r) for r in sorted(rows, key=_PRIORITY)]  # RETURNING has no order
 
     def _limited_waiting(self, queues: Sequence[str] | None, limit: int, now: float) -> bool:
         """Whether jobs with a limit key are among the first ready ones, or held jobs are due."""
@@ -199,9 +205,9 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteConnections):
         with self._write() as conn:
             written = _complete_in(conn, done, now)
             inserted = _insert_children(conn, done, written, now)
-        if inserted or any(c.member for c in done):
+        if inserted or any(map(_MEMBER, done)):
             self._notify()
-        return {c.id for c in done} - written
+        return set() if len(written) == len(done) else set(map(_ID, done)) - written
 
     def take_over(self, worker_id: str, ran: Sequence[tuple[str, str]], succeeded: Sequence[Completion]) -> int:
         now = self.clock()
@@ -411,7 +417,7 @@ def _complete_in(conn: Any, done: Sequence[Completion], now: float) -> set[str]:
         for c in done[start : start + size]:
             cp = c.checkpoint
             params += (c.id, c.token, c.result, cp.steps, cp.job_state, c.continuation_error)
-        written.update(row[0] for row in conn.execute(sql.complete_many_sql(size), params))
+        written.update(map(_FIRST, conn.execute(sql.complete_many_sql(size), params)))
         start += size
     return written
 
@@ -458,6 +464,3 @@ def _guarded(rowcount: int, job_id: str) -> None:
     if rowcount == 0:
         raise LeaseLost(f"job {job_id} is no longer running under this execution's lease")
 
-
-def _by_priority(job: Claimed) -> int:
-    return job.priority
