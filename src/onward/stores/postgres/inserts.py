@@ -74,18 +74,12 @@ def key_use(conn: psycopg.Connection[Any], job: NewJob, *, now: bool = False) ->
 
 def job_params(job: NewJob) -> tuple[Any, ...]:
     """The parameters of ``INSERT_NOW`` for ``job``."""
-    return (
-        job.id,
-        job.job_class,
-        job.queue,
-        job.priority,
-        job.args,
-        job.kwargs,
-        job.max_attempts,
-        job.max_resumptions,
-        job.unique_key,
-        *carried(job),
-    )
+    return (*_plain(job), job.unique_key, *carried(job))
+
+
+def _plain(job: NewJob) -> tuple[Any, ...]:
+    """The values of the columns every job row has, in insert order (``INSERT_PLAIN``)."""
+    return (job.id, job.job_class, job.queue, job.priority, job.args, job.kwargs, job.max_attempts, job.max_resumptions)
 
 
 def carried(job: NewJob) -> tuple[Any, ...]:
@@ -115,25 +109,9 @@ def one_insert(
         and batch_id is None
         and carried(job) == _NOTHING_CARRIED
     ):
-        return INSERT_PLAIN, (
-            job.id,
-            job.job_class,
-            job.queue,
-            job.priority,
-            job.args,
-            job.kwargs,
-            job.max_attempts,
-            job.max_resumptions,
-        )
+        return INSERT_PLAIN, _plain(job)
     return sql.INSERT_ONE, (
-        job.id,
-        job.job_class,
-        job.queue,
-        job.priority,
-        job.args,
-        job.kwargs,
-        job.max_attempts,
-        job.max_resumptions,
+        *_plain(job),
         job.run_at,
         base,
         float(job.delay),
