@@ -11,9 +11,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from onward.records import to_datetime
-from onward.stores.base import Claimed, JobFilter
+from onward.stores.base import Claimed, JobFilter, NewJob
 
 __all__ = [
+    "row_head",
     "CLAIMED_COLUMNS",
     "Migration",
     "chunk_sizes",
@@ -145,3 +146,9 @@ def chunk_sizes(n: int, largest: int) -> list[int]:
         sizes.append(size)
         n -= size
     return sizes
+
+
+def row_head(job: NewJob) -> tuple[Any, ...]:
+    """The values of the columns every job row starts with, in the stores' insert order: id,
+    class, queue, priority, args, kwargs, max attempts, max resumptions."""
+    return (job.id, job.job_class, job.queue, job.priority, job.args, job.kwargs, job.max_attempts, job.max_resumptions)

@@ -17,6 +17,7 @@ import psycopg
 from onward import lifecycle
 from onward.errors import OnwardError
 from onward.lifecycle import KeyUse
+from onward.stores._common import row_head
 from onward.stores.base import Completion, NewBatch, NewJob
 from onward.stores.postgres import batch_sql, sql
 
@@ -74,12 +75,7 @@ def key_use(conn: psycopg.Connection[Any], job: NewJob, *, now: bool = False) ->
 
 def job_params(job: NewJob) -> tuple[Any, ...]:
     """The parameters of ``INSERT_NOW`` for ``job``."""
-    return (*_plain(job), job.unique_key, *carried(job))
-
-
-def _plain(job: NewJob) -> tuple[Any, ...]:
-    """The values of the columns every job row has, in insert order (``INSERT_PLAIN``)."""
-    return (job.id, job.job_class, job.queue, job.priority, job.args, job.kwargs, job.max_attempts, job.max_resumptions)
+    return (*row_head(job), job.unique_key, *carried(job))
 
 
 def carried(job: NewJob) -> tuple[Any, ...]:
@@ -109,9 +105,9 @@ def one_insert(
         and batch_id is None
         and carried(job) == _NOTHING_CARRIED
     ):
-        return INSERT_PLAIN, _plain(job)
+        return INSERT_PLAIN, row_head(job)
     return sql.INSERT_ONE, (
-        *_plain(job),
+        *row_head(job),
         job.run_at,
         base,
         float(job.delay),
@@ -165,14 +161,7 @@ def insert_jobs(
         conn.execute(
             sql.INSERT_KEYED,
             (
-                job.id,
-                job.job_class,
-                job.queue,
-                job.priority,
-                job.args,
-                job.kwargs,
-                job.max_attempts,
-                job.max_resumptions,
+                *row_head(job),
                 _run_at(job),
                 start,
                 job.delay,
@@ -190,14 +179,7 @@ def insert_jobs(
 
 def _row(j: NewJob) -> tuple[Any, ...]:
     return (
-        j.id,
-        j.job_class,
-        j.queue,
-        j.priority,
-        j.args,
-        j.kwargs,
-        j.max_attempts,
-        j.max_resumptions,
+        *row_head(j),
         j.delay,
         j.run_at,
         *carried(j),
@@ -231,14 +213,7 @@ def _callback_rows(callbacks: Sequence[tuple[str, NewJob]]) -> str:
         [
             (
                 kind,
-                j.id,
-                j.job_class,
-                j.queue,
-                j.priority,
-                j.args,
-                j.kwargs,
-                j.max_attempts,
-                j.max_resumptions,
+                *row_head(j),
                 j.delay,
                 j.run_at,
                 j.unique_key,

@@ -9,6 +9,7 @@ from typing import Any
 from onward import lifecycle
 from onward.errors import OnwardError
 from onward.lifecycle import KeyUse
+from onward.stores._common import row_head
 from onward.stores.base import NewBatch, NewJob
 from onward.stores.sqlite import batch_sql, sql
 
@@ -19,14 +20,7 @@ def insert_params(job: NewJob, now: float, parent_id: str | None, batch_id: str 
     """The parameters of :data:`sql.INSERT` for ``job`` enqueued at ``now``."""
     scheduled = job.run_at if job.run_at is not None else now + job.delay
     return (
-        job.id,
-        job.job_class,
-        job.queue,
-        job.priority,
-        job.args,
-        job.kwargs,
-        job.max_attempts,
-        job.max_resumptions,
+        *row_head(job),
         scheduled,
         now,
         job.unique_key,
@@ -110,14 +104,7 @@ def callback_params(batch_id: str, kind: str, ord_: int, job: NewJob) -> tuple[A
         batch_id,
         kind,
         ord_,
-        job.id,
-        job.job_class,
-        job.queue,
-        job.priority,
-        job.args,
-        job.kwargs,
-        job.max_attempts,
-        job.max_resumptions,
+        *row_head(job),
         job.delay,
         job.run_at,
         job.unique_key,
