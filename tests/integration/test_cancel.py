@@ -4,15 +4,16 @@ reclaims."""
 
 from __future__ import annotations
 
+import functools
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 import onward
+import waiting
 from jobs_cancel import FailsOnce, Keyed, Looping, Polling, Quick, Sleeping
 from onward import Store, Worker, lifecycle
 from onward.admin import Admin
@@ -20,12 +21,7 @@ from onward.lifecycle import CancelEffect
 from onward.stores.base import Checkpoint, JobFilter
 from onward.testing import drain
 
-
-def poll(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
+poll = functools.partial(waiting.poll, timeout=30.0, interval=0.005)
 
 
 @pytest.fixture

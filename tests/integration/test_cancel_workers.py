@@ -3,6 +3,7 @@ killed while a cancellation is pending, and cancels racing with successes."""
 
 from __future__ import annotations
 
+import functools
 import signal
 import subprocess
 import sys
@@ -12,15 +13,11 @@ from pathlib import Path
 
 import pytest
 
+import waiting
 from jobs_cancel import Looping, Quick
 from onward import JobRecord, Store
 
-
-def poll(condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
+poll = functools.partial(waiting.poll, timeout=60.0, interval=0.005)
 
 
 @pytest.fixture

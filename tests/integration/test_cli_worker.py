@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+import waiting
 from jobs_core import (
     Echo,
     Mailer,
@@ -30,11 +31,7 @@ from onward.testing import drain
 ONWARD = Path(sys.executable).parent / "onward"
 
 
-def poll(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
+poll = functools.partial(waiting.poll, timeout=30.0, interval=0.01)
 
 
 def run_worker(

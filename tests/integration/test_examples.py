@@ -8,6 +8,7 @@ twice; after a kill, at most the item in flight plus the items advanced during t
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import signal
@@ -23,6 +24,7 @@ from pathlib import Path
 import pytest
 
 import onward
+import waiting
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 sys.path.insert(0, str(EXAMPLES))
@@ -202,12 +204,7 @@ class WorkerProcess:
             raise AssertionError(f"worker did not exit:\n{self.log.read_text()}") from None
 
 
-def poll(condition: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
+poll = functools.partial(waiting.poll, timeout=DEADLINE, interval=0.01)
 
 
 def duplicates(keys: list[str]) -> int:

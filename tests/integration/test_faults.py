@@ -3,17 +3,18 @@ a killed ``perform_now`` caller, and two workers sharing one database (API §3, 
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+import waiting
 from jobs_core import Child, CountOnce, CrashingContinuations, SlowSteps, StuckOnce, StuckOnFirstAttempt
 from onward import JobRecord, Store, lifecycle
 from onward.stores.base import JobFilter
@@ -23,11 +24,7 @@ pytestmark = pytest.mark.slow
 LEASE = "1"  # seconds: a dead worker's job is taken back about a second later
 
 
-def poll(condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
+poll = functools.partial(waiting.poll, timeout=60.0, interval=0.02)
 
 
 @pytest.fixture

@@ -4,11 +4,11 @@ contract gives (the row in flight plus one ``checkpoint_interval`` of rows)."""
 
 from __future__ import annotations
 
+import functools
 import math
 import sqlite3
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -18,6 +18,7 @@ import pytest
 
 import jobs_iterate as ji
 import onward
+import waiting
 
 pytestmark = pytest.mark.slow
 
@@ -27,11 +28,7 @@ LEASE = "5"  # seconds: the killed worker's job is taken back soon after; long e
 DEADLINE = 120.0
 
 
-def poll(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
+poll = functools.partial(waiting.poll, timeout=DEADLINE, interval=0.01)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ expire), on both stores, with real worker processes."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -12,15 +13,11 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import waiting
 from jobs_reliability import Hangs, Segfaults, Short
 from onward import Store, lifecycle
 
-
-def poll(condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
+poll = functools.partial(waiting.poll, timeout=60.0, interval=0.005)
 
 
 def test_a_segfault_costs_only_the_job_that_crashed(

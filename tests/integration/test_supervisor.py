@@ -3,16 +3,17 @@ SIGTERM/SIGINT on to them and restarts a crashed one with backoff."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+import waiting
 from jobs_supervisor import CountsUntilStopped, CrashesItsProcessOnce, MeetsAnotherProcess
 from onward import Store
 from onward.supervisor import MAX_BACKOFF, MIN_BACKOFF, backoff, child_argv
@@ -20,11 +21,7 @@ from onward.supervisor import MAX_BACKOFF, MIN_BACKOFF, backoff, child_argv
 pytestmark = pytest.mark.usefixtures("sqlite_store")
 
 
-def poll(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
+poll = functools.partial(waiting.poll, timeout=30.0, interval=0.01)
 
 
 def alive(pid: int) -> bool:

@@ -3,9 +3,9 @@ graceful stop, signals, shutdown timeout, and leases (dead workers and zombies).
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import onward
+import waiting
 from jobs_core import (
     AppendLine,
     AsyncMeet,
@@ -40,13 +41,7 @@ from onward.execution import Execution, Outcome
 from onward.stores.base import Checkpoint, JobFilter
 from onward.testing import drain, interrupt_after_step
 
-
-def poll(condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    """Wait until ``condition()`` is true, failing after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
+poll = functools.partial(waiting.poll, timeout=20.0, interval=0.005)
 
 
 @pytest.fixture

@@ -5,12 +5,12 @@ with no attempt used, when the worker stops."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
-import time
-from collections.abc import Callable
 
 import pytest
 
+import waiting
 from jobs_core import Echo, WaitsForEvent, event, unique_names
 from onward import Store, Worker, lanes
 from onward.completions import Completer
@@ -21,11 +21,7 @@ from onward.testing import drain
 NO_PROGRESS = Checkpoint(None, None, False)
 
 
-def poll(condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
+poll = functools.partial(waiting.poll, timeout=20.0, interval=0.005)
 
 
 def new_job(n: int) -> NewJob:

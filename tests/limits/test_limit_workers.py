@@ -3,6 +3,7 @@ start and end times the jobs record: never exceeded, fully used, other keys neve
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import onward
+import waiting
 from jobs_limits import Capped, Free, Lingering, SharedA, SharedB, SteppedCapped, Throttled
 from onward import JobHandle, JobRecord
 from onward.stores.base import Store
@@ -19,11 +21,7 @@ from onward.testing import interrupt_during_step
 Spawn = Callable[..., subprocess.Popen[bytes]]
 
 
-def poll(condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
+poll = functools.partial(waiting.poll, timeout=60.0, interval=0.02)
 
 
 def _results(handles: Sequence[JobHandle], timeout: float = 90.0) -> list[JobRecord]:

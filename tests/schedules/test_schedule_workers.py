@@ -4,13 +4,13 @@ right after a tick, pausing and resuming from the command line."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 import rawsql
+import waiting
 from onward import Store
 from onward.admin import Admin
 from onward.stores.base import JobFilter
@@ -28,11 +29,7 @@ from onward.testing import drain
 Spawn = Callable[..., subprocess.Popen[bytes]]
 
 
-def poll(condition: Callable[[], bool], timeout: float = 90.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+poll = functools.partial(waiting.poll, timeout=90.0, interval=0.05)
 
 
 @pytest.fixture

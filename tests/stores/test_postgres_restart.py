@@ -19,6 +19,7 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
+import waiting
 from onward import Job, JobRecord, Worker
 from onward.steps import Step
 from onward.stores.base import Store
@@ -76,10 +77,7 @@ def _cluster() -> list[str]:
 
 
 def _poll(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
+    waiting.poll(condition, what, timeout=timeout, interval=0.02)
 
 
 def _midway(record: JobRecord) -> bool:

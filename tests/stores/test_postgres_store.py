@@ -3,8 +3,8 @@ the database clock, NOTIFY wake-ups, and surviving dropped connections."""
 
 from __future__ import annotations
 
+import functools
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 from jobs_pg import Noop, Unique
 
 import onward
+import waiting
 from onward import stores
 from onward.stores.base import Checkpoint, JobFilter, Store
 from onward.testing import drain
@@ -20,12 +21,7 @@ from onward.testing import drain
 NO_PROGRESS = Checkpoint(None, None, False)
 
 
-def poll(condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
+poll = functools.partial(waiting.poll, timeout=20.0, interval=0.01)
 
 
 def run_threads(n: int, target: Callable[[int], Any]) -> list[Any]:
