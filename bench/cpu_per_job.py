@@ -43,7 +43,7 @@ from bench.compare_builds import checkout
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get("ONWARD_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-PG_DATABASE = "onward_bench_cpu"
+PG_DATABASE = os.environ.get("ONWARD_BENCH_POSTGRES_DATABASE", "onward_bench_cpu")  # one per concurrent run
 
 
 def server_cpu() -> float:
@@ -66,15 +66,17 @@ def server_cpu() -> float:
     return total
 
 
-def fresh_url(store: str, tmp: str) -> str:
+def fresh_url(store: str, tmp: str, name: str = "cpu") -> str:
+    """A new, empty store of the kind ``store``; ``name`` tells two of them apart."""
     if store == "sqlite":
-        return f"sqlite:///{tmp}/cpu.sqlite3"
+        return f"sqlite:///{tmp}/{name}.sqlite3"
     import psycopg
 
+    database = f"{PG_DATABASE}_{name}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {PG_DATABASE}")
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + PG_DATABASE
+        conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {database}")
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database
 
 
 def measure(store: str, jobs: int, kind: str, extra: list[str]) -> dict[str, float]:
@@ -93,7 +95,11 @@ def measure(store: str, jobs: int, kind: str, extra: list[str]) -> dict[str, flo
             Noop.perform_all_later([(i,) for i in range(jobs)])
             total = jobs
         connection.close()
-        empty = _burst(f"sqlite:///{tmp}/empty.sqlite3", extra)  # start-up and shut-down alone
+        # Start-up and shut-down alone, on an empty store of the same kind (already migrated,
+        # as the measured one is), so only the work per job is left after the subtraction.
+        empty_url = fresh_url(store, tmp, "empty")
+        onward.connect(empty_url).close()
+        empty = _burst(empty_url, extra)
         server_before = server_cpu() if store == "postgresql" else 0.0
         worker = _burst(url, extra)
         server = server_cpu() - server_before if store == "postgresql" else 0.0
