@@ -71,6 +71,7 @@ class Execution:
         self.exception: BaseException | None = None
         self.started = 0.0
         self._state_json = claimed.job_state
+        self._async_mode = False
         self._checkpoints: CheckpointWriter | None = None
         # Set by a worker that batches completions: a success (with its continuations, when
         # none has a unique key) is handed to it instead of being committed here (see
@@ -155,37 +156,53 @@ class Execution:
         job.batch_id = claimed.batch_id
         job.parent_batch_id = claimed.parent_batch_id
         job._store = self.store
-        writer = self.writer if async_mode else None
+        self._async_mode = async_mode
+        if async_mode:
+            _ = self.writer  # made now: an async job's saves go through it from the start
+        job._open_runner = self._open_runner
+        self.job = job
+        self.started = time.monotonic()
+        if events.STARTED in events.wanted:
+            where = None
+            if claimed.resumed:
+                records = serialization.from_json(claimed.steps) or []
+                where = next((s["name"] for s in records if s["status"] != "completed"), None)
+            self.emit(events.STARTED, resumed=claimed.resumed, step=where, trace=claimed.trace_context)
+        return job, args, kwargs
+
+    def _open_runner(self) -> StepRunner:
+        """The job's step runner, made when it first calls ``step`` (or asks ``cancelled``):
+        most jobs never do, and those save their step records unchanged."""
+        job, cls = self.job, self.job_class
+        assert job is not None
+        assert cls is not None
+        writer = self.writer if self._async_mode else None
         runner = StepRunner(
             job,
-            serialization.from_json(claimed.steps) or [],
+            serialization.from_json(self.claimed.steps) or [],
             self.signal,
             self._save if writer is None else writer.save_async,
             interval=float(cls.checkpoint_interval),
             max_run_time=cls.max_run_time,
             flush=None if writer is None else writer.flush,
             notify=self.emit,
+            started=self.started,
         )
-        job._runner = runner
-        self.job, self.runner = job, runner
-        self.started = time.monotonic()
-        if events.STARTED in events.wanted:
-            where = None
-            if claimed.resumed:
-                where = next((s["name"] for s in runner.records if s["status"] != "completed"), None)
-            self.emit(events.STARTED, resumed=claimed.resumed, step=where, trace=claimed.trace_context)
-        return job, args, kwargs
+        job._runner = self.runner = runner
+        return runner
 
     # -- checkpoints --------------------------------------------------------------------
     def checkpoint(self) -> Checkpoint:
         """The progress to save now. A ``self.state`` that cannot be stored raises; the
         last good one is kept for the failure record."""
         runner, job = self.runner, self.job
-        if runner is None or job is None:
+        if job is None:
             return Checkpoint(self.claimed.steps, self.claimed.job_state, False)
-        steps = runner.steps_json()
         self._state_json = encode_state(job, self._state_json)
-        return Checkpoint(steps, self._state_json, runner.progressed())
+        if runner is None:  # no step ran: the records are as stored
+            steps = self.claimed.steps
+            return Checkpoint("[]" if steps is None else steps, self._state_json, False)
+        return Checkpoint(runner.steps_json(), self._state_json, runner.progressed())
 
     def final_checkpoint(self) -> Checkpoint:
         """The progress to record with an outcome; a ``self.state`` that cannot be stored

@@ -192,6 +192,8 @@ class Job:
     batch_id: str | None = None  # the batch this job is a member of (onward.batch)
     parent_batch_id: str | None = None  # the batch whose callback this job is
     _runner: StepRunner | None = None
+    # Makes ``_runner`` on first use (set by the execution): most jobs never call ``step``.
+    _open_runner: Callable[[], StepRunner] | None = None
     _store: Store | None = None  # the store this execution runs in (set by the execution)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -233,7 +235,7 @@ class Job:
         """True once this job was cancelled while it runs: a loop without steps can look at it
         and return (the job then ends as cancelled). Steps stop by themselves at their next
         ``advance``/``set``/``checkpoint`` or step boundary."""
-        runner = self._runner
+        runner = self._step_runner()
         return runner is not None and runner.signal.cancelled
 
     def limit_key(self, *args: Any, **kwargs: Any) -> str:
@@ -241,11 +243,17 @@ class Job:
         jobs of different classes with the same key share the count."""
         return job_path(type(self))
 
+    def _step_runner(self) -> StepRunner | None:
+        runner = self._runner
+        if runner is None and self._open_runner is not None:
+            runner = self._open_runner()
+        return runner
+
     def step(
         self, name: str, fn: Callable[..., Any] | None = None, *, start: Any = None, isolated: bool = False
     ) -> Any:
         """Run a named, checkpointed step (``await`` it in ``async def perform``)."""
-        runner = self._runner
+        runner = self._step_runner()
         if runner is None:
             raise RuntimeError(f"{type(self).__qualname__}.step() can only be called while the job runs")
         if runner.async_mode:

@@ -166,6 +166,7 @@ class StepRunner:
         max_run_time: float | None,
         flush: Callable[[], Awaitable[None]] | None = None,
         notify: Callable[..., None] = _ignore,
+        started: float | None = None,
     ) -> None:
         self.job = job
         self.notify = notify  # announces step events: notify(kind, **data)
@@ -177,7 +178,8 @@ class StepRunner:
         self._saved: tuple[Step | None, int] = (None, -1)  # (step, step.advanced) last saved
         self._trailing = False  # a trailing save is scheduled
         self.interval = interval
-        started = time.monotonic()
+        if started is None:  # (monotonic) when the execution began: max_run_time counts from there
+            started = time.monotonic()
         self.deadline = None if max_run_time is None else started + max_run_time
         self._next_save = started + interval
         self.current: Step | None = None
