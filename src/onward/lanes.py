@@ -133,7 +133,9 @@ class Lanes:
         failures = 0
         woken = False  # this lane has just waited on the store: claim the first job alone
         while True:
-            stop_signal = self._signals.arrived()  # before the next job or claim, not a tick later
+            # Before the next job or claim, not a tick later (before a claim, a signal still
+            # pending for the process counts too).
+            stop_signal = self._signals.arrived(claiming=not lane.ahead)
             with self._lock:
                 if stop_signal or self.stopping or self._burst_done or lane.retired:
                     break
