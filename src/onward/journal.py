@@ -4,14 +4,16 @@ has not committed yet (with their continuations).
 A worker claims short jobs several at a time and commits their successes in batches
 (:mod:`onward.completions`). If its process dies (a segfault, the OOM killer, SIGKILL), the
 store alone cannot tell which of its running jobs really ran: the journal can. Under
-``--processes`` each child keeps one (a local file, one line per event, written with one
-``write`` call before the job starts, so it survives the process's crash), and the
+``--processes`` each child keeps one (a local file, one line per event, written before the
+job starts into the file's pages mapped in memory: no system call, and like a ``write`` it
+survives the process's crash, since the pages belong to the file), and the
 supervisor reads it as soon as the child dies (:mod:`onward.takeover`): jobs claimed ahead
 that never started go back without using an attempt, successes not yet committed are
 committed, and only the job that was running when the process died counts the lost try.
 
 Only lines of jobs still claimed are kept: the file is rewritten with those when it grows
-past ``ROTATE_AT`` bytes. A line cut short by the crash is ignored.
+past ``ROTATE_AT`` bytes. A line cut short by the crash is ignored, and so are the zero bytes
+after the last line (the file is made ``ROTATE_AT`` bytes long up front, to be mapped).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import dataclasses
 import glob
 import hashlib
 import json
+import mmap
 import os
 import secrets
 import tempfile
@@ -121,12 +124,13 @@ class Journal:
         self._live: dict[str, bytes] = {}  # job id -> its latest line
         self._lock = threading.Lock()
         self._fd = -1
-        self._size = 0
+        self._map: mmap.mmap | None = None
+        self._size = 0  # bytes of lines written
         self._open(self._header)
 
     def started(self, job_id: str, token: str, after: Completion | None = None) -> None:
         """The job is about to run: a crash from now on costs it a try. ``after``: a success
-        of the same thread not journaled yet, written first in the same ``write`` (its line
+        of the same thread not journaled yet, written first in the same copy (its line
         is on disk before it may be handed over for commit)."""
         line = f'["s",{_quote(job_id)},{_quote(token)}]\n'.encode("utf-8", "surrogatepass")
         if after is None:
@@ -162,8 +166,7 @@ class Journal:
         """The worker stopped cleanly: nothing to take over; the file is removed."""
         with self._lock:
             if self._fd >= 0:
-                os.close(self._fd)
-                self._fd = -1
+                self._unmap()
             with contextlib.suppress(FileNotFoundError):
                 os.remove(self.path)
             with contextlib.suppress(OSError):  # the last journal of this store here: leave no empty directory
@@ -171,39 +174,60 @@ class Journal:
 
     def _write(self, job_id: str, line: bytes) -> None:
         with self._lock:
-            if self._fd < 0:
+            view = self._map
+            if view is None:
                 return
             self._live[job_id] = line
-            if self._size + len(line) > ROTATE_AT:
+            size = self._size
+            end = size + len(line)
+            if end > len(view):
                 self._open(self._header + b"".join(self._live.values()))
             else:
-                os.write(self._fd, line)
-                self._size += len(line)
+                view[size:end] = line
+                self._size = end
 
     def _write_two(self, first_id: str, first: bytes, second_id: str, second: bytes) -> None:
         with self._lock:
-            if self._fd < 0:
+            view = self._map
+            if view is None:
                 return
             live = self._live
             live[first_id] = first
             live[second_id] = second
             both = first + second
-            if self._size + len(both) > ROTATE_AT:
+            size = self._size
+            end = size + len(both)
+            if end > len(view):
                 self._open(self._header + b"".join(live.values()))
             else:
-                os.write(self._fd, both)
-                self._size += len(both)
+                view[size:end] = both
+                self._size = end
 
     def _open(self, content: bytes) -> None:
-        """(Under the lock, or from ``__init__``.) Make the file hold ``content`` exactly."""
+        """(Under the lock, or from ``__init__``.) Make the file hold ``content`` exactly,
+        with room after it for ``ROTATE_AT`` bytes of lines or more, mapped in memory."""
         os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+        capacity = max(ROTATE_AT, 2 * len(content))
         tmp = self.path + ".tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
-        os.write(fd, content)
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.ftruncate(fd, capacity)
+            view = mmap.mmap(fd, capacity)
+        except BaseException:
+            os.close(fd)
+            raise
+        view[: len(content)] = content
         os.replace(tmp, self.path)
         if self._fd >= 0:
-            os.close(self._fd)
-        self._fd, self._size = fd, len(content)
+            self._unmap()
+        self._fd, self._map, self._size = fd, view, len(content)
+
+    def _unmap(self) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+        os.close(self._fd)
+        self._fd = -1
 
 
 @dataclass
@@ -220,7 +244,7 @@ def read_journal(path: str) -> JournalContents | None:
     """Read the journal at ``path``; ``None`` if there is none (or it names no worker)."""
     try:
         with open(path, "rb") as f:
-            lines = f.read().split(b"\n")
+            lines = f.read().rstrip(b"\0").split(b"\n")  # (the zeros after the last line)
     except FileNotFoundError:
         return None
     contents: JournalContents | None = None
