@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -71,7 +71,13 @@ def from_json(text: str | None) -> Any:
             return []
         if text == "{}":
             return {}
-    return _DECODER.decode(text)
+    try:  # the decoder's scanner alone: what ``decode`` adds is two regex matches for whitespace
+        value, end = _SCAN(text, 0)
+    except StopIteration:  # no value at the start: ``decode`` names what is wrong
+        return _DECODER.decode(text)
+    if end != len(text):  # something after the value: ``decode`` allows whitespace, or says why not
+        return _DECODER.decode(text)
+    return value
 
 
 def check(value: Any, path: str = "value") -> None:
@@ -181,3 +187,4 @@ def encode_args(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[str, str]:
 
 
 _DECODER = json.JSONDecoder(object_hook=_untag)
+_SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]

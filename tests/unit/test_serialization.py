@@ -248,3 +248,18 @@ def test_serialization_error_is_also_a_type_error() -> None:
 def test_an_unknown_tag_in_stored_json_is_an_error() -> None:
     with pytest.raises(SerializationError, match="unknown tagged value"):
         from_json('{"$t": "pickle", "v": "x"}')
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("[1]", [1]), (" [1] \n", [1]), ('{"a": [1, "x"]}', {"a": [1, "x"]}), ("null", None), ("2.5", 2.5)],
+)
+def test_stored_text_decodes_with_or_without_surrounding_whitespace(text: str, value: Any) -> None:
+    assert from_json(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "[1", "[1] x", "nul", '{"a":}', "[1]]"])
+def test_text_that_is_not_one_json_value_is_refused_with_the_decoders_message(text: str) -> None:
+    with pytest.raises(json.JSONDecodeError) as caught:
+        from_json(text)
+    assert "line 1 column" in str(caught.value)
