@@ -160,6 +160,7 @@ class Execution:
         if async_mode:
             _ = self.writer  # made now: an async job's saves go through it from the start
         job._open_runner = self._open_runner
+        job._stop = self.signal
         self.job = job
         self.started = time.monotonic()
         if events.STARTED in events.wanted:
@@ -171,8 +172,8 @@ class Execution:
         return job, args, kwargs
 
     def _open_runner(self) -> StepRunner:
-        """The job's step runner, made when it first calls ``step`` (or asks ``cancelled``):
-        most jobs never do, and those save their step records unchanged."""
+        """The job's step runner, made when it first calls ``step``: most jobs never do, and
+        those save their step records unchanged."""
         job, cls = self.job, self.job_class
         assert job is not None
         assert cls is not None

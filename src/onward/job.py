@@ -23,7 +23,7 @@ from onward.retry import Retry
 from onward.stores.base import NewJob, Store
 
 if TYPE_CHECKING:
-    from onward.steps import StepRunner
+    from onward.steps import StepRunner, StopSignal
 
 __all__ = ["Args", "Configured", "Job", "JobHandle", "job_path", "load_job_class", "new_id", "new_ids"]
 
@@ -194,6 +194,7 @@ class Job:
     _runner: StepRunner | None = None
     # Makes ``_runner`` on first use (set by the execution): most jobs never call ``step``.
     _open_runner: Callable[[], StepRunner] | None = None
+    _stop: StopSignal | None = None  # what stops this execution (set by the execution)
     _store: Store | None = None  # the store this execution runs in (set by the execution)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -235,8 +236,8 @@ class Job:
         """True once this job was cancelled while it runs: a loop without steps can look at it
         and return (the job then ends as cancelled). Steps stop by themselves at their next
         ``advance``/``set``/``checkpoint`` or step boundary."""
-        runner = self._step_runner()
-        return runner is not None and runner.signal.cancelled
+        stop = self._stop
+        return stop is not None and stop.cancelled
 
     def limit_key(self, *args: Any, **kwargs: Any) -> str:
         """The key ``concurrency`` and ``throttle`` count per (default: the class's path);
