@@ -63,11 +63,11 @@ def insert_ticks_sql(rows: int) -> str:
 
 
 @lru_cache(maxsize=32)
-def insert_nulls_sql(nulls: tuple[bool, ...], rows: int) -> str:
-    """:data:`INSERT` for ``rows`` jobs whose parameters marked in ``nulls`` are ``None``,
+def insert_bound_sql(bound: tuple[bool, ...], rows: int) -> str:
+    """:data:`INSERT` for ``rows`` jobs whose parameters not marked in ``bound`` are ``None``,
     written as ``NULL`` (binding ``None`` costs the driver far more than an int or a str)."""
     parts = _INSERT_ROW.split("?")
-    row = parts[0] + "".join(("NULL" if null else "?") + rest for null, rest in zip(nulls, parts[1:], strict=True))
+    row = parts[0] + "".join(("?" if bind else "NULL") + rest for bind, rest in zip(bound, parts[1:], strict=True))
     return f"{_INSERT_HEAD} VALUES " + ", ".join([row] * rows)
 
 

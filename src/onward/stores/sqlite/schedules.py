@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
+from itertools import compress, repeat
+from operator import is_not
 from typing import Any
 
 from onward.records import ScheduleRecord, schedule_record
@@ -72,7 +74,7 @@ class SQLiteSchedules(SQLiteConnections):
                 with self._write() as conn:
                     _apply_expected(conn, plans, ready)
                 self._notify()
-                return ready.outcomes(plans)
+                return ready.outcomes
             except _NotAsExpected:
                 pass
         with self._write() as conn:
@@ -104,36 +106,29 @@ class _Expected:
 
     def __init__(self, plans: Sequence[TickPlan], now: float) -> None:
         self.usable = len({p.key for p in plans}) == len(plans)
-        self.jobs: dict[tuple[bool, ...], list[Any]] = {}  # the jobs' parameters but None, by where None is
+        self.jobs: dict[tuple[bool, ...], list[Any]] = {}  # the jobs' parameters but None, by which are not
         self.moved: list[Any] = []
+        self.outcomes: list[TickOutcome] = []  # what the plans become if applied as expected
         for plan in plans:
-            jobs = plan.jobs
+            key, jobs = plan.key, plan.jobs
+            enqueued = []
             for job in jobs:
                 if job.unique_key is not None:
                     self.usable = False
                 params = insert_params(job, now, None)
-                nulls = tuple(v is None for v in params)
-                values = self.jobs.get(nulls)
+                bound = tuple(map(is_not, params, repeat(None)))
+                values = self.jobs.get(bound)
                 if values is None:
-                    values = self.jobs[nulls] = []
-                values += (v for v in params if v is not None)
+                    values = self.jobs[bound] = []
+                values += compress(params, bound)
+                enqueued.append((job.scheduled_for or 0.0, job.id))
             if jobs:
                 last = jobs[-1]
-                self.moved += (plan.key, plan.after, plan.through, last.scheduled_for, last.id, int(plan.overlap))
+                self.moved += (key, plan.after, plan.through, last.scheduled_for, last.id, int(plan.overlap))
             else:
-                self.moved += (plan.key, plan.after, plan.through, None, None, int(plan.overlap))
+                self.moved += (key, plan.after, plan.through, None, None, int(plan.overlap))
+            self.outcomes.append(TickOutcome(key, True, ScheduleState(key, plan.through, False), tuple(enqueued)))
         self.pruned = [(p.key, p.keep_since) for p in plans if p.keep_since is not None]
-
-    def outcomes(self, plans: Sequence[TickPlan]) -> list[TickOutcome]:
-        return [
-            TickOutcome(
-                p.key,
-                True,
-                ScheduleState(p.key, p.through, False),
-                tuple((job.scheduled_for or 0.0, job.id) for job in p.jobs),
-            )
-            for p in plans
-        ]
 
 
 def _apply_expected(conn: sqlite3.Connection, plans: Sequence[TickPlan], ready: _Expected) -> None:
@@ -144,9 +139,9 @@ def _apply_expected(conn: sqlite3.Connection, plans: Sequence[TickPlan], ready: 
     for size, values in _flat(ready.moved, len(plans)):
         if conn.execute(schedule_sql.move_on_sql(size), values).rowcount != size:
             raise _NotAsExpected
-    for nulls, params in ready.jobs.items():
-        for size, values in _flat(params, len(params) // (len(nulls) - sum(nulls))):
-            conn.execute(schedule_sql.insert_nulls_sql(nulls, size), values)
+    for bound, params in ready.jobs.items():
+        for size, values in _flat(params, len(params) // sum(bound)):
+            conn.execute(schedule_sql.insert_bound_sql(bound, size), values)
     if ready.pruned:
         conn.executemany(schedule_sql.PRUNE_TICKS, ready.pruned)
 
@@ -181,7 +176,9 @@ def _apply(
     for chunk in parts(plain):
         conn.execute(schedule_sql.insert_many_sql(len(chunk)), [v for params in chunk for v in params])
     # The ticks that insert no job of their own are recorded in the tick table.
-    ticks = [(plans[t.plan].key, t.at, None, "overlap", now) for t in done.ticks if t.skipped]
+    ticks: list[tuple[str, float, str | None, str | None, float]] = [
+        (plans[t.plan].key, t.at, None, "overlap", now) for t in done.ticks if t.skipped
+    ]
     ids = {t.job.id: t.job.id for t in jobs}
     for t in jobs:
         if t.job.unique_key is not None:
