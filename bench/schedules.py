@@ -21,6 +21,9 @@ were committed more than 1 s after them), and CPU time from ``/proc``: the worke
 thread (where the scheduler runs) per second, and the whole worker's per backlog job. On a
 machine shared with other work, the CPU figures vary far less than the rates.
 
+``--pages N`` counts the pages the N-th scheduler pass over the same 1,000 schedules writes to
+a SQLite file's write-ahead log, by table or index (a figure the load does not move either).
+
 ``--instructions`` counts instead, under valgrind, the instructions per tick of a process
 that runs scheduler passes over the same 1,000 schedules (the database server's not counted):
 a figure the machine's load does not move.
@@ -227,6 +230,45 @@ def instructions(kind: str) -> float:
     return (counts[1] - counts[0]) / (2 * SCHEDULES)
 
 
+# One process on a SQLite file: ``passes`` scheduler passes as above, the write-ahead log folded
+# into the file before the last one, whose pages are then read from the log's frame headers.
+_PAGES = """
+import collections, json, math, sqlite3, struct, sys
+import onward, bench.schedule_app
+from onward.duties.scheduler import Scheduler
+passes, url = int(sys.argv[1]), sys.argv[2]
+store = onward.connect(url)
+conn = store._conn()
+conn.execute("PRAGMA wal_autocheckpoint = 0")
+scheduler = Scheduler(None, at=1_800_000_000.0)
+scheduler.tick(store)
+scheduler._declare_at = math.inf
+for k in range(1, passes + 1):
+    scheduler._at = 1_800_000_000.0 + k
+    if k == passes:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert len(scheduler.tick(store)) == SCHEDULES
+names = {page: name for name, page in sqlite3.connect(store.path).execute("SELECT name, pageno FROM dbstat")}
+log = open(store.path + "-wal", "rb").read()
+size = struct.unpack(">I", log[8:12])[0]
+frames = [struct.unpack(">I", log[at : at + 4])[0] for at in range(32, len(log) - 23, 24 + size)]
+print(json.dumps(collections.Counter(names.get(page, "?") for page in frames).most_common()))
+store.close()
+"""
+
+
+def pages(passes: int) -> list[tuple[str, int]]:
+    """The pages the ``passes``-th scheduler pass over the 1,000 schedules writes to a SQLite
+    file's write-ahead log, by table or index (one frame per page written)."""
+    with fresh_store("sqlite") as (_store, url):
+        env = {**os.environ, "ONWARD_BENCH_SCHEDULES": str(SCHEDULES)}
+        script = _PAGES.replace("SCHEDULES", str(SCHEDULES))
+        done = subprocess.run([sys.executable, "-c", script, str(passes), url], env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"the passes failed:\n{done.stderr[-2000:]}")
+        return [(name, count) for name, count in json.loads(done.stdout.strip().splitlines()[-1])]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.schedules", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--store", choices=["sqlite", "postgresql", "all"], default="all")
@@ -237,7 +279,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--instructions", action="store_true", help="only count instructions per tick (valgrind), load-independent"
     )
+    parser.add_argument(
+        "--pages",
+        type=int,
+        metavar="PASSES",
+        help="only count the pages the PASSES-th pass writes to a SQLite file's write-ahead log, by table",
+    )
     args = parser.parse_args(argv)
+    if args.pages:
+        written = pages(args.pages)
+        by_table = ", ".join(f"{name} {n}" for name, n in written)
+        print(f"pass {args.pages}: {sum(n for _, n in written):,} pages written ({by_table})")
+        return
     if args.instructions:
         for kind in ["sqlite", "postgresql"] if args.store == "all" else [args.store]:
             print(f"{kind}: {instructions(kind):,.0f} instructions per tick")

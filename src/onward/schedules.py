@@ -49,6 +49,9 @@ LIVE_WITHIN = 3 * DECLARE_EVERY
 
 _registry: dict[str, Schedule] = {}
 _registry_lock = threading.Lock()
+#: NewJob's fields in order, and where those a tick's job has of its own are among them.
+_FIELDS = tuple(f.name for f in dataclasses.fields(NewJob))
+_ID, _RUN_AT, _TRACE_CONTEXT, _SCHEDULED_FOR = map(_FIELDS.index, ("id", "run_at", "trace_context", "scheduled_for"))
 
 
 class Schedule:
@@ -59,6 +62,7 @@ class Schedule:
 
     __slots__ = (
         "_template",
+        "_values",
         "args",
         "cron",
         "every",
@@ -90,6 +94,7 @@ class Schedule:
     rule: TickRule
     settings: dict[str, Any]  # what is stored and compared: JSON values only
     _template: NewJob
+    _values: tuple[Any, ...]  # the template's fields in NewJob's order
 
     def __repr__(self) -> str:
         return f"<Schedule {self.key!r}: {self.job_path} {describe(self.cron, self.every, self.timezone)}>"
@@ -114,29 +119,14 @@ class Schedule:
 
     def new_job(self, tick: float, job_id: str | None = None) -> NewJob:
         """The job of the tick at ``tick`` (epoch seconds): due at the tick itself."""
-        t = self._template
         job_id = job_id or new_id()
-        return NewJob(
-            id=job_id,
-            job_class=t.job_class,
-            queue=t.queue,
-            priority=t.priority,
-            args=t.args,
-            kwargs=t.kwargs,
-            max_attempts=t.max_attempts,
-            max_resumptions=t.max_resumptions,
-            run_at=tick,
-            unique_key=t.unique_key,
-            fresh=t.fresh,
-            trace_context=tracing.inject(t.queue, t.job_class, job_id) if tracing.inject is not None else None,
-            schedule_key=self.key,
-            scheduled_for=tick,
-            timeout=t.timeout,
-            limit_key=t.limit_key,
-            concurrency=t.concurrency,
-            throttle_limit=t.throttle_limit,
-            throttle_per=t.throttle_per,
-        )
+        values = list(self._values)  # the template's fields, in order (a job per tick: made positionally)
+        values[_ID] = job_id
+        values[_RUN_AT] = values[_SCHEDULED_FOR] = tick
+        if tracing.inject is not None:
+            t = self._template
+            values[_TRACE_CONTEXT] = tracing.inject(t.queue, t.job_class, job_id)
+        return NewJob(*values)
 
 
 def schedule(
@@ -188,7 +178,7 @@ def schedule(
         template = Configured(job_class, options).new_job(arguments, keywords)
     except SerializationError as exc:
         raise SerializationError(f"schedule {name}: {exc}") from None
-    template = dataclasses.replace(template, schedule_key=key, trace_context=None)
+    template = dataclasses.replace(template, delay=0.0, schedule_key=key, trace_context=None)
     made = _new(
         key=key,
         job_class=job_class,
@@ -259,6 +249,7 @@ def _new(**values: Any) -> Schedule:
     template = values.pop("_template")
     for name, value in values.items():
         object.__setattr__(made, name, value)
+    object.__setattr__(made, "_values", tuple(getattr(template, name) for name in _FIELDS))
     object.__setattr__(made, "_template", template)
     return made
 

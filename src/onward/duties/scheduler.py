@@ -240,7 +240,7 @@ class Scheduler:
         key = watched.schedule.key
         enqueued = outcome.enqueued
         if enqueued:
-            out.extend(Ticked(key, t, job_id) for t, job_id in enqueued)
+            out += [Ticked(key, t, job_id) for t, job_id in enqueued]
             if events.ENQUEUED in events.wanted:  # announce the jobs (not those a unique key found existing)
                 jobs = plan.jobs
                 if len(jobs) != len(enqueued):

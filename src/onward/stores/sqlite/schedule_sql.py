@@ -22,7 +22,6 @@ DECLARE_SCHEDULE = (
 DECLARED = "SELECT ticked_through, paused, declared_at, declared_by FROM onward_schedules WHERE key = ?"
 UNDECLARE = "UPDATE onward_schedules SET declared_at = NULL, declared_by = NULL WHERE key = ? AND declared_by = ?"
 # Ticking: statements over many schedules or ticks, in a few power-of-two shapes.
-SET_TICK_JOB = "UPDATE onward_schedule_ticks SET job_id = ? WHERE schedule_key = ? AND tick = ?"
 PRUNE_TICKS = "DELETE FROM onward_schedule_ticks WHERE schedule_key = ? AND tick < ?"
 _INSERT_HEAD, _INSERT_ROW = INSERT.split(" VALUES ")
 
@@ -53,33 +52,22 @@ def move_on_sql(rows: int) -> str:
     )
 
 
-@lru_cache(maxsize=32)
-def record_ticks_sql(rows: int) -> str:
-    """Record ticks, each once per schedule (the cursor's ``rowcount`` is how many were new):
-    (key, tick, job_id, recorded_at) rows."""
-    values = ", ".join(["(?, ?, ?, NULL, ?)"] * rows)
+@lru_cache(maxsize=16)
+def insert_ticks_sql(rows: int) -> str:
+    """Record ticks that inserted no job of their own: (key, tick, job_id, skipped, recorded_at) rows."""
+    values = ", ".join(["(?, ?, ?, ?, ?)"] * rows)
     return (
         "INSERT OR IGNORE INTO onward_schedule_ticks (schedule_key, tick, job_id, skipped, recorded_at)"
         f" VALUES {values}"
     )
 
 
-@lru_cache(maxsize=16)
-def insert_ticks_sql(rows: int) -> str:
-    """Record ticks, each once per schedule; returns those that were new."""
-    values = ", ".join(["(?, ?, ?, ?, ?)"] * rows)
-    return (
-        "INSERT OR IGNORE INTO onward_schedule_ticks (schedule_key, tick, job_id, skipped, recorded_at)"
-        f" VALUES {values} RETURNING schedule_key, tick"
-    )
-
-
 @lru_cache(maxsize=32)
-def insert_nulls_sql(nulls: tuple[bool, ...], rows: int) -> str:
-    """:data:`INSERT` for ``rows`` jobs whose parameters marked in ``nulls`` are ``None``,
+def insert_bound_sql(bound: tuple[bool, ...], rows: int) -> str:
+    """:data:`INSERT` for ``rows`` jobs whose parameters not marked in ``bound`` are ``None``,
     written as ``NULL`` (binding ``None`` costs the driver far more than an int or a str)."""
     parts = _INSERT_ROW.split("?")
-    row = parts[0] + "".join(("NULL" if null else "?") + rest for null, rest in zip(nulls, parts[1:], strict=True))
+    row = parts[0] + "".join(("?" if bind else "NULL") + rest for bind, rest in zip(bound, parts[1:], strict=True))
     return f"{_INSERT_HEAD} VALUES " + ", ".join([row] * rows)
 
 

@@ -1,17 +1,24 @@
 """Schedules on the SQLite store: declaring them, recording their ticks, pausing them.
 
-A mixin of :class:`onward.stores.sqlite.SQLiteStore`. Each tick is a row of
-``onward_schedule_ticks``, unique per schedule and tick (``INSERT OR IGNORE``), written in the
-same ``BEGIN IMMEDIATE`` transaction as its job, which is inserted only if the tick row was
-new; the schedule's ``ticked_through`` moves on in that transaction too, only if it still is
-what the scheduler computed from. A few statements for all the plans of a transaction, each
-over many rows.
+A mixin of :class:`onward.stores.sqlite.SQLiteStore`. Ticks are recorded in one ``BEGIN
+IMMEDIATE`` transaction: each schedule moves on from the ``ticked_through`` its plan was made
+from to the plan's last tick, only if that is still what is stored (and it is not paused), and
+the jobs of the ticks in between are inserted. SQLite runs one write transaction at a time and
+``ticked_through`` only ever moves forward, so the spans of ticks dealt with never overlap:
+each tick enqueues one job at most, however many schedulers run it.
+
+A tick that enqueued its job is recorded by that job's row (``schedule_key``,
+``scheduled_for``); only a tick that did not (skipped under ``overlap=False``, or whose job's
+unique key named a job that exists) gets a row of ``onward_schedule_ticks``. (A row per tick,
+scattered over the table by schedule, would be most of the pages a pass writes.)
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
+from itertools import compress, repeat
+from operator import is_not
 from typing import Any
 
 from onward.records import ScheduleRecord, schedule_record
@@ -67,7 +74,7 @@ class SQLiteSchedules(SQLiteConnections):
                 with self._write() as conn:
                     _apply_expected(conn, plans, ready)
                 self._notify()
-                return ready.outcomes(plans)
+                return ready.outcomes
             except _NotAsExpected:
                 pass
         with self._write() as conn:
@@ -95,60 +102,46 @@ EXPECTED_PART = 512
 
 class _Expected:
     """The parameters of every statement for plans applied as expected: each schedule still
-    where its plan started, not paused, its previous job not in the way, every tick new."""
+    where its plan started, not paused, its previous job not in the way."""
 
     def __init__(self, plans: Sequence[TickPlan], now: float) -> None:
         self.usable = len({p.key for p in plans}) == len(plans)
-        self.ticks: list[Any] = []
-        self.jobs: dict[tuple[bool, ...], list[Any]] = {}  # the jobs' parameters but None, by where None is
+        self.jobs: dict[tuple[bool, ...], list[Any]] = {}  # the jobs' parameters but None, by which are not
         self.moved: list[Any] = []
-        self.count = 0
+        self.outcomes: list[TickOutcome] = []  # what the plans become if applied as expected
         for plan in plans:
-            jobs = plan.jobs
+            key, jobs = plan.key, plan.jobs
+            enqueued = []
             for job in jobs:
                 if job.unique_key is not None:
                     self.usable = False
-                self.ticks += (plan.key, job.scheduled_for, job.id, now)
                 params = insert_params(job, now, None)
-                nulls = tuple(v is None for v in params)
-                values = self.jobs.get(nulls)
+                bound = tuple(map(is_not, params, repeat(None)))
+                values = self.jobs.get(bound)
                 if values is None:
-                    values = self.jobs[nulls] = []
-                values += (v for v in params if v is not None)
-            self.count += len(jobs)
+                    values = self.jobs[bound] = []
+                values += compress(params, bound)
+                enqueued.append((job.scheduled_for or 0.0, job.id))
             if jobs:
                 last = jobs[-1]
-                self.moved += (plan.key, plan.after, plan.through, last.scheduled_for, last.id, int(plan.overlap))
+                self.moved += (key, plan.after, plan.through, last.scheduled_for, last.id, int(plan.overlap))
             else:
-                self.moved += (plan.key, plan.after, plan.through, None, None, int(plan.overlap))
+                self.moved += (key, plan.after, plan.through, None, None, int(plan.overlap))
+            self.outcomes.append(TickOutcome(key, True, ScheduleState(key, plan.through, False), tuple(enqueued)))
         self.pruned = [(p.key, p.keep_since) for p in plans if p.keep_since is not None]
-
-    def outcomes(self, plans: Sequence[TickPlan]) -> list[TickOutcome]:
-        return [
-            TickOutcome(
-                p.key,
-                True,
-                ScheduleState(p.key, p.through, False),
-                tuple((job.scheduled_for or 0.0, job.id) for job in p.jobs),
-            )
-            for p in plans
-        ]
 
 
 def _apply_expected(conn: sqlite3.Connection, plans: Sequence[TickPlan], ready: _Expected) -> None:
-    """Apply the plans as expected: the schedules move on, then their ticks are recorded and
-    their jobs inserted, a few statements over many rows each, none read back. Raises
+    """Apply the plans as expected: the schedules move on, then the jobs of their ticks are
+    inserted, a few statements over many rows each, none read back. Raises
     :class:`_NotAsExpected` (the transaction is then rolled back) when a schedule did not move
-    on as its plan expected or a tick was recorded already."""
+    on as its plan expected."""
     for size, values in _flat(ready.moved, len(plans)):
         if conn.execute(schedule_sql.move_on_sql(size), values).rowcount != size:
             raise _NotAsExpected
-    for size, values in _flat(ready.ticks, ready.count):
-        if conn.execute(schedule_sql.record_ticks_sql(size), values).rowcount != size:
-            raise _NotAsExpected
-    for nulls, params in ready.jobs.items():
-        for size, values in _flat(params, len(params) // (len(nulls) - sum(nulls))):
-            conn.execute(schedule_sql.insert_nulls_sql(nulls, size), values)
+    for bound, params in ready.jobs.items():
+        for size, values in _flat(params, len(params) // sum(bound)):
+            conn.execute(schedule_sql.insert_bound_sql(bound, size), values)
     if ready.pruned:
         conn.executemany(schedule_sql.PRUNE_TICKS, ready.pruned)
 
@@ -162,24 +155,15 @@ def _flat(values: list[Any], rows: int) -> Iterator[tuple[int, list[Any]]]:
         yield size, values[start * width : (start + size) * width]
 
 
-def _rows(plans: Sequence[TickPlan], now: float) -> dict[str, tuple[tuple[Any, ...], tuple[Any, ...] | None]]:
-    """Per job id: the row of its tick (enqueuing it), and its own row (``None`` for a job with
-    a unique key, inserted on its own)."""
+def _rows(plans: Sequence[TickPlan], now: float) -> dict[str, tuple[Any, ...] | None]:
+    """Per job id: its row (``None`` for a job with a unique key, inserted on its own)."""
     return {
-        job.id: (
-            (plan.key, job.scheduled_for, job.id, None, now),
-            insert_params(job, now, None) if job.unique_key is None else None,
-        )
-        for plan in plans
-        for job in plan.jobs
+        job.id: insert_params(job, now, None) if job.unique_key is None else None for plan in plans for job in plan.jobs
     }
 
 
 def _apply(
-    conn: sqlite3.Connection,
-    plans: Sequence[TickPlan],
-    rows: dict[str, tuple[tuple[Any, ...], tuple[Any, ...] | None]],
-    now: float,
+    conn: sqlite3.Connection, plans: Sequence[TickPlan], rows: dict[str, tuple[Any, ...] | None], now: float
 ) -> tuple[Sorted, Recorded]:
     """Every plan, inside the write transaction (see the module's docstring)."""
     stored: dict[str, tuple[ScheduleState, bool]] = {}
@@ -187,26 +171,24 @@ def _apply(
         for key, through, paused, live in conn.execute(schedule_sql.schedules_for_ticks_sql(len(keys)), keys):
             stored[key] = (ScheduleState(key, float(through), bool(paused)), bool(live))
     done = sort_plans(plans, stored)
-    ticks = [
-        rows[t.job.id][0] if not t.skipped else (plans[t.plan].key, t.at, None, "overlap", now) for t in done.ticks
-    ]
-    found: set[tuple[str, float]] = set()
-    for part in parts(ticks):
-        statement = schedule_sql.insert_ticks_sql(len(part))
-        found.update((r[0], r[1]) for r in conn.execute(statement, [v for row in part for v in row]))
-    new = {n for n, row in enumerate(ticks) if (row[0], row[1]) in found}
-    jobs = [t for n, t in enumerate(done.ticks) if n in new and not t.skipped]
-    ids = {t.job.id: t.job.id for t in jobs}
-    plain = [params for t in jobs if (params := rows[t.job.id][1]) is not None]
+    jobs = [t for t in done.ticks if not t.skipped]
+    plain = [params for t in jobs if (params := rows[t.job.id]) is not None]
     for chunk in parts(plain):
         conn.execute(schedule_sql.insert_many_sql(len(chunk)), [v for params in chunk for v in params])
+    # The ticks that insert no job of their own are recorded in the tick table.
+    ticks: list[tuple[str, float, str | None, str | None, float]] = [
+        (plans[t.plan].key, t.at, None, "overlap", now) for t in done.ticks if t.skipped
+    ]
+    ids = {t.job.id: t.job.id for t in jobs}
     for t in jobs:
         if t.job.unique_key is not None:
             [job_id] = insert_jobs(conn, [t.job], now, None)
             if job_id != t.job.id:  # the unique key named a job that exists
-                conn.execute(schedule_sql.SET_TICK_JOB, (job_id, plans[t.plan].key, t.at))
+                ticks.append((plans[t.plan].key, t.at, job_id, None, now))
             ids[t.job.id] = job_id
-    result = recorded(done, new, ids)
+    for part in parts(ticks):
+        conn.execute(schedule_sql.insert_ticks_sql(len(part)), [v for row in part for v in row])
+    result = recorded(done, set(range(len(done.ticks))), ids)
     moved = moves(plans, done, result)
     for some in parts(moved):
         values = [v for m in some for v in (m.key, m.through, m.last_tick, m.last_skipped, m.last_job)]
