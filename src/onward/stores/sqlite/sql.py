@@ -12,10 +12,10 @@ from onward.stores._common import CLAIMED_COLUMNS
 GUARD = " WHERE id = ? AND state = 'running' AND lease_token = ?"
 
 # A job with a batch or a limit key changes state only through a statement that names both
-# columns in its SET list (``TRACKED``): that fires the trigger of migration 11, which moves
-# the batch's counters and gives the key's slot back. Other jobs change state through the
+# columns in its SET list (``TRACKED``): that fires the triggers of migration 11, which move
+# the batch's counters and give the key's slot back. Other jobs change state through the
 # statements ending in ``UNTRACKED``, which refuse those rows, so they pay nothing for the
-# trigger; the store then runs the tracked statement when the untracked one changed nothing.
+# triggers; the store then runs the tracked statement when the untracked one changed nothing.
 # (Claims need neither: a job going from enqueued to running changes no counter and frees no
 # slot.) ``tests/stores/test_sqlite_tracked.py`` checks every statement of this module.
 TRACKED = " batch_id = batch_id, limit_key = limit_key,"
