@@ -3,7 +3,7 @@ callbacks are kept by the triggers of its migration)."""
 
 from __future__ import annotations
 
-# Counters and callbacks are kept by the triggers of migration 9: a member's state change moves
+# Counters and callbacks are kept by the triggers of migrations 9 and 11: a member's state change moves
 # its batch's counters in the same transaction; the change that leaves no member pending inserts
 # the callbacks due. Here: creating a batch, and reading one.
 INSERT_BATCH = (

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-#: ``held_until`` of a job held while its key's concurrency is full (the trigger of migration 10
+from functools import lru_cache
+
+#: ``held_until`` of a job held while its key's concurrency is full (the trigger of migration 11
 #: makes the first of them ready again when a job of the key stops running).
 HELD_FOR_SLOT = 1e300
 UNHOLD_DUE = "UPDATE onward_jobs SET held_until = NULL WHERE state = 'enqueued' AND held_until <= ?"
 HOLDS_DUE = "SELECT 1 FROM onward_jobs INDEXED BY onward_jobs_held_until WHERE state = 'enqueued' AND held_until <= ?"
 RUNNING_WITH_KEY = "SELECT count(*) FROM onward_jobs WHERE state = 'running' AND limit_key = ?"
-# The running jobs of each of the keys given (a JSON array), in one statement.
-RUNNING_WITH_KEYS = (
-    "SELECT limit_key, count(*) FROM onward_jobs INDEXED BY onward_jobs_limit_running WHERE state = 'running'"
-    " AND limit_key IN (SELECT value FROM json_each(?)) GROUP BY limit_key"
-)
 
 
+@lru_cache(maxsize=64)
 def with_limits(ready: str) -> str:
     """The rows of ``ready`` (``sql.ready_rows``) with their limits, in claim order: seq, limit
-    key, concurrency, throttle limit and window (the ready rows first, then each row by its seq)."""
+    key, concurrency, throttle limit and window, and the running jobs of the key (the ready rows
+    first, then each row by its seq; the count read off the index of running jobs with a key)."""
     return (
-        "SELECT j.seq, j.limit_key, j.limit_concurrency, j.throttle_limit, j.throttle_per"
+        "SELECT j.seq, j.limit_key, j.limit_concurrency, j.throttle_limit, j.throttle_per,"
+        " CASE WHEN r.limit_key IS NULL THEN 0 ELSE (SELECT count(*) FROM onward_jobs AS k"
+        " INDEXED BY onward_jobs_limit_running WHERE k.state = 'running' AND k.limit_key = r.limit_key) END"
         f" FROM ({ready}) AS r CROSS JOIN onward_jobs AS j ON j.seq = r.seq ORDER BY r.priority, r.scheduled_at, r.seq"
     )
 

@@ -11,6 +11,16 @@ from onward.stores._common import CLAIMED_COLUMNS
 
 GUARD = " WHERE id = ? AND state = 'running' AND lease_token = ?"
 
+# A job with a batch or a limit key changes state only through a statement that names both
+# columns in its SET list (``TRACKED``): that fires the triggers of migration 11, which move
+# the batch's counters and give the key's slot back. Other jobs change state through the
+# statements ending in ``UNTRACKED``, which refuse those rows, so they pay nothing for the
+# triggers; the store then runs the tracked statement when the untracked one changed nothing.
+# (Claims need neither: a job going from enqueued to running changes no counter and frees no
+# slot.) ``tests/stores/test_sqlite_tracked.py`` checks every statement of this module.
+TRACKED = " batch_id = batch_id, limit_key = limit_key,"
+UNTRACKED = " AND batch_id IS NULL AND limit_key IS NULL"
+
 INSERT = (
     "INSERT INTO onward_jobs (id, job_class, queue, priority, args, kwargs, state, max_attempts,"
     " max_resumptions, scheduled_at, enqueued_at, unique_key, parent_id, trace_context, schedule_key, scheduled_for,"
@@ -24,13 +34,14 @@ LIVE_WITH_KEY = "SELECT 1 FROM onward_jobs WHERE unique_key = ? AND state IN ('e
 # A failed job run again by its unique key or by an operator: attempts start from zero,
 # progress and resumptions are kept.
 RERUN = (
-    "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = 0, cancel_requested_at = NULL,"
-    " scheduled_at = ?, finished_at = NULL WHERE id = ? AND state = 'failed'"
+    "UPDATE onward_jobs SET" + TRACKED + " state = 'enqueued', attempts = 0, resume_pending = 0,"
+    " cancel_requested_at = NULL, scheduled_at = ?, finished_at = NULL WHERE id = ? AND state = 'failed'"
 )
 # An operator's retry: the same, from any state that allows it (see ``lifecycle.ACTIONS``).
 RETRY_JOB = (
-    "UPDATE onward_jobs SET state = 'enqueued', attempts = 0, resume_pending = 0, cancel_requested_at = NULL,"
-    " scheduled_at = ?, finished_at = NULL, held_until = NULL WHERE id = ? AND state IN ({states})"
+    "UPDATE onward_jobs SET" + TRACKED + " state = 'enqueued', attempts = 0, resume_pending = 0,"
+    " cancel_requested_at = NULL, scheduled_at = ?, finished_at = NULL, held_until = NULL"
+    " WHERE id = ? AND state IN ({states})"
 )
 RESET_ATTEMPTS = "UPDATE onward_jobs SET attempts = 0, resume_pending = 0, cancel_requested_at = NULL WHERE id = ?"
 
@@ -39,7 +50,7 @@ _TAKE = (
     " lease_timeout = ?, lease_expires_at = ?, started_at = ?,"
 )
 START_NOW = _TAKE + (
-    " finished_at = NULL, attempts = attempts + 1 - resume_pending, progressed = 0"
+    TRACKED + " finished_at = NULL, attempts = attempts + 1 - resume_pending, progressed = 0"
     f" WHERE id = ? RETURNING {CLAIMED_COLUMNS}"
 )
 # Jobs without limits, among the first ready ones (a job with a limit key is left to
@@ -52,11 +63,12 @@ CLAIM = _TAKE + (
 
 @lru_cache(maxsize=64)
 def claim_seqs_sql(rows: int) -> str:
-    """Claim the ready jobs whose ``seq`` is given (checked against their limits first)."""
+    """Claim the ready jobs whose ``seq`` is given (checked against their limits first); each
+    row ends with the job's limit key."""
     marks = ", ".join("?" * rows)
     return _TAKE + (
         " attempts = attempts + 1 - resume_pending, progressed = 0, held_until = NULL"
-        f" WHERE seq IN ({marks}) AND state = 'enqueued' RETURNING {CLAIMED_COLUMNS}"
+        f" WHERE seq IN ({marks}) AND state = 'enqueued' RETURNING {CLAIMED_COLUMNS}, limit_key"
     )
 
 
@@ -73,14 +85,14 @@ _BACK = (
 # Cancelling: an enqueued job at once; a running one gets the request, which its execution
 # notices (through its heartbeat) and ends with ``CANCEL_RUNNING``.
 CANCEL_ENQUEUED = (
-    "UPDATE onward_jobs SET state = 'cancelled', finished_at = ?,"
+    "UPDATE onward_jobs SET" + TRACKED + " state = 'cancelled', finished_at = ?,"
     " cancel_requested_at = coalesce(cancel_requested_at, ?) WHERE id = ? AND state = 'enqueued'"
 )
 REQUEST_CANCEL = (
     "UPDATE onward_jobs SET cancel_requested_at = coalesce(cancel_requested_at, ?) WHERE id = ? AND state = 'running'"
 )
 CANCEL_RUNNING = (
-    "UPDATE onward_jobs SET state = 'cancelled', finished_at = ?, steps = ?, job_state = ?,"
+    "UPDATE onward_jobs SET" + TRACKED + " state = 'cancelled', finished_at = ?, steps = ?, job_state = ?,"
     " error = coalesce(?, error), lease_token = NULL, lease_expires_at = NULL" + GUARD
 )
 
@@ -89,10 +101,12 @@ SAVE_CHECKPOINT = (
     " resumptions = resumptions + ?" + GUARD
 )
 
-COMPLETE = (
-    "UPDATE onward_jobs SET state = 'succeeded', finished_at = ?, result = ?, steps = ?, job_state = ?,"
+_COMPLETE = (
+    " state = 'succeeded', finished_at = ?, result = ?, steps = ?, job_state = ?,"
     " continuation_error = ?, lease_token = NULL, lease_expires_at = NULL" + GUARD
 )
+COMPLETE = "UPDATE onward_jobs SET" + _COMPLETE + UNTRACKED
+COMPLETE_TRACKED = "UPDATE onward_jobs SET" + TRACKED + _COMPLETE
 
 # A re-run of the continuations of a succeeded job whose block had raised.
 SET_CONTINUATION_ERROR = (
@@ -104,34 +118,37 @@ SET_CONTINUATION_ERROR = (
 COMPLETE_CHUNK = 512
 
 
-@lru_cache(maxsize=16)
-def complete_many_sql(rows: int) -> str:
-    """One UPDATE for ``rows`` successes, each row guarded by its id, state and lease token."""
+@lru_cache(maxsize=32)
+def complete_many_sql(rows: int, tracked: bool = False) -> str:
+    """One UPDATE for ``rows`` successes, each row guarded by its id, state and lease token
+    (jobs without a batch or limit key only, unless ``tracked``)."""
     values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
     return (
-        "UPDATE onward_jobs SET state = 'succeeded', finished_at = ?, result = d.column3, steps = d.column4,"
-        " job_state = d.column5, continuation_error = d.column6, lease_token = NULL, lease_expires_at = NULL"
-        f" FROM (VALUES {values}) AS d"
+        "UPDATE onward_jobs SET" + (TRACKED if tracked else "") + " state = 'succeeded', finished_at = ?,"
+        " result = d.column3, steps = d.column4, job_state = d.column5, continuation_error = d.column6,"
+        f" lease_token = NULL, lease_expires_at = NULL FROM (VALUES {values}) AS d"
         " WHERE onward_jobs.id = d.column1 AND onward_jobs.state = 'running' AND onward_jobs.lease_token = d.column2"
-        " RETURNING onward_jobs.id"
+        + ("" if tracked else UNTRACKED)
+        + " RETURNING onward_jobs.id"
     )
 
 
 UNCLAIM = (
-    "UPDATE onward_jobs SET " + _BACK + " attempts = attempts - 1 + resume_pending,"
+    "UPDATE onward_jobs SET" + TRACKED + " " + _BACK + " attempts = attempts - 1 + resume_pending,"
     " lease_token = NULL, lease_expires_at = NULL, worker_id = NULL" + GUARD
 )
 
-REQUEUE = (
-    "UPDATE onward_jobs SET " + _BACK + " scheduled_at = ?, steps = ?, job_state = ?,"
+_REQUEUE = (
+    " " + _BACK + " scheduled_at = ?, steps = ?, job_state = ?,"
     " error = COALESCE(?, error), resumptions = resumptions + ?, resume_pending = ?,"
     " lease_token = NULL, lease_expires_at = NULL" + GUARD
 )
+REQUEUE = "UPDATE onward_jobs SET" + _REQUEUE + UNTRACKED
+REQUEUE_TRACKED = "UPDATE onward_jobs SET" + TRACKED + _REQUEUE
 
-FAIL = (
-    "UPDATE onward_jobs SET state = ?, finished_at = ?, steps = ?, job_state = ?, error = ?,"
-    " lease_token = NULL, lease_expires_at = NULL" + GUARD
-)
+_FAIL = " state = ?, finished_at = ?, steps = ?, job_state = ?, error = ?, lease_token = NULL, lease_expires_at = NULL"
+FAIL = "UPDATE onward_jobs SET" + _FAIL + GUARD + UNTRACKED
+FAIL_TRACKED = "UPDATE onward_jobs SET" + TRACKED + _FAIL + GUARD
 
 # Jobs whose worker died: found through the lease index, then each decided by the lifecycle.
 EXPIRED_PROBE = "SELECT 1 FROM onward_jobs WHERE state = 'running' AND lease_expires_at < ? LIMIT 1"
@@ -146,18 +163,19 @@ RUNNING_UNDER = _TAKE_BACK_COLUMNS + " FROM onward_jobs"
 OF_WORKER = " WHERE state = 'running' AND worker_id = ?"
 AND_WORKER = " AND worker_id = ?"
 REAP_RESUME = (
-    "UPDATE onward_jobs SET state = 'enqueued', scheduled_at = ?, resume_pending = 1,"
+    "UPDATE onward_jobs SET" + TRACKED + " state = 'enqueued', scheduled_at = ?, resume_pending = 1,"
     " resumptions = resumptions + 1, lease_token = NULL, lease_expires_at = NULL" + GUARD
 )
 REAP_RETRY = (
-    "UPDATE onward_jobs SET state = 'enqueued', scheduled_at = ?, resume_pending = 0,"
+    "UPDATE onward_jobs SET" + TRACKED + " state = 'enqueued', scheduled_at = ?, resume_pending = 0,"
     " error = ?, lease_token = NULL, lease_expires_at = NULL" + GUARD
 )
 REAP_CANCEL = (
-    "UPDATE onward_jobs SET state = 'cancelled', finished_at = ?, lease_token = NULL, lease_expires_at = NULL" + GUARD
+    "UPDATE onward_jobs SET" + TRACKED + " state = 'cancelled', finished_at = ?, lease_token = NULL,"
+    " lease_expires_at = NULL" + GUARD
 )
 REAP_FAIL = (
-    "UPDATE onward_jobs SET state = 'failed', finished_at = ?, error = ?,"
+    "UPDATE onward_jobs SET" + TRACKED + " state = 'failed', finished_at = ?, error = ?,"
     " lease_token = NULL, lease_expires_at = NULL" + GUARD
 )
 
@@ -295,7 +313,9 @@ READY_BY_QUEUE = (
 STATE_AND_KEY = "SELECT state, unique_key FROM onward_jobs WHERE id = ?"
 EXISTS = "SELECT 1 FROM onward_jobs WHERE id = ?"
 
-DISCARD = "UPDATE onward_jobs SET state = 'discarded', finished_at = ? WHERE id = ? AND state IN ({states})"
+DISCARD = (
+    "UPDATE onward_jobs SET" + TRACKED + " state = 'discarded', finished_at = ? WHERE id = ? AND state IN ({states})"
+)
 
 
 def purge_sql(states: int) -> str:

@@ -31,6 +31,7 @@ _PRIORITY = operator.itemgetter(3)  # of a claimed row (``CLAIMED_COLUMNS``)
 _FIRST = operator.itemgetter(0)
 _ID = operator.attrgetter("id")
 _MEMBER = operator.attrgetter("member")
+_LIMIT_KEY = 19  # of a row claimed with limits applied (``sql.claim_seqs_sql``)
 
 
 class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteWaiting):
@@ -43,6 +44,10 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteWaiting):
         # Workers (with their queues) whose last claim met jobs with limits: their next claim
         # applies limits at once (claiming jobs without limits too), in one write transaction.
         self._limited: set[tuple[str, tuple[str, ...] | None]] = set()
+        # Lease tokens of the running jobs this store claimed with a limit key: their state
+        # changes take the tracked statements at once (see ``sql.TRACKED``). Only a shortcut:
+        # a job missing here takes the untracked statement, which refuses it, then the tracked one.
+        self._keyed: set[str] = set()
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.url!r})"
@@ -89,6 +94,8 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteWaiting):
         if key in self._limited:
             with self._write() as conn:
                 rows, limited = claim_limited(conn, worker_id, queues, lease_timeout, limit, now)
+            if limited:
+                self._keep_keyed(rows)
             if len(rows) < limit or not limited:  # the claim statement looks again (and says what waits)
                 self._limited.discard(key)
             if rows:
@@ -108,11 +115,26 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteWaiting):
         if len(rows) < limit and self._limited_waiting(queues, limit, now):
             with self._write() as conn:  # jobs with limits are among the first ready ones, or held ones are due
                 more, limited = claim_limited(conn, worker_id, queues, lease_timeout, limit - len(rows), now)
+            if limited:
+                self._keep_keyed(more)
             rows += more
             if len(rows) == limit and limited:
                 self._limited.add(key)
         self._found_none = not rows
         return [claimed_from_row(r) for r in sorted(rows, key=_PRIORITY)]  # RETURNING has no order
+
+    def _keep_keyed(self, rows: Sequence[Any]) -> None:
+        self._keyed.update(r[10] for r in rows if r[_LIMIT_KEY] is not None)  # 10: the lease token
+
+    def _change(self, untracked: str, tracked: str, params: Sequence[Any], token: str, member: bool = False) -> int:
+        """Change the state of a running job (one statement, ``params`` ending in its id and
+        lease token): with the untracked statement first unless the job is known to have a
+        batch or a limit key, then the tracked one if the first changed nothing (see
+        ``sql.TRACKED``). Returns how many rows changed (0: the lease is lost)."""
+        if member or token in self._keyed:
+            self._keyed.discard(token)
+            return int(self._exec_write(tracked, params).rowcount)
+        return int(self._exec_write(untracked, params).rowcount or self._exec_write(tracked, params).rowcount)
 
     def _limited_waiting(self, queues: Sequence[str] | None, limit: int, now: float) -> bool:
         """Whether jobs with a limit key are among the first ready ones, or held jobs are due."""
@@ -140,6 +162,7 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteWaiting):
 
     def cancel_running(self, job_id: str, token: str, checkpoint: Checkpoint, error: str | None = None) -> None:
         params = (self.clock(), checkpoint.steps, checkpoint.job_state, error, job_id, token)
+        self._keyed.discard(token)
         _guarded(self._exec_write(sql.CANCEL_RUNNING, params).rowcount, job_id)
 
     def save_checkpoint(self, job_id: str, token: str, checkpoint: Checkpoint, resumption: bool = False) -> None:
@@ -164,12 +187,15 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteWaiting):
         now = self.clock()
         params = (now, result, checkpoint.steps, checkpoint.job_state, continuation_error, job_id, token)
         if not children and not batches:
-            _guarded(self._exec_write(sql.COMPLETE, params).rowcount, job_id)
+            _guarded(self._change(sql.COMPLETE, sql.COMPLETE_TRACKED, params, token, member), job_id)
             if member:
                 self._notify()
             return []
+        known = member or token in self._keyed
+        self._keyed.discard(token)
         with self._write() as conn:
-            _guarded(conn.execute(sql.COMPLETE, params).rowcount, job_id)
+            changed = 0 if known else conn.execute(sql.COMPLETE, params).rowcount
+            _guarded(changed or conn.execute(sql.COMPLETE_TRACKED, params).rowcount, job_id)
             ids = insert_jobs(conn, children, now, job_id)
             if batches:
                 ids += insert_batches(conn, batches, now)
@@ -194,8 +220,12 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteWaiting):
         if not done:
             return set()
         now = self.clock()
+        keyed = self._keyed
+        tracked = [c for c in done if c.member or c.token in keyed] if keyed or any(map(_MEMBER, done)) else []
+        for c in tracked:
+            keyed.discard(c.token)
         with self._write() as conn:
-            written = _complete_in(conn, done, now)
+            written = _complete_in(conn, done, now, tracked)
             inserted = _insert_children(conn, done, written, now)
         if inserted or any(map(_MEMBER, done)):
             self._notify()
@@ -205,11 +235,12 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteWaiting):
         now = self.clock()
         started = {token for _, token in ran}
         with self._write() as conn:
-            written = _complete_in(conn, succeeded, now) if succeeded else set()
+            written = _complete_in(conn, succeeded, now, succeeded) if succeeded else set()
             inserted = _insert_children(conn, succeeded, written, now)
             changed = len(written)
             rows = conn.execute(sql.RUNNING_UNDER + sql.OF_WORKER, (worker_id,)).fetchall()
             for r in rows:
+                self._keyed.discard(r["lease_token"])
                 if r["lease_token"] in started:
                     _take_back(conn, r, now, lifecycle.PROCESS_DIED_ERROR)
                 else:
@@ -224,6 +255,7 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteWaiting):
         with self._write() as conn:
             now = self.clock()
             for job_id, token in leases:
+                self._keyed.discard(token)
                 conn.execute(sql.UNCLAIM, (now, job_id, token))
         self._notify()
 
@@ -250,7 +282,7 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteWaiting):
             job_id,
             token,
         )
-        _guarded(self._exec_write(sql.REQUEUE, params).rowcount, job_id)
+        _guarded(self._change(sql.REQUEUE, sql.REQUEUE_TRACKED, params, token), job_id)
         self._notify()
 
     def fail(
@@ -265,12 +297,13 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteWaiting):
     ) -> None:
         state = "discarded" if discard else "failed"
         params = (state, self.clock(), checkpoint.steps, checkpoint.job_state, error, job_id, token)
-        _guarded(self._exec_write(sql.FAIL, params).rowcount, job_id)
+        _guarded(self._change(sql.FAIL, sql.FAIL_TRACKED, params, token, member), job_id)
         if member:
             self._notify()
 
     def release(self, job_id: str, token: str) -> None:
         now = self.clock()
+        self._keyed.discard(token)
         with self._write() as conn:
             row = conn.execute(sql.RUNNING_UNDER + sql.GUARD, (job_id, token)).fetchone()
             if row is not None:
@@ -298,8 +331,19 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteWaiting):
         return self._exec_write(sql.ADVANCE_WAITING + queue_sql, (seconds, self.clock(), *queue_params)).rowcount
 
 
-def _complete_in(conn: Any, done: Sequence[Completion], now: float) -> set[str]:
-    """Mark ``done`` succeeded (each guarded by its lease); returns the ids written."""
+def _complete_in(conn: Any, done: Sequence[Completion], now: float, tracked: Sequence[Completion]) -> set[str]:
+    """Mark ``done`` succeeded (each guarded by its lease); returns the ids written. ``tracked``
+    (those of ``done`` known to have a batch or a limit key) take the tracked statement at once;
+    the others the untracked one, then the tracked one if it left some (see ``sql.TRACKED``)."""
+    known = {c.id for c in tracked}
+    untracked = [c for c in done if c.id not in known] if known else done
+    written = _complete_with(conn, untracked, now, False)
+    if len(written) < len(untracked):
+        tracked = [*tracked, *(c for c in untracked if c.id not in written)]
+    return written | _complete_with(conn, tracked, now, True)
+
+
+def _complete_with(conn: Any, done: Sequence[Completion], now: float, tracked: bool) -> set[str]:
     written: set[str] = set()
     start = 0
     for size in chunk_sizes(len(done), sql.COMPLETE_CHUNK):
@@ -307,7 +351,7 @@ def _complete_in(conn: Any, done: Sequence[Completion], now: float) -> set[str]:
         for c in done[start : start + size]:
             cp = c.checkpoint
             params += (c.id, c.token, c.result, cp.steps, cp.job_state, c.continuation_error)
-        written.update(map(_FIRST, conn.execute(sql.complete_many_sql(size), params)))
+        written.update(map(_FIRST, conn.execute(sql.complete_many_sql(size, tracked), params)))
         start += size
     return written
 
