@@ -91,6 +91,8 @@ class Execution:
         """Announce ``kind`` for this execution (see :mod:`onward.events`)."""
         if kind in events.wanted:
             c = self.claimed
+            if kind not in events.built:  # only counters listen: the event is not built
+                return events.count(kind, c.queue, c.job_class, data.get("duration"))
             events.emit(events.event(kind, c.id, c.job_class, c.queue, c.attempts, c.resumptions, self.worker_id, data))
 
     def _saved(self) -> None:
@@ -169,11 +171,13 @@ class Execution:
         job._runner = runner
         self.job, self.runner = job, runner
         self.started = time.monotonic()
-        if events.STARTED in events.wanted:
+        if events.STARTED in events.built:
             where = None
             if claimed.resumed:
                 where = next((s["name"] for s in runner.records if s["status"] != "completed"), None)
             self.emit(events.STARTED, resumed=claimed.resumed, step=where, trace=claimed.trace_context)
+        elif events.STARTED in events.wanted:  # only counters listen
+            events.count(events.STARTED, claimed.queue, claimed.job_class)
         return job, args, kwargs
 
     # -- checkpoints --------------------------------------------------------------------
@@ -242,8 +246,10 @@ class Execution:
         return self._ended(self._finish_error(timeout_error(self.name, limit), abandoned=True))
 
     def _ended(self, outcome: Outcome) -> Outcome:
-        if events.EXECUTION_ENDED in events.wanted:
+        if events.EXECUTION_ENDED in events.built:
             self.emit(events.EXECUTION_ENDED, outcome=outcome.value)
+        elif events.EXECUTION_ENDED in events.wanted:  # only counters listen
+            events.count(events.EXECUTION_ENDED, self.claimed.queue, self.claimed.job_class)
         return outcome
 
     def _runner_done(self) -> None:
@@ -306,8 +312,10 @@ class Execution:
 
     def succeeded(self, continuations: int = 0) -> None:
         """Announce the committed success."""
-        if events.SUCCEEDED in events.wanted:
+        if events.SUCCEEDED in events.built:
             self.emit(events.SUCCEEDED, continuations=continuations, duration=self.duration())
+        elif events.SUCCEEDED in events.wanted:  # only counters listen
+            events.count(events.SUCCEEDED, self.claimed.queue, self.claimed.job_class, self.duration())
 
     def deferred_committed(self) -> int:
         """Announce a success committed by the worker's completer, with its continuations;
