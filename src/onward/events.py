@@ -193,7 +193,7 @@ wanted: frozenset[str] = frozenset()
 #: to) is announced with :func:`count` instead of being built.
 built: frozenset[str] = frozenset()
 _table: tuple[tuple[Subscriber, frozenset[str] | None], ...] = ()
-_counter_table: tuple[tuple[Counter, frozenset[str]], ...] = ()
+_counter_table: tuple[tuple[Counter, frozenset[str], bool], ...] = ()
 #: For each kind some subscriber listens to, those subscribers in order.
 _routes: dict[str, tuple[Subscriber, ...]] = {}
 #: For each kind some counter listens to, those counters in order.
@@ -225,16 +225,16 @@ _ALL_KINDS = frozenset(
 
 def _publish(
     table: tuple[tuple[Subscriber, frozenset[str] | None], ...],
-    counter_table: tuple[tuple[Counter, frozenset[str]], ...],
+    counter_table: tuple[tuple[Counter, frozenset[str], bool], ...],
 ) -> None:
     """(Under the lock.) Make ``table`` the subscriptions and ``counter_table`` the counters."""
-    global subscribers, wanted, built, _table, _counter_table, _routes, _counters
+    global subscribers, wanted, built, count, _table, _counter_table, _routes, _counters
     routes: dict[str, list[Subscriber]] = {}
     for fn, kinds in table:
         for kind in _ALL_KINDS if kinds is None else kinds:
             routes.setdefault(kind, []).append(fn)
     counters: dict[str, list[Counter]] = {}
-    for counter, kinds in counter_table:
+    for counter, kinds, _ in counter_table:
         for kind in kinds:
             counters.setdefault(kind, []).append(counter)
     _table, _counter_table = table, counter_table
@@ -243,6 +243,9 @@ def _publish(
     subscribers = tuple(fn for fn, _ in table)
     built = frozenset(routes)
     wanted = built | frozenset(counters)
+    # The one counter there is, if it guards itself against its own errors, is called directly.
+    only = counter_table[0] if len(counter_table) == 1 else None
+    count = only[0] if only is not None and only[2] else _count_each
 
 
 def subscribe(fn: Subscriber, kinds: Iterable[str] | None = None) -> Callable[[], None]:
@@ -259,10 +262,14 @@ def subscribe(fn: Subscriber, kinds: Iterable[str] | None = None) -> Callable[[]
     return unsubscribe
 
 
-def subscribe_counter(fn: Counter, kinds: Iterable[str]) -> Callable[[], None]:
+def subscribe_counter(fn: Counter, kinds: Iterable[str], *, guarded: bool = False) -> Callable[[], None]:
     """Call ``fn(kind, queue, job_class, duration)`` for every event of ``kinds`` from now on,
-    whether or not the event is built for a subscriber; returns a function that unsubscribes."""
-    entry = (fn, frozenset(kinds))
+    whether or not the event is built for a subscriber; returns a function that unsubscribes.
+
+    ``guarded=True`` promises that ``fn`` catches and logs every exception it could raise:
+    while it is the only counter, it is then called directly, without a dispatch doing that
+    for it (the Prometheus metrics are such a counter)."""
+    entry = (fn, frozenset(kinds), guarded)
     with _lock:
         _publish(_table, (*_counter_table, entry))
 
@@ -286,15 +293,19 @@ def emit(event: Event) -> None:
         count(kind, event.queue, event.job_class, event.duration)
 
 
-def count(kind: str, queue: str | None, job_class: str | None, duration: float | None = None) -> None:
-    """Announce an event of ``kind`` to its counters alone: for an emitter that found ``kind``
-    in :data:`wanted` but not in :data:`built` (no subscriber would see the event, so it is
-    not built). ``duration``: the seconds the execution ran, for the kinds that end one."""
+def _count_each(kind: str, queue: str | None, job_class: str | None, duration: float | None) -> None:
     for fn in _counters.get(kind, ()):
         try:
             fn(kind, queue, job_class, duration)
         except Exception:
             log.exception("an onward event counter failed on %s", kind)
+
+
+#: ``count(kind, queue, job_class, duration)`` announces an event of ``kind`` to its counters
+#: alone: for an emitter that found ``kind`` in :data:`wanted` but not in :data:`built` (no
+#: subscriber would see the event, so it is not built). ``duration``: the seconds the
+#: execution ran, for the kinds that end one, else ``None``.
+count: Counter = _count_each
 
 
 class _Stored(Protocol):
@@ -317,4 +328,4 @@ def enqueued(jobs: Sequence[_Stored], ids: Sequence[str]) -> None:
             if build:
                 emit(Event(ENQUEUED, job.id, job.job_class, job.queue))
             else:
-                count(ENQUEUED, job.queue, job.job_class)
+                count(ENQUEUED, job.queue, job.job_class, None)

@@ -177,7 +177,7 @@ class Execution:
                 where = next((s["name"] for s in runner.records if s["status"] != "completed"), None)
             self.emit(events.STARTED, resumed=claimed.resumed, step=where, trace=claimed.trace_context)
         elif events.STARTED in events.wanted:  # only counters listen
-            events.count(events.STARTED, claimed.queue, claimed.job_class)
+            events.count(events.STARTED, claimed.queue, claimed.job_class, None)
         return job, args, kwargs
 
     # -- checkpoints --------------------------------------------------------------------
@@ -249,7 +249,7 @@ class Execution:
         if events.EXECUTION_ENDED in events.built:
             self.emit(events.EXECUTION_ENDED, outcome=outcome.value)
         elif events.EXECUTION_ENDED in events.wanted:  # only counters listen
-            events.count(events.EXECUTION_ENDED, self.claimed.queue, self.claimed.job_class)
+            events.count(events.EXECUTION_ENDED, self.claimed.queue, self.claimed.job_class, None)
         return outcome
 
     def _runner_done(self) -> None:

@@ -49,9 +49,11 @@ def run_jobs() -> None:
     drain(until=3600)
 
 
-def test_a_counter_alone_is_told_what_a_subscriber_would_see(store: Store, quiet: None) -> None:
+@pytest.mark.parametrize("guarded", [False, True])
+def test_a_counter_alone_is_told_what_a_subscriber_would_see(store: Store, quiet: None, guarded: bool) -> None:
+    """A guarded counter (one that catches its own errors), alone, is called directly."""
     alone, count = counting()
-    unsubscribe = events.subscribe_counter(count, COUNTED)
+    unsubscribe = events.subscribe_counter(count, COUNTED, guarded=guarded)
     try:
         assert events.wanted >= COUNTED
         assert not COUNTED & events.built, "only a counter listens: no event is built"

@@ -120,6 +120,14 @@ def test_enabled_metrics_count_events_built_or_not(monkeypatch: pytest.MonkeyPat
     assert len(heard) == 1
 
 
+def test_the_metrics_counter_never_raises(caplog: pytest.LogCaptureFixture) -> None:
+    metrics = Metrics(CollectorRegistry())
+    metrics.count("no-such-kind", "q", "c:J", None)  # called directly by emitters: it must not raise
+    assert "could not count no-such-kind" in caplog.text
+    metrics.count(events.STARTED, "q", "c:J", None)
+    assert metrics.counts.totals()[("q", "c:J")][1] == 1
+
+
 def test_counts_of_every_thread_are_summed_also_after_the_threads_ended() -> None:
     registry = CollectorRegistry()
     metrics = Metrics(registry)

@@ -106,7 +106,7 @@ def enable(registry: CollectorRegistry | None = None) -> Metrics:
 
             _metrics = Metrics(None if os.environ.get(MULTIPROCESS_ENV) else registry or REGISTRY)
         if _unsubscribe is None:
-            _unsubscribe = events.subscribe_counter(_metrics.count, Metrics.KINDS)
+            _unsubscribe = events.subscribe_counter(_metrics.count, Metrics.KINDS, guarded=True)
         return _metrics
 
 

@@ -75,8 +75,8 @@ class Counts:
         #: When each series was first counted (``*_created`` samples).
         self.created: dict[Labels, float] = {}
         _all.add(self)
-        #: The events counter (:func:`onward.events.subscribe_counter`): counts an event of one
-        #: of :attr:`KINDS` in this thread's table.
+        #: The events counter (``onward.events.subscribe_counter(count, KINDS, guarded=True)``):
+        #: counts an event of one of :attr:`KINDS` in this thread's table; never raises.
         self.count: events.Counter = self._counter()
         #: The same as an events subscriber: counts ``event`` (one of :attr:`KINDS`).
         self.on_event: Callable[[events.Event], None] = self._subscriber()
@@ -87,19 +87,22 @@ class Counts:
         first_outcome, total, first_bucket = FIRST_OUTCOME, SUM, FIRST_BUCKET
 
         def count(kind: str, queue: str | None, job_class: str | None, duration: float | None) -> None:
-            try:
-                table: _Table = local.table
-            except AttributeError:
-                table = adopt()
-            key = (queue, job_class)
-            row = table.get(key)
-            if row is None:
-                row = new_row(table, key)
-            slot = slots[kind]
-            row[slot] += 1
-            if duration is not None and slot >= first_outcome:
-                row[total] += duration
-                row[first_bucket + bisect_left(buckets, duration)] += 1
+            try:  # a guarded counter: it must never raise into the code announcing the event
+                slot = slots[kind]
+                try:
+                    table: _Table = local.table
+                except AttributeError:
+                    table = adopt()
+                key = (queue, job_class)
+                row = table.get(key)
+                if row is None:
+                    row = new_row(table, key)
+                row[slot] += 1
+                if duration is not None and slot >= first_outcome:
+                    row[total] += duration
+                    row[first_bucket + bisect_left(buckets, duration)] += 1
+            except Exception:
+                events.log.exception("the Prometheus metrics could not count %s", kind)
 
         return count
 
