@@ -3,6 +3,7 @@
     python -m bench.instructions                      # this checkout, SQLite, 1,000 and 3,000 jobs
     python -m bench.instructions --base 7fadb87       # and an earlier revision, side by side
     python -m bench.instructions --store postgresql --jobs 500,1500
+    python -m bench.instructions --worker-options='--metrics-port {port}'   # a worker option's cost
 
 Wall-clock throughput on a shared machine moves by tens of percent from one run to the next;
 instruction counts do not. This fills a fresh store with N queued no-op jobs, runs
@@ -18,17 +19,22 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
+import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 _COLLECTED = re.compile(r"Collected : (\d+)")
 
 
-def count(build: Path, store: str, jobs: int) -> int:
-    """Instructions of one burst worker over ``jobs`` queued no-op jobs, built from ``build``."""
+def count(build: Path, store: str, jobs: int, options: Sequence[str] = ()) -> int:
+    """Instructions of one burst worker over ``jobs`` queued no-op jobs, built from ``build``,
+    started with the extra worker ``options`` (``{port}`` in them: a free TCP port)."""
+    options = [o.replace("{port}", str(_free_port())) for o in options]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(build / "src"), str(build)]))
     with tempfile.TemporaryDirectory() as tmp:
         url = _store_url(store, tmp)
@@ -41,7 +47,7 @@ def count(build: Path, store: str, jobs: int) -> int:
         worker = [
             "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
             sys.executable, "-m", "onward", "worker", "--burst", "--import", "bench.jobs",
-            "--log-level", "WARNING", "--database-url", url,
+            "--log-level", "WARNING", "--database-url", url, *options,
         ]  # fmt: skip
         result = subprocess.run(worker, cwd=build, env=env, capture_output=True, text=True, check=True)
         if store == "postgresql":
@@ -50,6 +56,13 @@ def count(build: Path, store: str, jobs: int) -> int:
     if match is None:
         raise RuntimeError(f"no instruction count in valgrind's output:\n{result.stderr[-2000:]}")
     return int(match.group(1))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def _store_url(store: str, tmp: str) -> str:
@@ -71,8 +84,8 @@ def _drop(url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def per_job(build: Path, store: str, small: int, large: int) -> float:
-    return (count(build, store, large) - count(build, store, small)) / (large - small)
+def per_job(build: Path, store: str, small: int, large: int, options: Sequence[str] = ()) -> float:
+    return (count(build, store, large, options) - count(build, store, small, options)) / (large - small)
 
 
 def main() -> None:
@@ -81,7 +94,9 @@ def main() -> None:
     parser.add_argument("--revs", default="", help="comma-separated git revisions to measure instead of this checkout")
     parser.add_argument("--store", default="sqlite", choices=["sqlite", "postgresql"])
     parser.add_argument("--jobs", default="1000,3000", help="the two backlog sizes, small,large")
+    parser.add_argument("--worker-options", default="", help="extra options for every worker measured")
     args = parser.parse_args()
+    options = shlex.split(args.worker_options)
     small, large = (int(n) for n in args.jobs.split(","))
     revisions = [r for r in args.revs.split(",") if r] or ([args.base] if args.base else [])
     builds = [] if args.revs else [("this checkout", ROOT)]
@@ -93,7 +108,7 @@ def main() -> None:
         try:
             figures = []
             for name, build in builds:
-                figures.append((name, per_job(build, args.store, small, large)))
+                figures.append((name, per_job(build, args.store, small, large, options)))
                 print(f"{args.store}: {name}: {figures[-1][1]:,.0f} instructions per no-op job", file=sys.stderr)
         finally:
             for i in range(len(revisions)):

@@ -13,10 +13,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from onward import serialization
 from onward.errors import Interrupt, LeaseLost, SerializationError
-from onward.steps import StopSignal
+from onward.steps import StepRunner, StopSignal
 from onward.stores.base import Checkpoint, Claimed, Store
+
+if TYPE_CHECKING:
+    from onward.job import Job
 
 __all__ = ["CheckpointWriter"]
 
@@ -99,3 +104,28 @@ class CheckpointWriter:
             self.signal.stop("lease lost", lost=True)
             raise Interrupt("lease lost") from None
         self.saved()
+
+
+def open_runner(
+    job: Job,
+    claimed: Claimed,
+    signal: StopSignal,
+    save: Callable[[bool], None],
+    writer: CheckpointWriter | None,
+    notify: Callable[..., None],
+    started: float,
+) -> StepRunner:
+    """The step runner of ``job``, an execution of ``claimed`` that began at ``started``
+    (monotonic); an async job's saves go through ``writer``."""
+    cls = type(job)
+    return StepRunner(
+        job,
+        serialization.from_json(claimed.steps) or [],
+        signal,
+        save if writer is None else writer.save_async,
+        interval=float(cls.checkpoint_interval),
+        max_run_time=cls.max_run_time,
+        flush=None if writer is None else writer.flush,
+        notify=notify,
+        started=started,
+    )

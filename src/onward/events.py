@@ -20,6 +20,17 @@ is logged and ignored, so it can never change a job's outcome.
 A subscriber may name the kinds it listens to (``subscribe(fn, kinds=...)``): an event of a
 kind nobody listens to is not even built, so with no subscriber for it an event costs one
 set lookup.
+
+A subscriber that only counts events (metrics) can be a *counter* instead:
+``subscribe_counter(fn, kinds)`` calls ``fn(kind, queue, job_class, duration)`` for each event of
+``kinds``, with ``duration`` the seconds an execution ran for the kinds that end one (else
+``None``). While counters are the only listeners of a kind, its events are not built at all,
+only counted::
+
+    def count(kind: str, queue: str | None, job_class: str | None, duration: float | None) -> None:
+        totals[kind, queue] += 1
+
+    unsubscribe = events.subscribe_counter(count, [events.SUCCEEDED, events.FAILED])
 """
 
 from __future__ import annotations
@@ -50,11 +61,14 @@ __all__ = [
     "SUCCEEDED",
     "WORKER_STARTED",
     "WORKER_STOPPED",
+    "Counter",
     "Event",
+    "count",
     "emit",
     "enqueued",
     "event",
     "subscribe",
+    "subscribe_counter",
 ]
 
 # -- kinds --------------------------------------------------------------------------------
@@ -167,14 +181,23 @@ def event(
 
 
 Subscriber = Callable[[Event], None]
+#: ``counter(kind, queue, job_class, duration)``: what a counter is told of an event.
+Counter = Callable[[str, str | None, str | None, float | None], None]
 
 #: The subscribers, in order. Read it to skip building an event nobody listens to.
 subscribers: tuple[Subscriber, ...] = ()
-#: The kinds some subscriber listens to: ``kind in events.wanted`` before building an event.
+#: The kinds some subscriber or counter listens to: ``kind in events.wanted`` before doing
+#: anything for an event.
 wanted: frozenset[str] = frozenset()
+#: The kinds some subscriber listens to: an event of another kind (one only counters listen
+#: to) is announced with :func:`count` instead of being built.
+built: frozenset[str] = frozenset()
 _table: tuple[tuple[Subscriber, frozenset[str] | None], ...] = ()
+_counter_table: tuple[tuple[Counter, frozenset[str], bool], ...] = ()
 #: For each kind some subscriber listens to, those subscribers in order.
 _routes: dict[str, tuple[Subscriber, ...]] = {}
+#: For each kind some counter listens to, those counters in order.
+_counters: dict[str, tuple[Counter, ...]] = {}
 _lock = threading.Lock()
 _ALL_KINDS = frozenset(
     {
@@ -200,17 +223,29 @@ _ALL_KINDS = frozenset(
 )
 
 
-def _publish(table: tuple[tuple[Subscriber, frozenset[str] | None], ...]) -> None:
-    """(Under the lock.) Make ``table`` the subscriptions."""
-    global subscribers, wanted, _table, _routes
+def _publish(
+    table: tuple[tuple[Subscriber, frozenset[str] | None], ...],
+    counter_table: tuple[tuple[Counter, frozenset[str], bool], ...],
+) -> None:
+    """(Under the lock.) Make ``table`` the subscriptions and ``counter_table`` the counters."""
+    global subscribers, wanted, built, count, _table, _counter_table, _routes, _counters
     routes: dict[str, list[Subscriber]] = {}
     for fn, kinds in table:
         for kind in _ALL_KINDS if kinds is None else kinds:
             routes.setdefault(kind, []).append(fn)
-    _table = table
+    counters: dict[str, list[Counter]] = {}
+    for counter, kinds, _ in counter_table:
+        for kind in kinds:
+            counters.setdefault(kind, []).append(counter)
+    _table, _counter_table = table, counter_table
     _routes = {kind: tuple(fns) for kind, fns in routes.items()}
+    _counters = {kind: tuple(fns) for kind, fns in counters.items()}
     subscribers = tuple(fn for fn, _ in table)
-    wanted = frozenset(routes)
+    built = frozenset(routes)
+    wanted = built | frozenset(counters)
+    # The one counter there is, if it guards itself against its own errors, is called directly.
+    only = counter_table[0] if len(counter_table) == 1 else None
+    count = only[0] if only is not None and only[2] else _count_each
 
 
 def subscribe(fn: Subscriber, kinds: Iterable[str] | None = None) -> Callable[[], None]:
@@ -218,23 +253,59 @@ def subscribe(fn: Subscriber, kinds: Iterable[str] | None = None) -> Callable[[]
     returns a function that unsubscribes."""
     entry = (fn, None if kinds is None else frozenset(kinds))
     with _lock:
-        _publish((*_table, entry))
+        _publish((*_table, entry), _counter_table)
 
     def unsubscribe() -> None:
         with _lock:
-            _publish(tuple(e for e in _table if e is not entry))
+            _publish(tuple(e for e in _table if e is not entry), _counter_table)
+
+    return unsubscribe
+
+
+def subscribe_counter(fn: Counter, kinds: Iterable[str], *, guarded: bool = False) -> Callable[[], None]:
+    """Call ``fn(kind, queue, job_class, duration)`` for every event of ``kinds`` from now on,
+    whether or not the event is built for a subscriber; returns a function that unsubscribes.
+
+    ``guarded=True`` promises that ``fn`` catches and logs every exception it could raise:
+    while it is the only counter, it is then called directly, without a dispatch doing that
+    for it (the Prometheus metrics are such a counter)."""
+    entry = (fn, frozenset(kinds), guarded)
+    with _lock:
+        _publish(_table, (*_counter_table, entry))
+
+    def unsubscribe() -> None:
+        with _lock:
+            _publish(_table, tuple(e for e in _counter_table if e is not entry))
 
     return unsubscribe
 
 
 def emit(event: Event) -> None:
     """Hand ``event`` to every subscriber that listens to its kind, in the order they
-    subscribed."""
-    for fn in _routes.get(event.kind, ()):
+    subscribed, then to the counters of its kind."""
+    kind = event.kind
+    for fn in _routes.get(kind, ()):
         try:
             fn(event)
         except Exception:
-            log.exception("an onward event subscriber failed on %s", event.kind)
+            log.exception("an onward event subscriber failed on %s", kind)
+    if kind in _counters:
+        count(kind, event.queue, event.job_class, event.duration)
+
+
+def _count_each(kind: str, queue: str | None, job_class: str | None, duration: float | None) -> None:
+    for fn in _counters.get(kind, ()):
+        try:
+            fn(kind, queue, job_class, duration)
+        except Exception:
+            log.exception("an onward event counter failed on %s", kind)
+
+
+#: ``count(kind, queue, job_class, duration)`` announces an event of ``kind`` to its counters
+#: alone: for an emitter that found ``kind`` in :data:`wanted` but not in :data:`built` (no
+#: subscriber would see the event, so it is not built). ``duration``: the seconds the
+#: execution ran, for the kinds that end one, else ``None``.
+count: Counter = _count_each
 
 
 class _Stored(Protocol):
@@ -251,6 +322,10 @@ def enqueued(jobs: Sequence[_Stored], ids: Sequence[str]) -> None:
     unique key may name an older job, which is not new and is not announced)."""
     if ENQUEUED not in wanted:
         return
+    build = ENQUEUED in built
     for job, job_id in zip(jobs, ids, strict=True):
         if job_id == job.id:
-            emit(Event(ENQUEUED, job.id, job.job_class, job.queue))
+            if build:
+                emit(Event(ENQUEUED, job.id, job.job_class, job.queue))
+            else:
+                count(ENQUEUED, job.queue, job.job_class, None)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from onward import events, lifecycle, serialization
 from onward.cancelling import perform_cancellable
-from onward.checkpoints import CheckpointWriter
+from onward.checkpoints import CheckpointWriter, open_runner
 from onward.continuing import Continued, run_continuations, run_continuations_async
 from onward.errors import (
     FATAL_ERRORS,
@@ -92,6 +92,8 @@ class Execution:
         """Announce ``kind`` for this execution (see :mod:`onward.events`)."""
         if kind in events.wanted:
             c = self.claimed
+            if kind not in events.built:  # only counters listen: the event is not built
+                return events.count(kind, c.queue, c.job_class, data.get("duration"))
             events.emit(events.event(kind, c.id, c.job_class, c.queue, c.attempts, c.resumptions, self.worker_id, data))
 
     def _saved(self) -> None:
@@ -163,33 +165,23 @@ class Execution:
         job._stop = self.signal
         self.job = job
         self.started = time.monotonic()
-        if events.STARTED in events.wanted:
+        if events.STARTED in events.built:
             where = None
             if claimed.resumed:
                 records = serialization.from_json(claimed.steps) or []
                 where = next((s["name"] for s in records if s["status"] != "completed"), None)
             self.emit(events.STARTED, resumed=claimed.resumed, step=where, trace=claimed.trace_context)
+        elif events.STARTED in events.wanted:  # only counters listen
+            events.count(events.STARTED, claimed.queue, claimed.job_class, None)
         return job, args, kwargs
 
     def _open_runner(self) -> StepRunner:
         """The job's step runner, made when it first calls ``step``: most jobs never do, and
         those save their step records unchanged."""
-        job, cls = self.job, self.job_class
-        assert job is not None
-        assert cls is not None
+        assert self.job is not None
         writer = self.writer if self._async_mode else None
-        runner = StepRunner(
-            job,
-            serialization.from_json(self.claimed.steps) or [],
-            self.signal,
-            self._save if writer is None else writer.save_async,
-            interval=float(cls.checkpoint_interval),
-            max_run_time=cls.max_run_time,
-            flush=None if writer is None else writer.flush,
-            notify=self.emit,
-            started=self.started,
-        )
-        job._runner = self.runner = runner
+        runner = open_runner(self.job, self.claimed, self.signal, self._save, writer, self.emit, self.started)
+        self.job._runner = self.runner = runner
         return runner
 
     # -- checkpoints --------------------------------------------------------------------
@@ -260,8 +252,10 @@ class Execution:
         return self._ended(self._finish_error(timeout_error(self.name, limit), abandoned=True))
 
     def _ended(self, outcome: Outcome) -> Outcome:
-        if events.EXECUTION_ENDED in events.wanted:
+        if events.EXECUTION_ENDED in events.built:
             self.emit(events.EXECUTION_ENDED, outcome=outcome.value)
+        elif events.EXECUTION_ENDED in events.wanted:  # only counters listen
+            events.count(events.EXECUTION_ENDED, self.claimed.queue, self.claimed.job_class, None)
         return outcome
 
     def _runner_done(self) -> None:
@@ -293,7 +287,9 @@ class Execution:
             checkpoint = self.checkpoint()
         except SerializationError as exc:
             return self._finish_error(exc)
-        if self.defer_completion is not None and not batches and not (children and _keyed(children)):
+        # (A continuation with a unique key has its id only once its key is looked up: not deferred.)
+        keyed = any(c.unique_key is not None for c in children)
+        if self.defer_completion is not None and not batches and not keyed:
             # The worker commits this success (and its continuations, whose ids are already
             # final) with others in one transaction, after this thread has moved on; it
             # announces the success (or the lost lease) once committed. Batches opened in
@@ -324,8 +320,10 @@ class Execution:
 
     def succeeded(self, continuations: int = 0) -> None:
         """Announce the committed success."""
-        if events.SUCCEEDED in events.wanted:
+        if events.SUCCEEDED in events.built:
             self.emit(events.SUCCEEDED, continuations=continuations, duration=self.duration())
+        elif events.SUCCEEDED in events.wanted:  # only counters listen
+            events.count(events.SUCCEEDED, self.claimed.queue, self.claimed.job_class, self.duration())
 
     def deferred_committed(self) -> int:
         """Announce a success committed by the worker's completer, with its continuations;
@@ -449,8 +447,3 @@ class Execution:
     def _set(self, outcome: Outcome) -> Outcome:
         self.outcome = outcome
         return outcome
-
-
-def _keyed(children: list[NewJob]) -> bool:
-    """Whether a continuation has a unique key (its id is known only once its key is looked up)."""
-    return any(c.unique_key is not None for c in children)

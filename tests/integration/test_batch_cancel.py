@@ -79,5 +79,3 @@ def test_cancel_before_the_block_committed_is_a_key_error(store: Store) -> None:
     batch = onward.batch()
     with pytest.raises(KeyError):
         batch.cancel()
-
-

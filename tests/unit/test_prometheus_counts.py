@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from onward import events
 from onward.contrib import prometheus
 from onward.contrib.prometheus import BUCKETS, Metrics
+from onward.contrib.prometheus.counts import SUM
 
 E = events.Event
 OUTCOMES = {
@@ -85,12 +86,46 @@ def comparable(text: str) -> list[str]:
     return sorted(re.sub(r"(_created\{[^}]*\}) \S+", r"\1 T", text).splitlines())
 
 
-def test_the_exposition_is_prometheus_clients_own() -> None:
+@pytest.mark.parametrize("told", ["counted", "built"])
+def test_the_exposition_is_prometheus_clients_own(told: str) -> None:
+    """Whether told by the events counter (no event built) or given the built events."""
     registry = CollectorRegistry()
     metrics = Metrics(registry)
     for happening in HAPPENINGS:
-        metrics.on_event(event(*happening))
+        if told == "counted":
+            metrics.count(*happening)
+        else:
+            metrics.on_event(event(*happening))
     assert comparable(generate_latest(registry).decode()) == comparable(reference())
+
+
+def test_enabled_metrics_count_events_built_or_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prometheus, "_metrics", None)  # this test's own, in its own registry
+    heard: list[events.Event] = []
+    unsubscribe = events.subscribe(heard.append, {events.STARTED})
+    try:
+        metrics = prometheus.enable(CollectorRegistry())
+        try:
+            assert events.wanted >= Metrics.KINDS
+            events.count(events.SUCCEEDED, "q", "c:J", 0.002)  # as an execution announces one nobody builds
+            events.emit(E(events.STARTED, "id", "c:J", "q"))  # built for another subscriber: counted too
+        finally:
+            prometheus.disable()
+    finally:
+        unsubscribe()
+    events.count(events.SUCCEEDED, "q", "c:J", 0.002)  # disabled: not counted
+    row = metrics.counts.totals()[("q", "c:J")]
+    assert row[:4] == [0, 1, 0, 1]  # enqueued, started, ended, succeeded
+    assert row[SUM] == 0.002
+    assert len(heard) == 1
+
+
+def test_the_metrics_counter_never_raises(caplog: pytest.LogCaptureFixture) -> None:
+    metrics = Metrics(CollectorRegistry())
+    metrics.count("no-such-kind", "q", "c:J", None)  # called directly by emitters: it must not raise
+    assert "could not count no-such-kind" in caplog.text
+    metrics.count(events.STARTED, "q", "c:J", None)
+    assert metrics.counts.totals()[("q", "c:J")][1] == 1
 
 
 def test_counts_of_every_thread_are_summed_also_after_the_threads_ended() -> None:

@@ -20,8 +20,10 @@ Every metric is labelled by ``queue`` and ``job_class`` (the import path):
 - ``onward_job_duration_seconds``: a histogram of execution durations, every outcome.
 - ``onward_jobs_running``: executions running now.
 
-Counting a job's events takes no lock: each thread counts in a table of its own, and the
-tables are added up when Prometheus scrapes (see :mod:`onward.contrib.prometheus.counts`).
+Counting a job's events takes no lock and, unless another subscriber listens to them, builds
+no event objects (the metrics are an events *counter*): each thread counts in a table of its
+own, and the tables are added up when Prometheus scrapes (see
+:mod:`onward.contrib.prometheus.counts`).
 Nothing here is imported unless it is turned on.
 """
 
@@ -62,7 +64,7 @@ MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Metrics:
-    """Onward's worker metrics: :meth:`on_event` (an events subscriber) counts job events,
+    """Onward's worker metrics: :attr:`count` (an events counter) counts job events,
     served from ``registry`` at each scrape; with no registry and ``PROMETHEUS_MULTIPROC_DIR``
     set, written to that directory's multiprocess files instead (every ``flush_interval``
     seconds, and at exit)."""
@@ -72,7 +74,10 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None, *, flush_interval: float = FLUSH_INTERVAL) -> None:
         self.counts = Counts()
-        #: The subscriber: counts one event in the calling thread's table.
+        #: The events counter (:func:`onward.events.subscribe_counter`): counts one event in
+        #: the calling thread's table, without the event being built.
+        self.count: events.Counter = self.counts.count
+        #: The same as an events subscriber, for an event already built.
         self.on_event: Callable[[events.Event], None] = self.counts.on_event
         self.files: FileWriter | None = None
         if registry is not None:
@@ -101,7 +106,7 @@ def enable(registry: CollectorRegistry | None = None) -> Metrics:
 
             _metrics = Metrics(None if os.environ.get(MULTIPROCESS_ENV) else registry or REGISTRY)
         if _unsubscribe is None:
-            _unsubscribe = events.subscribe(_metrics.on_event, Metrics.KINDS)
+            _unsubscribe = events.subscribe_counter(_metrics.count, Metrics.KINDS, guarded=True)
         return _metrics
 
 

@@ -62,8 +62,8 @@ class _Owner:
 
 
 class Counts:
-    """Job event counts per ``(queue, job_class)``: :meth:`on_event` is the events subscriber,
-    :meth:`totals` what has been counted so far."""
+    """Job event counts per ``(queue, job_class)``: :attr:`count` is the events counter (or
+    :attr:`on_event` the events subscriber), :meth:`totals` what has been counted so far."""
 
     KINDS = frozenset(SLOTS)
 
@@ -75,30 +75,42 @@ class Counts:
         #: When each series was first counted (``*_created`` samples).
         self.created: dict[Labels, float] = {}
         _all.add(self)
-        #: The events subscriber: counts ``event`` (one of :attr:`KINDS`) in this thread's table.
+        #: The events counter (``onward.events.subscribe_counter(count, KINDS, guarded=True)``):
+        #: counts an event of one of :attr:`KINDS` in this thread's table; never raises.
+        self.count: events.Counter = self._counter()
+        #: The same as an events subscriber: counts ``event`` (one of :attr:`KINDS`).
         self.on_event: Callable[[events.Event], None] = self._subscriber()
 
-    def _subscriber(self) -> Callable[[events.Event], None]:
+    def _counter(self) -> events.Counter:
         # What it reads are the closure's own variables: the fewest lookups per event.
         local, adopt, new_row, slots, buckets = self._local, self._adopt, self._new_row, SLOTS, BUCKETS
         first_outcome, total, first_bucket = FIRST_OUTCOME, SUM, FIRST_BUCKET
 
-        def on_event(event: events.Event) -> None:
-            try:
-                table: _Table = local.table
-            except AttributeError:
-                table = adopt()
-            key = (event.queue, event.job_class)
-            row = table.get(key)
-            if row is None:
-                row = new_row(table, key)
-            slot = slots[event.kind]
-            row[slot] += 1
-            if slot >= first_outcome:
-                duration = event.data.get("duration")
-                if duration is not None:
+        def count(kind: str, queue: str | None, job_class: str | None, duration: float | None) -> None:
+            try:  # a guarded counter: it must never raise into the code announcing the event
+                slot = slots[kind]
+                try:
+                    table: _Table = local.table
+                except AttributeError:
+                    table = adopt()
+                key = (queue, job_class)
+                row = table.get(key)
+                if row is None:
+                    row = new_row(table, key)
+                row[slot] += 1
+                if duration is not None and slot >= first_outcome:
                     row[total] += duration
                     row[first_bucket + bisect_left(buckets, duration)] += 1
+            except Exception:
+                events.log.exception("the Prometheus metrics could not count %s", kind)
+
+        return count
+
+    def _subscriber(self) -> Callable[[events.Event], None]:
+        count = self.count
+
+        def on_event(event: events.Event) -> None:
+            count(event.kind, event.queue, event.job_class, event.data.get("duration"))
 
         return on_event
 
