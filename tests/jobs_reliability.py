@@ -49,7 +49,9 @@ class Hangs(Job):
     retry = Retry(attempts=2, backoff=0)
 
     def perform(self, directory: str, timeout: float = 120.0) -> int:
-        Path(directory, f"started-{self.attempt}").write_text(str(os.getpid()))
+        marker = Path(directory, f"started-{self.attempt}")
+        Path(f"{marker}.tmp").write_text(str(os.getpid()))
+        os.replace(f"{marker}.tmp", marker)  # whole when it appears: a test reads it at once
         wait_for_file(os.path.join(directory, "go"), timeout)
         return self.attempt
 

@@ -33,6 +33,7 @@ import pytest
 
 import onward
 import rawsql
+import waiting
 from faultproxy import FaultyProxy
 from onward import stores
 
@@ -135,6 +136,14 @@ def test_workers_keep_every_invariant_while_their_connections_fail(
             w.send_signal(signal.SIGTERM)
         for w in workers:
             assert w.wait(60) == 0
+        # A claim whose COMMIT reply was lost leaves its job leased to a worker that never knew
+        # it had it: once the lease (3 s) expires, the reaper gives the job back.
+        waiting.poll(
+            lambda: store.reap_expired() >= 0 and not any(r["state"] == "running" for r in rows(store)),
+            "every lease of the stopped workers to end",
+            timeout=30.0,
+            interval=0.25,
+        )
         # A tick whose job the stop released (or that came due meanwhile) runs here.
         monkeypatch.setenv("ONWARD_FAULTS_LOG", str(log))
         with stores.connected(pg_url):
