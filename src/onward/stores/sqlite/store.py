@@ -126,15 +126,19 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteWaiting):
     def _keep_keyed(self, rows: Sequence[Any]) -> None:
         self._keyed.update(r[10] for r in rows if r[_LIMIT_KEY] is not None)  # 10: the lease token
 
-    def _change(self, untracked: str, tracked: str, params: Sequence[Any], token: str, member: bool = False) -> int:
+    def _change(
+        self, untracked: str, tracked: str, params: Sequence[Any], token: str, member: bool = False, conn: Any = None
+    ) -> int:
         """Change the state of a running job (one statement, ``params`` ending in its id and
-        lease token): with the untracked statement first unless the job is known to have a
-        batch or a limit key, then the tracked one if the first changed nothing (see
-        ``sql.TRACKED``). Returns how many rows changed (0: the lease is lost)."""
+        lease token; in ``conn``'s transaction, else in one of its own): with the untracked
+        statement first unless the job is known to have a batch or a limit key, then the
+        tracked one if the first changed nothing (see ``sql.TRACKED``). Returns how many rows
+        changed (0: the lease is lost)."""
+        execute = self._exec_write if conn is None else conn.execute
         if member or token in self._keyed:
             self._keyed.discard(token)
-            return int(self._exec_write(tracked, params).rowcount)
-        return int(self._exec_write(untracked, params).rowcount or self._exec_write(tracked, params).rowcount)
+            return int(execute(tracked, params).rowcount)
+        return int(execute(untracked, params).rowcount or execute(tracked, params).rowcount)
 
     def _limited_waiting(self, queues: Sequence[str] | None, limit: int, now: float) -> bool:
         """Whether jobs with a limit key are among the first ready ones, or held jobs are due."""
@@ -191,11 +195,8 @@ class SQLiteStore(SQLiteAdmin, SQLiteSchedules, SQLiteWaiting):
             if member:
                 self._notify()
             return []
-        known = member or token in self._keyed
-        self._keyed.discard(token)
         with self._write() as conn:
-            changed = 0 if known else conn.execute(sql.COMPLETE, params).rowcount
-            _guarded(changed or conn.execute(sql.COMPLETE_TRACKED, params).rowcount, job_id)
+            _guarded(self._change(sql.COMPLETE, sql.COMPLETE_TRACKED, params, token, member, conn), job_id)
             ids = insert_jobs(conn, children, now, job_id)
             if batches:
                 ids += insert_batches(conn, batches, now)
